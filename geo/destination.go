@@ -1,0 +1,52 @@
+package geo
+
+import "net/netip"
+
+// Address is everything sovgate knows about one resolved IP address of a
+// destination. It is the element of input.destination.addresses in the policy
+// input (see PRODUCT.md), so the JSON names are part of the public contract.
+type Address struct {
+	IP netip.Addr `json:"ip"`
+	// Country is the ISO 3166-1 alpha-2 code where the address is located,
+	// empty when no source knows it (anycast, unallocated, no database).
+	Country string `json:"country"`
+	// Continent is the two-letter continent code (EU, NA, AS, ...), or empty.
+	Continent string `json:"continent"`
+	// EU and EEA say whether Country is a member state. EEA is true for the
+	// EU-27 plus Iceland, Liechtenstein and Norway.
+	EU  bool `json:"eu"`
+	EEA bool `json:"eea"`
+	// ASN and ASOrg come from the ASN database; 0 and "" when unknown.
+	ASN   uint32 `json:"asn"`
+	ASOrg string `json:"as_org"`
+	// Provider is the catalogue id of the operator of this address (aws,
+	// ovhcloud, ...), empty when no provider matched.
+	Provider string `json:"provider"`
+	// Region, RegionCountry and Service come from the provider's IP-range
+	// feeds (a later issue); empty until then.
+	Region        string `json:"region"`
+	RegionCountry string `json:"region_country"`
+	Service       string `json:"service"`
+}
+
+// Provider is one operator reached by a destination, with the facts a policy
+// needs to reason about the law that applies to it.
+type Provider struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Headquarters is the ISO country code of the operator's parent company.
+	Headquarters string `json:"headquarters"`
+	// Jurisdictions lists the ISO country codes whose law reaches the operator
+	// (e.g. ["US"] for a US-headquartered provider, even in its EU regions).
+	Jurisdictions []string `json:"jurisdictions"`
+	// MatchedBy says how the provider was recognised: "range", "asn" or "domain".
+	MatchedBy string `json:"matched_by"`
+}
+
+// Destination is the classification of one target host: every address it
+// resolved to, and every provider that operates one of those addresses.
+type Destination struct {
+	Host      string     `json:"host"`
+	Addresses []Address  `json:"addresses"`
+	Providers []Provider `json:"providers"`
+}

@@ -1,0 +1,56 @@
+package policy
+
+import (
+	"time"
+
+	"github.com/sovgate/sovgate/geo"
+)
+
+// Input is the document the policy sees as `input`. Its JSON shape is the
+// public contract of PRODUCT.md ("Policy input"): DPO staff write rules
+// against these names, so they never change without an alias.
+type Input struct {
+	Request     Request         `json:"request"`
+	Source      Source          `json:"source"`
+	Destination geo.Destination `json:"destination"`
+	Time        time.Time       `json:"time"`
+}
+
+// Request describes what the client asked the gateway to do.
+type Request struct {
+	// Method is the HTTP method, CONNECT for tunnels.
+	Method string `json:"method"`
+	// Scheme is "https" for CONNECT tunnels and the URL scheme otherwise.
+	Scheme string `json:"scheme"`
+	// Host is the normalised target host name or IP literal.
+	Host string `json:"host"`
+	Port uint16 `json:"port"`
+	// Path is empty for tunnels (the gateway cannot see inside them).
+	Path string `json:"path"`
+}
+
+// Source identifies the calling application.
+type Source struct {
+	App string `json:"app"`
+	IP  string `json:"ip"`
+	// IdentifiedBy is "basic", "mtls", "cidr" or "none".
+	IdentifiedBy string `json:"identified_by"`
+}
+
+// Decision is the value of data.sovgate.decision (PRODUCT.md "Policy decision").
+type Decision struct {
+	Allow   bool     `json:"allow"`
+	Profile string   `json:"profile"`
+	Reasons []Reason `json:"reasons"`
+}
+
+// Reason explains one part of a decision. Code is a stable machine-readable
+// identifier (RESIDENCY_NON_EU, ...); Message is for people.
+type Reason struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// IP is the address the reason is about, when it is about one.
+	IP string `json:"ip,omitempty"`
+	// Exception is the id of the exception that applied (EXCEPTION_APPLIED).
+	Exception string `json:"exception,omitempty"`
+}
