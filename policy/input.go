@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/sovgate/sovgate/geo"
@@ -13,7 +14,20 @@ type Input struct {
 	Request     Request         `json:"request"`
 	Source      Source          `json:"source"`
 	Destination geo.Destination `json:"destination"`
-	Time        time.Time       `json:"time"`
+	// Time is when the request arrived. Policies compare it with exception
+	// expiry dates; it is always shown to them in UTC (RFC 3339).
+	Time time.Time `json:"time"`
+}
+
+// MarshalJSON encodes the input exactly as the policy sees it (the engine
+// builds the same document directly, see inputValue): the time is written in
+// UTC whatever the location of Time, as the contract says. Audit records and
+// `sovgate check --format json` then show what the policy was given.
+func (in Input) MarshalJSON() ([]byte, error) {
+	type plain Input // no methods: no recursion
+	p := plain(in)
+	p.Time = p.Time.UTC()
+	return json.Marshal(p)
 }
 
 // Request describes what the client asked the gateway to do.

@@ -1,0 +1,73 @@
+package egress
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("sovereign_egress", parseCaddyfile)
+	// The egress handler must run before any handler that could answer a
+	// proxy request itself (redir, respond, file_server, reverse_proxy, ...):
+	// otherwise that handler would serve, or wave through, a request that
+	// was never checked, which is a fail-open bug. "map" is the first
+	// standard directive after tracing, so this places sovereign_egress
+	// ahead of every handler that responds. An adapt test pins it.
+	httpcaddyfile.RegisterDirectiveOrder("sovereign_egress", httpcaddyfile.Before, "map")
+}
+
+// parseCaddyfile reads:
+//
+//	sovereign_egress {
+//		dial_timeout 10s
+//		tunnel_idle_timeout 5m
+//		response_header_timeout 60s
+//	}
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(Handler)
+	if err := handler.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	return handler, nil
+}
+
+// UnmarshalCaddyfile reads the directive; errors carry file and line.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.Errf("sovereign_egress takes no arguments (got %q); settings go in a block", d.Val())
+	}
+	for d.NextBlock(0) {
+		option := d.Val()
+		var target *caddy.Duration
+		switch option {
+		case "dial_timeout":
+			target = &h.DialTimeout
+		case "tunnel_idle_timeout":
+			target = &h.TunnelIdleTimeout
+		case "response_header_timeout":
+			target = &h.ResponseHeaderTimeout
+		default:
+			return d.Errf("unknown sovereign_egress option %q (known: dial_timeout, tunnel_idle_timeout, response_header_timeout)", option)
+		}
+		if !d.NextArg() {
+			return d.Errf("%s: missing duration (e.g. 30s)", option)
+		}
+		dur, err := caddy.ParseDuration(d.Val())
+		if err != nil {
+			return d.Errf("%s: %v", option, err)
+		}
+		if dur <= 0 {
+			return d.Errf("%s: must be positive", option)
+		}
+		*target = caddy.Duration(dur)
+		if d.NextArg() {
+			return d.Errf("%s: takes one duration, got also %q", option, d.Val())
+		}
+	}
+	return nil
+}
+
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

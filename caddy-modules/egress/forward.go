@@ -1,0 +1,193 @@
+package egress
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sovgate/sovgate/decision"
+)
+
+// hopByHop are the headers that describe one connection, not the message
+// (RFC 9110 section 7.6.1), plus the proxy's own credentials.
+var hopByHop = []string{
+	"Connection",
+	"Proxy-Connection",
+	"Keep-Alive",
+	"Proxy-Authenticate",
+	"Proxy-Authorization",
+	"Te",
+	"Trailer",
+	"Transfer-Encoding",
+	"Upgrade",
+}
+
+// removeHopByHop deletes hop-by-hop headers, including every header the
+// Connection header names, as an intermediary must.
+func removeHopByHop(h http.Header) {
+	for _, value := range h["Connection"] {
+		for name := range strings.SplitSeq(value, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+}
+
+// removeSovgateHeaders deletes Sovgate-* headers: only this gateway may
+// speak with them, so neither a client nor an upstream can forge a
+// decision.
+func removeSovgateHeaders(h http.Header) {
+	for name := range h {
+		if len(name) >= 8 && strings.EqualFold(name[:8], "sovgate-") {
+			delete(h, name)
+		}
+	}
+}
+
+// forward sends an absolute-form http request to a vetted address and
+// streams the response back.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, out *decision.Outcome) error {
+	t := out.Target
+
+	outReq := r.Clone(r.Context())
+	outReq.RequestURI = ""
+	// The Host header is the URL's authority, normalised; the URL itself
+	// names the vetted address, so the transport dials nothing else and
+	// pools connections per vetted address.
+	outReq.Host = t.Host
+	if t.Port != 80 {
+		outReq.Host = t.HostPort()
+	}
+	outReq.URL = &url.URL{
+		Scheme:   "http",
+		Path:     r.URL.Path,
+		RawPath:  r.URL.RawPath,
+		RawQuery: r.URL.RawQuery,
+	}
+	outReq.Header = r.Header.Clone()
+	removeHopByHop(outReq.Header)
+	removeSovgateHeaders(outReq.Header)
+	if _, ok := outReq.Header["User-Agent"]; !ok {
+		// Go would add its own; the client sent none, so send none.
+		outReq.Header["User-Agent"] = nil
+	}
+	up := &countingReader{r: r.Body}
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		outReq.Body = nil
+	} else {
+		outReq.Body = up
+	}
+	outReq.Close = false
+
+	var resp *http.Response
+	var err error
+	for i, ip := range out.Addrs {
+		outReq.URL.Host = netip.AddrPortFrom(ip, t.Port).String()
+		resp, err = h.transport.RoundTrip(outReq)
+		if err == nil || !retryable(err, outReq) || i == len(out.Addrs)-1 {
+			break
+		}
+	}
+	if err != nil {
+		status := http.StatusBadGateway
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			status = http.StatusGatewayTimeout
+		}
+		if r.Context().Err() == nil {
+			writeUpstreamError(w, out, status, err)
+		}
+		h.journal.Finished(out, up.n, 0, time.Now(), err)
+		return nil
+	}
+	defer resp.Body.Close()
+
+	hdr := w.Header()
+	for name, values := range resp.Header {
+		hdr[name] = values
+	}
+	removeHopByHop(hdr)
+	removeSovgateHeaders(hdr)
+	hdr.Set("Sovgate-Decision-Id", out.ID)
+	for name := range resp.Trailer {
+		hdr.Add("Trailer", name)
+	}
+	w.WriteHeader(resp.StatusCode)
+
+	down, copyErr := copyResponse(w, resp)
+	for name, values := range resp.Trailer {
+		hdr[http.TrailerPrefix+name] = values
+	}
+	if copyErr != nil {
+		h.logger.Debug("copying response", zap.String("id", out.ID), zap.Error(copyErr))
+	}
+	h.journal.Finished(out, up.n, down, time.Now(), copyErr)
+	return nil
+}
+
+// retryable reports whether a failed round trip may be tried on the next
+// vetted address: only when nothing was sent (the dial failed) and the
+// body, if any, can be replayed.
+func retryable(err error, req *http.Request) bool {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "dial" {
+		return false
+	}
+	return req.Body == nil || req.GetBody != nil
+}
+
+// copyResponse streams the body, flushing after each read when the
+// response has no declared length (server-sent events, long polls), so the
+// gateway never holds back data a client is waiting for.
+func copyResponse(w http.ResponseWriter, resp *http.Response) (int64, error) {
+	flush := resp.ContentLength < 0
+	rc := http.NewResponseController(w)
+	bufp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bufp)
+	buf := *bufp
+	var written int64
+	for {
+		n, readErr := resp.Body.Read(buf)
+		if n > 0 {
+			m, writeErr := w.Write(buf[:n])
+			written += int64(m)
+			if writeErr != nil {
+				return written, writeErr
+			}
+			if flush {
+				_ = rc.Flush()
+			}
+		}
+		if readErr == io.EOF {
+			return written, nil
+		}
+		if readErr != nil {
+			return written, readErr
+		}
+	}
+}
+
+// countingReader counts the request bytes sent upstream.
+type countingReader struct {
+	r io.ReadCloser
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingReader) Close() error { return c.r.Close() }

@@ -1,0 +1,355 @@
+// Package egress is the HTTP handler `sovereign_egress`: a forward proxy
+// that asks the sovereignty app's pipeline about every request, then
+// forwards it, tunnels it, or answers why not. It decides nothing itself:
+// it parses the request, calls the pipeline, and dials only the addresses
+// the pipeline vetted.
+package egress
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/sovgate/sovgate/caddy-modules/sovereignty"
+	"github.com/sovgate/sovgate/decision"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler is the `sovereign_egress` HTTP handler. Requests that are not
+// proxy requests (neither CONNECT nor an absolute-form URL) go to the next
+// handler, so one site can also serve, say, a PAC file.
+type Handler struct {
+	// DialTimeout bounds the connection to the destination. Default 10s.
+	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+
+	// TunnelIdleTimeout closes a CONNECT tunnel after this long without a
+	// byte in either direction. Default 5m.
+	TunnelIdleTimeout caddy.Duration `json:"tunnel_idle_timeout,omitempty"`
+
+	// ResponseHeaderTimeout bounds the wait for the response headers of a
+	// forwarded http request. Default 60s.
+	ResponseHeaderTimeout caddy.Duration `json:"response_header_timeout,omitempty"`
+
+	app       *sovereignty.App
+	pipeline  *decision.Pipeline
+	journal   *decision.Journal
+	logger    *zap.Logger
+	transport *http.Transport
+	dialer    *net.Dialer
+	tunnels   *tunnelSet
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.sovereign_egress",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision connects the handler to the sovereignty app and prepares the
+// upstream transport.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	appModule, err := ctx.AppIfConfigured("sovereignty")
+	if err != nil {
+		return fmt.Errorf("sovereign_egress needs the sovereignty app: add a `sovereignty` global option (an empty one takes every default): %w", err)
+	}
+	h.app = appModule.(*sovereignty.App)
+	h.pipeline = h.app.Pipeline()
+	h.journal = h.app.Journal()
+
+	if h.DialTimeout <= 0 {
+		h.DialTimeout = caddy.Duration(10 * time.Second)
+	}
+	if h.TunnelIdleTimeout <= 0 {
+		h.TunnelIdleTimeout = caddy.Duration(5 * time.Minute)
+	}
+	if h.ResponseHeaderTimeout <= 0 {
+		h.ResponseHeaderTimeout = caddy.Duration(60 * time.Second)
+	}
+	h.dialer = &net.Dialer{Timeout: time.Duration(h.DialTimeout), KeepAlive: 30 * time.Second}
+	h.transport = &http.Transport{
+		// Never chain to a proxy from the environment: the gateway is the
+		// last hop, and it dials only vetted addresses (the URL host is
+		// always a vetted IP, see forward).
+		Proxy:       nil,
+		DialContext: h.dialer.DialContext,
+		// Keep upstream connections alive per destination, sized for
+		// concurrency: Go's default of 2 idle connections per host makes
+		// most requests open a new connection under load.
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: time.Duration(h.ResponseHeaderTimeout),
+		ExpectContinueTimeout: time.Second,
+		// Bodies pass through as the client and server encoded them.
+		DisableCompression: true,
+	}
+	h.tunnels = newTunnelSet()
+	return nil
+}
+
+// Cleanup closes the tunnels this handler opened: a tunnel must not outlive
+// the configuration (and policy) that allowed it.
+func (h *Handler) Cleanup() error {
+	if h.tunnels == nil {
+		return nil
+	}
+	n := h.tunnels.closeAll()
+	if n > 0 {
+		h.logger.Info("closed open tunnels", zap.Int("count", n))
+	}
+	if h.transport != nil {
+		h.transport.CloseIdleConnections()
+	}
+	return nil
+}
+
+// ServeHTTP handles proxy requests and passes everything else on.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	isConnect := r.Method == http.MethodConnect
+	if !isConnect && !(r.ProtoMajor == 1 && r.URL.IsAbs()) {
+		return next.ServeHTTP(w, r)
+	}
+	caller, err := identify(r)
+	var target decision.Target
+	if err == nil {
+		if isConnect {
+			target, err = connectTarget(r)
+		} else {
+			target, err = decision.ParseURLTarget(r.Method, r.URL)
+		}
+	}
+	if err != nil {
+		out := h.pipeline.Refuse(rawTarget(r), caller, err)
+		h.decided(out)
+		h.writeBlocked(w, out)
+		return nil
+	}
+
+	out := h.pipeline.Decide(r.Context(), target, caller)
+	h.decided(out)
+	if out.Blocked() {
+		h.writeBlocked(w, out)
+		return nil
+	}
+	if isConnect {
+		return h.tunnel(w, r, out)
+	}
+	return h.forward(w, r, out)
+}
+
+func (h *Handler) decided(out *decision.Outcome) {
+	if err := h.journal.Decided(out); err != nil {
+		h.logger.Error("recording decision", zap.String("id", out.ID), zap.Error(err))
+	}
+}
+
+// connectTarget reads the authority of a CONNECT request. HTTP/2 and
+// HTTP/3 CONNECT must not carry :scheme or :path (RFC 9113 section 8.5).
+func connectTarget(r *http.Request) (decision.Target, error) {
+	if r.ProtoMajor >= 2 && (r.URL.Scheme != "" || r.URL.Path != "") {
+		return decision.Target{}, &decision.TargetError{Input: r.Host, Reason: "CONNECT must not carry :scheme or :path"}
+	}
+	return decision.ParseConnectTarget(r.Host)
+}
+
+// rawTarget describes an unparsable target for the record, bounded in size.
+func rawTarget(r *http.Request) decision.Target {
+	host := r.Host
+	if len(host) > 255 {
+		host = host[:255]
+	}
+	t := decision.Target{Method: r.Method, Host: host}
+	if r.Method != http.MethodConnect {
+		t.Scheme = r.URL.Scheme
+	}
+	return t
+}
+
+// identify finds the calling app. For now the proxy Basic-auth user name
+// names the app (the password is not checked yet, and never logged);
+// otherwise the app is "unknown".
+func identify(r *http.Request) (decision.Caller, error) {
+	c := decision.Caller{App: decision.UnknownApp, IP: clientIP(r), IdentifiedBy: "none"}
+	auth := r.Header.Get("Proxy-Authorization")
+	if auth == "" {
+		return c, nil
+	}
+	user, ok := basicUser(auth)
+	if !ok {
+		return c, &decision.TargetError{Input: "Proxy-Authorization", Reason: "malformed Proxy-Authorization header: use Basic with app:password"}
+	}
+	if !validAppName(user) {
+		return c, &decision.TargetError{Input: "Proxy-Authorization", Reason: "the app name must be 1-64 letters, digits, '.', '_' or '-'"}
+	}
+	c.App, c.IdentifiedBy = user, "basic"
+	return c, nil
+}
+
+func basicUser(header string) (string, bool) {
+	const prefix = "basic "
+	if len(header) < len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
+		return "", false
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(header[len(prefix):]))
+	if err != nil {
+		return "", false
+	}
+	user, _, ok := strings.Cut(string(raw), ":")
+	return user, ok
+}
+
+func validAppName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// clientIP is the address of the client, as Caddy determined it (it honours
+// trusted_proxies when the gateway sits behind a load balancer).
+func clientIP(r *http.Request) string {
+	if v, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && v != "" {
+		return v
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// writeBlocked answers a request that will not be forwarded: the status of
+// the outcome, headers that let the app's code react, and a short body that
+// a person can read.
+func (h *Handler) writeBlocked(w http.ResponseWriter, out *decision.Outcome) {
+	hdr := w.Header()
+	hdr.Set("Sovgate-Decision", out.Verdict)
+	hdr.Set("Sovgate-Decision-Id", out.ID)
+	hdr.Set("Sovgate-Reasons", strings.Join(out.Reasons, ","))
+	hdr.Set("Content-Type", "text/plain; charset=utf-8")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(out.Status)
+	_, _ = w.Write([]byte(blockedBody(out)))
+}
+
+func blockedBody(out *decision.Outcome) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "sovgate refused %s (%d %s)\n", out.Target.String(), out.Status, http.StatusText(out.Status))
+	fmt.Fprintf(&b, "decision id: %s\n", out.ID)
+	if out.Decision != nil && len(out.Decision.Reasons) > 0 {
+		for _, r := range out.Decision.Reasons {
+			fmt.Fprintf(&b, "- %s: %s\n", r.Code, r.Message)
+		}
+	} else {
+		for _, code := range out.Reasons {
+			if out.Detail != "" {
+				fmt.Fprintf(&b, "- %s: %s\n", code, out.Detail)
+			} else {
+				fmt.Fprintf(&b, "- %s\n", code)
+			}
+		}
+	}
+	b.WriteString("Ask your data protection team about this decision id.\n")
+	return b.String()
+}
+
+// writeUpstreamError answers when an allowed destination could not be
+// reached; the decision stands, so its id is returned too.
+func writeUpstreamError(w http.ResponseWriter, out *decision.Outcome, status int, err error) {
+	hdr := w.Header()
+	hdr.Set("Sovgate-Decision-Id", out.ID)
+	hdr.Set("Content-Type", "text/plain; charset=utf-8")
+	hdr.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "sovgate could not reach %s: %v\ndecision id: %s\n", out.Target.HostPort(), err, out.ID)
+}
+
+// dialVetted connects to the first vetted address that answers. Only
+// addresses the pipeline vetted are dialled: the name is never resolved
+// again, so DNS rebinding cannot switch the destination.
+func (h *Handler) dialVetted(ctx context.Context, addrs []netip.Addr, port uint16) (net.Conn, error) {
+	var firstErr error
+	for _, ip := range addrs {
+		conn, err := h.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(ip, port).String())
+		if err == nil {
+			return conn, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if firstErr == nil {
+		firstErr = errors.New("no vetted address")
+	}
+	return nil, firstErr
+}
+
+// tunnelSet tracks open tunnels so Cleanup can close them.
+type tunnelSet struct {
+	mu   sync.Mutex
+	open map[*tunnel]struct{}
+}
+
+func newTunnelSet() *tunnelSet { return &tunnelSet{open: make(map[*tunnel]struct{})} }
+
+func (s *tunnelSet) add(t *tunnel) {
+	s.mu.Lock()
+	s.open[t] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *tunnelSet) remove(t *tunnel) {
+	s.mu.Lock()
+	delete(s.open, t)
+	s.mu.Unlock()
+}
+
+func (s *tunnelSet) closeAll() int {
+	s.mu.Lock()
+	all := make([]*tunnel, 0, len(s.open))
+	for t := range s.open {
+		all = append(all, t)
+	}
+	s.mu.Unlock()
+	for _, t := range all {
+		t.close()
+	}
+	return len(all)
+}
+
+func portString(p uint16) string { return strconv.Itoa(int(p)) }
+
+// Interface guards
+var (
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+)

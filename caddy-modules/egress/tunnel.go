@@ -1,0 +1,206 @@
+package egress
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sovgate/sovgate/decision"
+)
+
+// copyBuffers are shared by every copy loop. 16 KiB holds a full TLS
+// record while keeping the memory of an idle tunnel small (each direction
+// holds its buffer while it waits for data).
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+
+// tunnel copies bytes both ways between a client and a vetted upstream
+// until either side closes, or nothing moves for the idle timeout.
+type tunnel struct {
+	upstream    net.Conn
+	closeClient func() error
+	idle        time.Duration
+
+	lastActive atomic.Int64 // unix nanoseconds of the last byte in either direction
+	timer      *time.Timer
+	closeOnce  sync.Once
+	idleClosed atomic.Bool
+}
+
+// errIdle is reported when the idle timeout closed a tunnel.
+var errIdle = errors.New("tunnel idle timeout")
+
+func (t *tunnel) touch() { t.lastActive.Store(time.Now().UnixNano()) }
+
+// watch closes the tunnel once it has been idle for t.idle. One timer per
+// tunnel, re-armed lazily, costs less than a deadline update per read.
+func (t *tunnel) watch() {
+	t.touch()
+	t.timer = time.AfterFunc(t.idle, t.checkIdle)
+}
+
+func (t *tunnel) checkIdle() {
+	elapsed := time.Duration(time.Now().UnixNano() - t.lastActive.Load())
+	if elapsed >= t.idle {
+		t.idleClosed.Store(true)
+		t.close()
+		return
+	}
+	t.timer.Reset(t.idle - elapsed)
+}
+
+func (t *tunnel) close() {
+	t.closeOnce.Do(func() {
+		if t.timer != nil {
+			t.timer.Stop()
+		}
+		_ = t.upstream.Close()
+		if t.closeClient != nil {
+			_ = t.closeClient()
+		}
+	})
+}
+
+// run copies until both directions are done and returns the byte counts.
+// When the client finishes sending, the upstream gets a half-close and the
+// response keeps flowing; when the upstream finishes, the tunnel closes.
+func (t *tunnel) run(clientR io.Reader, clientW io.Writer, flush func()) (up, down int64, err error) {
+	t.watch()
+	upDone := make(chan error, 1)
+	go func() {
+		n, err := t.pipe(t.upstream, clientR, nil)
+		up = n
+		if err == nil {
+			if cw, ok := t.upstream.(interface{ CloseWrite() error }); ok {
+				_ = cw.CloseWrite()
+			}
+		} else {
+			t.close()
+		}
+		upDone <- err
+	}()
+	down, downErr := t.pipe(clientW, t.upstream, flush)
+	t.close()
+	upErr := <-upDone
+	switch {
+	case t.idleClosed.Load():
+		err = errIdle
+	case downErr != nil && !isClosedErr(downErr):
+		err = downErr
+	case upErr != nil && !isClosedErr(upErr):
+		err = upErr
+	}
+	return up, down, err
+}
+
+// pipe copies src to dst with a pooled buffer, recording activity. It
+// returns nil at EOF.
+func (t *tunnel) pipe(dst io.Writer, src io.Reader, flush func()) (int64, error) {
+	bufp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bufp)
+	buf := *bufp
+	var written int64
+	for {
+		n, readErr := src.Read(buf)
+		if n > 0 {
+			t.touch()
+			m, writeErr := dst.Write(buf[:n])
+			written += int64(m)
+			if writeErr != nil {
+				return written, writeErr
+			}
+			if flush != nil {
+				flush()
+			}
+		}
+		if readErr == io.EOF {
+			return written, nil
+		}
+		if readErr != nil {
+			return written, readErr
+		}
+	}
+}
+
+func isClosedErr(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, http.ErrBodyReadAfterClose)
+}
+
+// tunnel opens a CONNECT tunnel to a vetted address.
+func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, out *decision.Outcome) error {
+	upstream, err := h.dialVetted(r.Context(), out.Addrs, out.Target.Port)
+	if err != nil {
+		status := http.StatusBadGateway
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			status = http.StatusGatewayTimeout
+		}
+		writeUpstreamError(w, out, status, err)
+		h.journal.Finished(out, 0, 0, time.Now(), err)
+		return nil
+	}
+	t := &tunnel{upstream: upstream, idle: time.Duration(h.TunnelIdleTimeout)}
+	h.tunnels.add(t)
+	stats := h.pipeline.Stats()
+	stats.OpenTunnels.Add(1)
+	defer func() {
+		h.tunnels.remove(t)
+		stats.OpenTunnels.Add(-1)
+	}()
+
+	var up, down int64
+	if r.ProtoMajor == 1 {
+		up, down, err = h.tunnelHijacked(w, t, out)
+	} else {
+		up, down, err = h.tunnelStream(w, r, t, out)
+	}
+	h.journal.Finished(out, up, down, time.Now(), err)
+	return nil
+}
+
+// tunnelHijacked takes over an HTTP/1.1 connection.
+func (h *Handler) tunnelHijacked(w http.ResponseWriter, t *tunnel, out *decision.Outcome) (int64, int64, error) {
+	client, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		t.close()
+		writeUpstreamError(w, out, http.StatusInternalServerError, err)
+		return 0, 0, err
+	}
+	// The server's read and write deadlines are for requests, not tunnels.
+	_ = client.SetDeadline(time.Time{})
+	t.closeClient = client.Close
+	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection Established\r\nSovgate-Decision-Id: "+out.ID+"\r\n\r\n"); err != nil {
+		t.close()
+		return 0, 0, err
+	}
+	var pending int64
+	if n := brw.Reader.Buffered(); n > 0 {
+		// Bytes the client sent right after CONNECT (often its TLS
+		// ClientHello) were read into the server's buffer.
+		early, _ := brw.Reader.Peek(n)
+		if _, err := t.upstream.Write(early); err != nil {
+			t.close()
+			return 0, 0, err
+		}
+		pending = int64(n)
+	}
+	up, down, err := t.run(client, client, nil)
+	return up + pending, down, err
+}
+
+// tunnelStream serves a CONNECT over HTTP/2 or HTTP/3: the request body is
+// the client's byte stream and the response body goes back to it.
+func (h *Handler) tunnelStream(w http.ResponseWriter, r *http.Request, t *tunnel, out *decision.Outcome) (int64, int64, error) {
+	t.closeClient = r.Body.Close
+	w.Header().Set("Sovgate-Decision-Id", out.ID)
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	if err := rc.Flush(); err != nil {
+		t.close()
+		return 0, 0, err
+	}
+	return t.run(r.Body, w, func() { _ = rc.Flush() })
+}

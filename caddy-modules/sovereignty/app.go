@@ -1,0 +1,374 @@
+// Package sovereignty is the Caddy app `sovereignty`: it builds sovgate's
+// decision pipeline from its options and shares it with the
+// sovereign_egress handlers of every server. It knows nothing of Rego or
+// MMDB files: it hands paths and settings to the domain packages.
+package sovereignty
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/sovgate/sovgate/decision"
+	"github.com/sovgate/sovgate/geo"
+	"github.com/sovgate/sovgate/policy"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the `sovereignty` app. Every field is optional: without any, the
+// gateway runs in monitor mode on the embedded policy bundle, with the
+// embedded IP-to-country data and the system resolver.
+type App struct {
+	// Mode is what happens to a request the policy denies: "monitor"
+	// (default) forwards it and records a violation; "enforce" blocks it
+	// with 403 and fails closed when no decision can be made.
+	Mode string `json:"mode,omitempty"`
+
+	// Policies is a directory of Rego policies and data (the layout of the
+	// embedded bundle: sovgate/*.rego and sovgate/data.json). Empty means the
+	// embedded default bundle. The policies' own tests must pass.
+	Policies string `json:"policies,omitempty"`
+
+	// GeoIPCountry is a GeoIP2/GeoLite2/DB-IP Country or City MMDB file.
+	// Without it, countries come from the IP2Location LITE data built into
+	// sovgate (less precise, no update without a new binary).
+	GeoIPCountry string `json:"geoip_country,omitempty"`
+
+	// GeoIPASN is a GeoLite2-ASN MMDB file. Without it no ASN is known, so
+	// providers are recognised by domain name only.
+	GeoIPASN string `json:"geoip_asn,omitempty"`
+
+	// ProviderRanges is a directory of cloud providers' IP-range feeds. It is
+	// accepted now and used once provider feeds are supported.
+	ProviderRanges string `json:"provider_ranges,omitempty"`
+
+	// Resolver is the DNS server (host:port, port 53 by default) used to
+	// resolve destinations. Empty means the system resolver.
+	Resolver string `json:"resolver,omitempty"`
+
+	// AllowPrivate lists the CIDRs of private, loopback or link-local
+	// destinations that may be reached anyway (an internal service the apps
+	// legitimately call through the gateway). Default: none.
+	AllowPrivate []string `json:"allow_private,omitempty"`
+
+	// Audit is the audit store: a SQLite file path or a postgres:// URL.
+	// It is accepted now; until the audit store lands, decisions go to the
+	// sovgate.decision log only.
+	Audit string `json:"audit,omitempty"`
+
+	// Node names this gateway in decision records; default the host name.
+	Node string `json:"node,omitempty"`
+
+	parts   *Parts
+	journal *decision.Journal
+	logger  *zap.Logger
+	ctx     caddy.Context
+	pooled  []string
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "sovereignty",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Parts is a built pipeline and what it holds open.
+type Parts struct {
+	Pipeline   *decision.Pipeline
+	Classifier *geo.Classifier
+	Resolver   *geo.Resolver
+	// PolicySource says where the policy came from, for status and errors.
+	PolicySource string
+	// close releases what Build opened (used outside Caddy).
+	close func() error
+}
+
+// Close releases the databases Build opened.
+func (p *Parts) Close() error {
+	if p == nil || p.close == nil {
+		return nil
+	}
+	return p.close()
+}
+
+// decisionLogID is the name of the decision logger. It is a pseudo-module so
+// that Caddy's logging config can route it like any logger
+// (`log { include sovgate.decision }`).
+type decisionLogID struct{}
+
+func (decisionLogID) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "sovgate.decision"}
+}
+
+// Provision builds the whole pipeline, so `sovgate validate` fails on a
+// broken policy or an unreadable database, and the request path finds
+// everything ready.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.ctx = ctx
+	a.logger = ctx.Logger()
+	if a.Audit != "" {
+		a.logger.Warn("the audit option is accepted but the audit store is not part of this build yet; decisions are written to the sovgate.decision log only",
+			zap.String("audit", a.Audit))
+	}
+	if a.ProviderRanges != "" {
+		a.logger.Warn("the provider_ranges option is accepted but provider feeds are not part of this build yet",
+			zap.String("provider_ranges", a.ProviderRanges))
+	}
+	parts, err := a.build(ctx, a.pooledClassifier, a.pooledResolver)
+	if err != nil {
+		_ = a.Cleanup()
+		return err
+	}
+	a.parts = parts
+	node := a.Node
+	if node == "" {
+		node, _ = os.Hostname()
+	}
+	a.journal = &decision.Journal{Node: node, Log: ctx.Logger(decisionLogID{})}
+	a.logger.Info("sovereignty pipeline ready",
+		zap.String("mode", string(parts.Pipeline.Mode())),
+		zap.String("policy", parts.PolicySource),
+		zap.String("policy_revision", parts.Pipeline.Policy().Revision()),
+		zap.String("node", node))
+	return nil
+}
+
+// Validate is satisfied by Provision, which already refused anything wrong.
+func (a *App) Validate() error { return nil }
+
+// Start has nothing to launch yet: the pipeline is ready after Provision.
+func (a *App) Start() error { return nil }
+
+// Stop has nothing to stop; open tunnels are closed by the handlers.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's hold on the shared databases and resolver.
+func (a *App) Cleanup() error {
+	for _, key := range a.pooled {
+		if _, err := sharedResources.Delete(key); err != nil {
+			a.logger.Error("releasing shared resource", zap.String("key", key), zap.Error(err))
+		}
+	}
+	a.pooled = nil
+	return nil
+}
+
+// Pipeline returns the decision pipeline for handlers.
+func (a *App) Pipeline() *decision.Pipeline { return a.parts.Pipeline }
+
+// Journal returns where decisions are logged and recorded.
+func (a *App) Journal() *decision.Journal { return a.journal }
+
+// Parts returns the built pipeline and its components.
+func (a *App) Parts() *Parts { return a.parts }
+
+// Build assembles the pipeline outside Caddy (sovgate check, tests). The
+// caller must Close the result.
+func (a *App) Build(ctx context.Context) (*Parts, error) {
+	var opened []*geo.Classifier
+	parts, err := a.build(ctx,
+		func(cfg geo.ClassifierConfig) (*geo.Classifier, error) {
+			c, err := geo.NewClassifier(cfg)
+			if err == nil {
+				opened = append(opened, c)
+			}
+			return c, err
+		},
+		geo.NewResolver)
+	if err != nil {
+		for _, c := range opened {
+			c.Close()
+		}
+		return nil, err
+	}
+	parts.close = func() error {
+		for _, c := range opened {
+			if err := c.Close(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return parts, nil
+}
+
+type (
+	classifierFactory func(geo.ClassifierConfig) (*geo.Classifier, error)
+	resolverFactory   func(geo.ResolverConfig) (*geo.Resolver, error)
+)
+
+func (a *App) build(ctx context.Context, newClassifier classifierFactory, newResolver resolverFactory) (*Parts, error) {
+	mode, err := decision.ParseMode(a.Mode)
+	if err != nil {
+		return nil, fmt.Errorf("sovereignty: mode: %w", err)
+	}
+	allow, err := ParseAllowPrivate(a.AllowPrivate)
+	if err != nil {
+		return nil, fmt.Errorf("sovereignty: allow_private: %w", err)
+	}
+	server, err := NormalizeResolver(a.Resolver)
+	if err != nil {
+		return nil, fmt.Errorf("sovereignty: resolver: %w", err)
+	}
+
+	var engine *policy.Engine
+	source := "embedded default policies"
+	if a.Policies == "" {
+		engine, err = policy.LoadEmbedded(ctx)
+	} else {
+		source = a.Policies
+		engine, err = policy.LoadDir(ctx, a.Policies)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sovereignty: policies: %w", err)
+	}
+
+	classifier, err := newClassifier(geo.ClassifierConfig{CountryDB: a.GeoIPCountry, ASNDB: a.GeoIPASN})
+	if err != nil {
+		return nil, fmt.Errorf("sovereignty: %w", err)
+	}
+	resolver, err := newResolver(geo.ResolverConfig{Server: server})
+	if err != nil {
+		return nil, fmt.Errorf("sovereignty: resolver: %w", err)
+	}
+	pipeline, err := decision.New(decision.Config{
+		Mode:       mode,
+		Resolver:   resolver,
+		Guard:      geo.NewGuard(allow),
+		Classifier: classifier,
+		Policy:     engine,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sovereignty: %w", err)
+	}
+	return &Parts{Pipeline: pipeline, Classifier: classifier, Resolver: resolver, PolicySource: source}, nil
+}
+
+// ParseAllowPrivate reads CIDRs or single addresses.
+func ParseAllowPrivate(values []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range values {
+		v = strings.TrimSpace(v)
+		if strings.Contains(v, "/") {
+			p, err := netip.ParsePrefix(v)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a CIDR (e.g. 10.20.0.0/16): %w", v, err)
+			}
+			if p.Masked() != p {
+				return nil, fmt.Errorf("%q has host bits set; did you mean %s?", v, p.Masked())
+			}
+			out = append(out, p)
+			continue
+		}
+		ip, err := netip.ParseAddr(v)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", v)
+		}
+		out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+	}
+	return out, nil
+}
+
+// NormalizeResolver checks a resolver address and adds port 53 when it is
+// missing. "" (the system resolver) stays "".
+func NormalizeResolver(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		// No port: a bare IPv4/IPv6 address or host name.
+		host, port = strings.Trim(s, "[]"), "53"
+	}
+	if host == "" {
+		return "", fmt.Errorf("%q: missing host", s)
+	}
+	if _, _, err := decision.NormalizeHost(host); err != nil {
+		if _, ipErr := netip.ParseAddr(host); ipErr != nil {
+			return "", fmt.Errorf("%q: not a host:port address", s)
+		}
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// sharedResources keeps the GeoIP databases and the DNS cache open across
+// config reloads, so a reload neither reopens the databases nor forgets
+// every DNS answer.
+var sharedResources = caddy.NewUsagePool()
+
+type pooledClassifier struct{ *geo.Classifier }
+
+func (p pooledClassifier) Destruct() error { return p.Close() }
+
+type pooledResolver struct{ *geo.Resolver }
+
+func (pooledResolver) Destruct() error { return nil }
+
+func (a *App) pooledClassifier(cfg geo.ClassifierConfig) (*geo.Classifier, error) {
+	// The key includes each file's size and modification time, so a
+	// database replaced on disk is opened anew at the next reload.
+	key := "classifier|" + fileIdentity(cfg.CountryDB) + "|" + fileIdentity(cfg.ASNDB)
+	val, _, err := sharedResources.LoadOrNew(key, func() (caddy.Destructor, error) {
+		c, err := geo.NewClassifier(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return pooledClassifier{c}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.pooled = append(a.pooled, key)
+	return val.(pooledClassifier).Classifier, nil
+}
+
+func (a *App) pooledResolver(cfg geo.ResolverConfig) (*geo.Resolver, error) {
+	key := "resolver|" + cfg.Server
+	val, _, err := sharedResources.LoadOrNew(key, func() (caddy.Destructor, error) {
+		r, err := geo.NewResolver(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return pooledResolver{r}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.pooled = append(a.pooled, key)
+	return val.(pooledResolver).Resolver, nil
+}
+
+func fileIdentity(path string) string {
+	if path == "" {
+		return ""
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return path
+	}
+	return fmt.Sprintf("%s@%d@%d", path, st.Size(), st.ModTime().UnixNano())
+}
+
+// uptime is reported by the status endpoint.
+var processStart = time.Now()
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+)

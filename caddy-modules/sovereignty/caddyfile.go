@@ -1,0 +1,110 @@
+package sovereignty
+
+import (
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+	"github.com/sovgate/sovgate/decision"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("sovereignty", parseGlobalOption)
+}
+
+// parseGlobalOption reads the `sovereignty` global option:
+//
+//	{
+//		sovereignty {
+//			mode enforce
+//			policies /etc/sovgate/policies
+//			geoip_country /var/lib/sovgate/GeoLite2-Country.mmdb
+//			geoip_asn /var/lib/sovgate/GeoLite2-ASN.mmdb
+//			provider_ranges /var/lib/sovgate/providers
+//			resolver 192.0.2.53:53
+//			allow_private 10.20.0.0/16
+//			audit /var/lib/sovgate/audit.db
+//			node gw-1
+//		}
+//	}
+//
+// `sovereignty` alone (no block) takes every default.
+func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	app := new(App)
+	if existing != nil {
+		return nil, d.Err("the sovereignty global option is given twice; merge the two blocks")
+	}
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{Name: "sovereignty", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// UnmarshalCaddyfile reads the option block. Every error carries the
+// Caddyfile's file name and line.
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the option name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		option := d.Val()
+		switch option {
+		case "mode":
+			if !d.NextArg() {
+				return d.Errf("%s: missing value (monitor or enforce)", option)
+			}
+			if _, err := decision.ParseMode(d.Val()); err != nil {
+				return d.Errf("%s: %v", option, err)
+			}
+			a.Mode = d.Val()
+		case "policies", "geoip_country", "geoip_asn", "provider_ranges", "audit", "node":
+			if !d.NextArg() {
+				return d.Errf("%s: missing value", option)
+			}
+			value := d.Val()
+			if d.NextArg() {
+				return d.Errf("%s: takes one value, got also %q", option, d.Val())
+			}
+			switch option {
+			case "policies":
+				a.Policies = value
+			case "geoip_country":
+				a.GeoIPCountry = value
+			case "geoip_asn":
+				a.GeoIPASN = value
+			case "provider_ranges":
+				a.ProviderRanges = value
+			case "audit":
+				a.Audit = value
+			case "node":
+				a.Node = value
+			}
+		case "resolver":
+			if !d.NextArg() {
+				return d.Errf("%s: missing value (host:port of a DNS server)", option)
+			}
+			if _, err := NormalizeResolver(d.Val()); err != nil {
+				return d.Errf("%s: %v", option, err)
+			}
+			a.Resolver = d.Val()
+			if d.NextArg() {
+				return d.Errf("%s: takes one server, got also %q", option, d.Val())
+			}
+		case "allow_private":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Errf("%s: missing CIDR (e.g. 10.20.0.0/16)", option)
+			}
+			if _, err := ParseAllowPrivate(args); err != nil {
+				return d.Errf("%s: %v", option, err)
+			}
+			a.AllowPrivate = append(a.AllowPrivate, args...)
+		default:
+			return d.Errf("unknown sovereignty option %q (known: mode, policies, geoip_country, geoip_asn, provider_ranges, resolver, allow_private, audit, node)", option)
+		}
+	}
+	return nil
+}
+
+var _ caddyfile.Unmarshaler = (*App)(nil)

@@ -1,0 +1,411 @@
+// Package decision is sovgate's decision pipeline:
+//
+//	target -> identify app -> resolve -> guard -> classify -> evaluate policy -> apply mode -> record
+//
+// It is plain Go with no Caddy import, so the same code serves the proxy,
+// `sovgate check`, the tests and the benchmarks. The Caddy modules are thin
+// adapters that parse the request, call Decide, and dial Outcome.Addrs.
+package decision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/sovgate/sovgate/geo"
+	"github.com/sovgate/sovgate/policy"
+)
+
+// Mode says what the gateway does with a violation.
+type Mode string
+
+const (
+	// Monitor forwards a violation and records it: the mode to roll out
+	// in, so the gateway can never be the outage.
+	Monitor Mode = "monitor"
+	// Enforce blocks a violation, and fails closed when it cannot decide.
+	Enforce Mode = "enforce"
+)
+
+// ParseMode accepts "monitor" and "enforce"; "" means monitor.
+func ParseMode(s string) (Mode, error) {
+	switch Mode(strings.ToLower(strings.TrimSpace(s))) {
+	case "", Monitor:
+		return Monitor, nil
+	case Enforce:
+		return Enforce, nil
+	}
+	return "", fmt.Errorf("unknown mode %q: use monitor or enforce", s)
+}
+
+// Reason codes decided outside the policy (PRODUCT.md).
+const (
+	CodeDestinationPrivate = "DESTINATION_PRIVATE"
+	CodeBadTarget          = "BAD_TARGET"
+	CodeDNSFailure         = "DNS_FAILURE"
+	CodePolicyError        = "POLICY_ERROR"
+)
+
+// Caller is the application on whose behalf a request is made.
+type Caller struct {
+	App string
+	IP  string
+	// IdentifiedBy is "basic", "mtls", "cidr" or "none".
+	IdentifiedBy string
+}
+
+// UnknownApp is the app of traffic nobody could identify.
+const UnknownApp = "unknown"
+
+// Config assembles a pipeline from parts built elsewhere (the sovereignty
+// Caddy app, `sovgate check`, tests). Resolver, Guard, Classifier and
+// Policy are required.
+type Config struct {
+	Mode       Mode
+	Resolver   *geo.Resolver
+	Guard      *geo.Guard
+	Classifier *geo.Classifier
+	Policy     *policy.Engine
+	// CacheSize bounds the decision cache; 0 takes the default, a negative
+	// value disables the cache (sovgate check wants a fresh evaluation).
+	CacheSize int
+	// CacheTTL caps how long a decision is reused even when the DNS answer
+	// lives longer, so time-based rules (an exception that expires) take
+	// effect promptly. Default one minute.
+	CacheTTL time.Duration
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
+}
+
+// Pipeline decides. It is safe for concurrent use.
+type Pipeline struct {
+	mode       Mode
+	resolver   *geo.Resolver
+	guard      *geo.Guard
+	classifier *geo.Classifier
+	policy     atomic.Pointer[policy.Engine]
+	cache      *decisionCache
+	cacheTTL   time.Duration
+	now        func() time.Time
+
+	stats Stats
+}
+
+// Stats are running counters for the status page.
+type Stats struct {
+	Decisions   atomic.Int64
+	Allowed     atomic.Int64
+	Denied      atomic.Int64
+	Blocked     atomic.Int64
+	CacheHits   atomic.Int64
+	PolicyError atomic.Int64
+	// OpenTunnels is maintained by the egress handler.
+	OpenTunnels atomic.Int64
+}
+
+// New checks the configuration and returns a ready pipeline.
+func New(cfg Config) (*Pipeline, error) {
+	switch {
+	case cfg.Resolver == nil:
+		return nil, errors.New("decision pipeline: no resolver")
+	case cfg.Guard == nil:
+		return nil, errors.New("decision pipeline: no guard")
+	case cfg.Classifier == nil:
+		return nil, errors.New("decision pipeline: no classifier")
+	case cfg.Policy == nil:
+		return nil, errors.New("decision pipeline: no policy")
+	}
+	mode, err := ParseMode(string(cfg.Mode))
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{
+		mode:       mode,
+		resolver:   cfg.Resolver,
+		guard:      cfg.Guard,
+		classifier: cfg.Classifier,
+		cacheTTL:   cfg.CacheTTL,
+		now:        cfg.Now,
+	}
+	if p.cacheTTL <= 0 {
+		p.cacheTTL = time.Minute
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	switch {
+	case cfg.CacheSize == 0:
+		p.cache = newDecisionCache(defaultCacheSize)
+	case cfg.CacheSize > 0:
+		p.cache = newDecisionCache(cfg.CacheSize)
+	}
+	p.policy.Store(cfg.Policy)
+	return p, nil
+}
+
+// Mode returns the pipeline's mode.
+func (p *Pipeline) Mode() Mode { return p.mode }
+
+// Policy returns the policy revision in service.
+func (p *Pipeline) Policy() *policy.Engine { return p.policy.Load() }
+
+// Classifier returns the classifier in service.
+func (p *Pipeline) Classifier() *geo.Classifier { return p.classifier }
+
+// Stats returns the running counters.
+func (p *Pipeline) Stats() *Stats { return &p.stats }
+
+// SwapPolicy puts a new policy revision in service. Requests already past
+// evaluation finish on the revision they started with; the decision cache
+// is flushed so no decision of the old revision is reused.
+func (p *Pipeline) SwapPolicy(e *policy.Engine) {
+	p.policy.Store(e)
+	if p.cache != nil {
+		p.cache.flush()
+	}
+}
+
+// Outcome is everything known about one decision: what to do with the
+// request, and the facts to record and explain.
+type Outcome struct {
+	// ID is the decision id (UUIDv7), shown to blocked clients and stored in
+	// the audit record.
+	ID    string
+	Start time.Time
+	// DecidedIn is how long the decision took.
+	DecidedIn time.Duration
+
+	Target Target
+	Caller Caller
+	Mode   Mode
+
+	// Verdict is audit.VerdictAllow or audit.VerdictDeny; Action is
+	// audit.ActionForwarded or audit.ActionBlocked.
+	Verdict string
+	Action  string
+	// Status is the HTTP status to answer with when Action is blocked.
+	Status int
+	// Reasons are the reason codes, in the policy's order.
+	Reasons []string
+	// Detail explains a code decided outside the policy (the DNS error,
+	// the refused address), for the client's error body and the log.
+	Detail string
+
+	// Addrs are the vetted addresses: the only ones the caller may dial.
+	// Empty when the request is blocked.
+	Addrs []netip.Addr
+	// Destination is the classification; nil when the request was refused
+	// before classification.
+	Destination *geo.Destination
+	// Decision is the policy's answer; nil when the policy was not asked.
+	Decision *policy.Decision
+	// Input is the policy input; set when the policy was evaluated for
+	// this request (not on a cache hit).
+	Input          *policy.Input
+	PolicyRevision string
+	// Cached is true when the decision was reused from the cache.
+	Cached bool
+}
+
+// Blocked reports whether the request must not be forwarded.
+func (o *Outcome) Blocked() bool { return o.Action == "blocked" }
+
+// Decide runs the pipeline for one target. It never returns nil: every
+// failure becomes an outcome with a reason code, so the caller has a single
+// path (answer, record, forward or block).
+func (p *Pipeline) Decide(ctx context.Context, t Target, c Caller) *Outcome {
+	start := p.now()
+	out := &Outcome{ID: newID(), Start: start, Target: t, Caller: c, Mode: p.mode}
+	p.decide(ctx, out)
+	out.DecidedIn = p.now().Sub(start)
+	p.count(out)
+	return out
+}
+
+// Refuse makes the outcome of a target that could not be parsed: the
+// request is answered 400 BAD_TARGET and still recorded.
+func (p *Pipeline) Refuse(t Target, c Caller, err error) *Outcome {
+	out := &Outcome{ID: newID(), Start: p.now(), Target: t, Caller: c, Mode: p.mode}
+	out.block(http.StatusBadRequest, CodeBadTarget, err.Error())
+	out.PolicyRevision = p.policy.Load().Revision()
+	p.count(out)
+	return out
+}
+
+func (p *Pipeline) count(out *Outcome) {
+	p.stats.Decisions.Add(1)
+	if out.Verdict == "allow" {
+		p.stats.Allowed.Add(1)
+	} else {
+		p.stats.Denied.Add(1)
+	}
+	if out.Blocked() {
+		p.stats.Blocked.Add(1)
+	}
+	if out.Cached {
+		p.stats.CacheHits.Add(1)
+	}
+}
+
+func (o *Outcome) block(status int, code, detail string) {
+	o.Verdict = "deny"
+	o.Action = "blocked"
+	o.Status = status
+	o.Reasons = []string{code}
+	o.Detail = detail
+	o.Addrs = nil
+}
+
+func (p *Pipeline) decide(ctx context.Context, out *Outcome) {
+	engine := p.policy.Load()
+	out.PolicyRevision = engine.Revision()
+	t := out.Target
+
+	answer, err := p.resolver.Resolve(ctx, t.Host)
+	if err != nil {
+		out.block(http.StatusBadGateway, CodeDNSFailure, err.Error())
+		return
+	}
+	if len(answer.Addrs) == 0 {
+		out.block(http.StatusBadGateway, CodeDNSFailure, "no address for "+t.Host)
+		return
+	}
+	for _, ip := range answer.Addrs {
+		if category, refused := p.guard.Check(ip); refused {
+			out.block(http.StatusForbidden, CodeDestinationPrivate,
+				fmt.Sprintf("%s resolves to %s, a %s address", t.Host, ip, category))
+			return
+		}
+	}
+
+	key := cacheKey{
+		app:          out.Caller.App,
+		identifiedBy: out.Caller.IdentifiedBy,
+		method:       t.Method,
+		scheme:       t.Scheme,
+		host:         t.Host,
+		port:         t.Port,
+		addrs:        answer.Key,
+		policyRev:    out.PolicyRevision,
+		dataRev:      p.classifier.Revision(),
+	}
+	if p.cache != nil {
+		if hit := p.cache.get(key, out.Start); hit != nil {
+			out.Cached = true
+			out.apply(hit, answer)
+			return
+		}
+	}
+
+	dest := p.classifier.Classify(t.Host, answer.CNAMEs, answer.Addrs)
+	in := &policy.Input{
+		Request: policy.Request{
+			Method: t.Method, Scheme: t.Scheme, Host: t.Host, Port: t.Port, Path: t.Path,
+		},
+		Source: policy.Source{
+			App: out.Caller.App, IP: out.Caller.IP, IdentifiedBy: out.Caller.IdentifiedBy,
+		},
+		Destination: dest,
+		Time:        out.Start.UTC(),
+	}
+	out.Input = in
+	decision, err := engine.Evaluate(ctx, in)
+	entry := &cachedDecision{dest: &in.Destination}
+	if err != nil {
+		p.stats.PolicyError.Add(1)
+		entry.verdict, entry.reasons = "deny", []string{CodePolicyError}
+		entry.detail = err.Error()
+		if p.mode == Enforce {
+			entry.action, entry.status = "blocked", http.StatusServiceUnavailable
+		} else {
+			entry.action = "forwarded"
+		}
+		// A failing policy is not cached: the next request tries again.
+		out.apply(entry, answer)
+		return
+	}
+	entry.decision = decision
+	entry.reasons = make([]string, len(decision.Reasons))
+	for i, r := range decision.Reasons {
+		entry.reasons[i] = r.Code
+	}
+	switch {
+	case decision.Allow:
+		entry.verdict, entry.action = "allow", "forwarded"
+	case p.mode == Enforce:
+		entry.verdict, entry.action, entry.status = "deny", "blocked", http.StatusForbidden
+	default:
+		entry.verdict, entry.action = "deny", "forwarded"
+	}
+	if p.cache != nil {
+		expires := answer.Expires
+		if limit := out.Start.Add(p.cacheTTL); limit.Before(expires) {
+			expires = limit
+		}
+		entry.expires = expires
+		p.cache.put(key, entry)
+	}
+	out.apply(entry, answer)
+}
+
+func (o *Outcome) apply(e *cachedDecision, answer *geo.Answer) {
+	o.Destination = e.dest
+	o.Decision = e.decision
+	o.Verdict = e.verdict
+	o.Action = e.action
+	o.Status = e.status
+	o.Reasons = e.reasons
+	o.Detail = e.detail
+	if o.Action == "forwarded" {
+		o.Addrs = answer.Addrs
+	}
+}
+
+// newID returns a UUIDv7. If the system's random source fails, the
+// request still gets a unique id from the time-ordered fallback.
+func newID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return fmt.Sprintf("%016x", time.Now().UnixNano())
+	}
+	return id.String()
+}
+
+// LogFields renders an outcome as the fields of the one decision line
+// (logger sovgate.decision), with the audit-record names of PRODUCT.md.
+func (o *Outcome) LogFields(node string) []zap.Field {
+	fields := make([]zap.Field, 0, 20)
+	fields = append(fields,
+		zap.String("id", o.ID),
+		zap.Time("time", o.Start),
+		zap.String("node", node),
+		zap.String("app", o.Caller.App),
+		zap.String("source_ip", o.Caller.IP),
+		zap.String("method", o.Target.Method),
+		zap.String("scheme", o.Target.Scheme),
+		zap.String("host", o.Target.Host),
+		zap.Uint16("port", o.Target.Port),
+		zap.Array("addresses", logAddresses{o.Destination}),
+		zap.String("verdict", o.Verdict),
+		zap.String("action", o.Action),
+		zap.String("mode", string(o.Mode)),
+		zap.Strings("reasons", o.Reasons),
+		zap.String("policy_revision", o.PolicyRevision),
+		zap.Int64("duration_us", o.DecidedIn.Microseconds()),
+	)
+	if o.Detail != "" {
+		fields = append(fields, zap.String("detail", o.Detail))
+	}
+	if o.Cached {
+		fields = append(fields, zap.Bool("cached", true))
+	}
+	return fields
+}

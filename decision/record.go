@@ -1,0 +1,139 @@
+package decision
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/sovgate/sovgate/audit"
+	"github.com/sovgate/sovgate/geo"
+)
+
+// Recorder receives every decision. The audit store implements it; it must
+// not block the request path (queue, then write in batches).
+type Recorder interface {
+	// Decided is called once per decision, before any byte is forwarded.
+	// An error means the record could not be taken; the caller decides what
+	// that means for the request (enforce mode fails closed).
+	Decided(rec *audit.Record) error
+	// Finished is called once when a forwarded exchange ends, with the
+	// record's bytes and duration filled in.
+	Finished(rec *audit.Record)
+}
+
+// Journal writes each decision to the decision log (one JSON line per
+// decision from the logger sovgate.decision) and to the Recorder.
+type Journal struct {
+	// Node names this gateway in records.
+	Node string
+	// Log is the sovgate.decision logger; nil logs nothing.
+	Log *zap.Logger
+	// Recorder is the audit store; nil records nothing beyond the log.
+	Recorder Recorder
+}
+
+// Decided logs and records a decision before the request is answered.
+func (j *Journal) Decided(out *Outcome) error {
+	if j == nil {
+		return nil
+	}
+	if j.Log != nil {
+		if ce := j.Log.Check(zap.InfoLevel, "decision"); ce != nil {
+			ce.Write(out.LogFields(j.Node)...)
+		}
+	}
+	if j.Recorder != nil {
+		return j.Recorder.Decided(out.Record(j.Node))
+	}
+	return nil
+}
+
+// Finished logs and records the end of a forwarded exchange: how many bytes
+// went each way, and for how long.
+func (j *Journal) Finished(out *Outcome, bytesUp, bytesDown int64, end time.Time, err error) {
+	if j == nil {
+		return
+	}
+	duration := end.Sub(out.Start)
+	if j.Log != nil {
+		if ce := j.Log.Check(zap.InfoLevel, "finished"); ce != nil {
+			fields := []zap.Field{
+				zap.String("id", out.ID),
+				zap.String("app", out.Caller.App),
+				zap.String("host", out.Target.Host),
+				zap.Uint16("port", out.Target.Port),
+				zap.String("verdict", out.Verdict),
+				zap.Int64("bytes_up", bytesUp),
+				zap.Int64("bytes_down", bytesDown),
+				zap.Int64("duration_us", duration.Microseconds()),
+			}
+			if err != nil {
+				fields = append(fields, zap.String("error", err.Error()))
+			}
+			ce.Write(fields...)
+		}
+	}
+	if j.Recorder != nil {
+		rec := out.Record(j.Node)
+		rec.BytesUp, rec.BytesDown = bytesUp, bytesDown
+		rec.DurationUS = duration.Microseconds()
+		j.Recorder.Finished(rec)
+	}
+}
+
+// Record turns an outcome into an audit record.
+func (o *Outcome) Record(node string) *audit.Record {
+	rec := &audit.Record{
+		ID:             o.ID,
+		Time:           o.Start.UTC(),
+		Node:           node,
+		App:            o.Caller.App,
+		SourceIP:       o.Caller.IP,
+		Method:         o.Target.Method,
+		Scheme:         o.Target.Scheme,
+		Host:           o.Target.Host,
+		Port:           o.Target.Port,
+		Verdict:        o.Verdict,
+		Action:         o.Action,
+		Mode:           string(o.Mode),
+		Reasons:        o.Reasons,
+		PolicyRevision: o.PolicyRevision,
+		DurationUS:     o.DecidedIn.Microseconds(),
+	}
+	if o.Destination != nil {
+		rec.Addresses = make([]audit.Address, len(o.Destination.Addresses))
+		for i, a := range o.Destination.Addresses {
+			rec.Addresses[i] = audit.Address{
+				IP: a.IP.String(), Country: a.Country, ASN: a.ASN, Provider: a.Provider, Region: a.Region,
+			}
+		}
+	}
+	return rec
+}
+
+// logAddresses renders classified addresses compactly in the decision line.
+type logAddresses struct{ dest *geo.Destination }
+
+func (l logAddresses) MarshalLogArray(enc zapcore.ArrayEncoder) error {
+	if l.dest == nil {
+		return nil
+	}
+	for i := range l.dest.Addresses {
+		if err := enc.AppendObject(logAddress{&l.dest.Addresses[i]}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type logAddress struct{ a *geo.Address }
+
+func (l logAddress) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddString("ip", l.a.IP.String())
+	enc.AddString("country", l.a.Country)
+	enc.AddUint32("asn", l.a.ASN)
+	enc.AddString("provider", l.a.Provider)
+	enc.AddString("region", l.a.Region)
+	return nil
+}

@@ -1,0 +1,288 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+
+	"github.com/sovgate/sovgate/decision"
+	"github.com/sovgate/sovgate/geo"
+	"github.com/sovgate/sovgate/policy"
+)
+
+// Exit statuses of `sovgate check` (PRODUCT.md).
+const (
+	exitAllowed = 0
+	exitError   = 1
+	exitDenied  = 3
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "check",
+		Usage: "[--config FILE] [--app NAME] [--format text|json] TARGET",
+		Short: "Classify and evaluate one destination without sending it anything",
+		Long: `
+Runs the decision pipeline for one destination, exactly as the proxy would,
+but sends nothing to it: resolve, refuse private addresses, classify each
+address (country, ASN, provider, jurisdiction), evaluate the policy, apply
+the mode. Use it to answer "would this call be allowed, and why not?".
+
+TARGET is what the app would ask the proxy for:
+  https://api.example.com/v1   a CONNECT tunnel to api.example.com:443
+  http://api.example.com/v1    a GET forwarded in absolute form
+  api.example.com:8443         a CONNECT tunnel to that port
+  api.example.com              same as https://api.example.com
+
+Settings come from --config (your Caddyfile or JSON config: its
+sovereignty block) and the flags below override them.
+
+Exit status: 0 allowed, 3 denied, 1 error (bad target, DNS failure,
+unreadable configuration or policy error). In monitor mode a denied
+destination is still forwarded by the proxy, but check exits 3 so scripts
+can find violations before enforcing.
+
+Examples:
+  sovgate check https://bucket.s3.eu-west-3.amazonaws.com/
+  sovgate check --app etat-civil --format json api.example.com:443
+  sovgate check --config /etc/caddy/Caddyfile https://graph.microsoft.com/
+`,
+		CobraFunc: func(cmd *cobra.Command) {
+			fs := cmd.Flags()
+			fs.StringP("config", "c", "", "Caddyfile or JSON config to read the sovereignty settings from")
+			fs.StringP("adapter", "a", "", "config adapter (default: caddyfile for files named Caddyfile*)")
+			fs.String("app", decision.UnknownApp, "the calling app, as the proxy would identify it")
+			fs.String("method", "", "HTTP method for http:// targets (default GET)")
+			fs.String("format", "text", "output format: text or json")
+			fs.Duration("timeout", 10*time.Second, "give up after this long")
+			addSettingFlags(fs)
+			cmd.Args = cobra.ExactArgs(1)
+			cmd.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
+				return runCheck(fl, os.Stdout)
+			})
+		},
+	})
+}
+
+// CheckReport is the JSON document `sovgate check --format json` prints.
+type CheckReport struct {
+	Target         string           `json:"target"`
+	DecisionID     string           `json:"decision_id"`
+	Verdict        string           `json:"verdict"`
+	Action         string           `json:"action"`
+	Mode           string           `json:"mode"`
+	Reasons        []string         `json:"reasons"`
+	Detail         string           `json:"detail,omitempty"`
+	Status         int              `json:"status,omitempty"`
+	PolicyRevision string           `json:"policy_revision"`
+	Input          *policy.Input    `json:"input"`
+	Decision       *policy.Decision `json:"decision"`
+}
+
+func runCheck(fl caddycmd.Flags, stdout io.Writer) (int, error) {
+	format := fl.String("format")
+	if format != "text" && format != "json" {
+		return exitError, fmt.Errorf("--format %q: use text or json", format)
+	}
+	target, err := parseCheckTarget(fl.Arg(0), fl.String("method"))
+	if err != nil {
+		return exitError, err
+	}
+	app, err := loadApp(fl)
+	if err != nil {
+		return exitError, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), fl.Duration("timeout"))
+	defer cancel()
+	parts, err := app.Build(ctx)
+	if err != nil {
+		return exitError, err
+	}
+	defer parts.Close()
+
+	appName := fl.String("app")
+	caller := decision.Caller{App: appName, IdentifiedBy: "none"}
+	if appName != decision.UnknownApp {
+		caller.IdentifiedBy = "basic"
+	}
+	out := parts.Pipeline.Decide(ctx, target, caller)
+	report := CheckReport{
+		Target:         target.String(),
+		DecisionID:     out.ID,
+		Verdict:        out.Verdict,
+		Action:         out.Action,
+		Mode:           string(out.Mode),
+		Reasons:        out.Reasons,
+		Detail:         out.Detail,
+		PolicyRevision: out.PolicyRevision,
+		Input:          out.Input,
+		Decision:       out.Decision,
+	}
+	if out.Blocked() {
+		report.Status = out.Status
+	}
+	if format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(report); err != nil {
+			return exitError, err
+		}
+	} else {
+		writeCheckText(stdout, &report, out.Destination, parts.PolicySource)
+	}
+	return checkExitStatus(out), nil
+}
+
+// checkExitStatus maps an outcome to the exit status: a verdict the
+// policy reached is 0 or 3; anything that kept the policy from deciding is
+// an error.
+func checkExitStatus(out *decision.Outcome) int {
+	for _, code := range out.Reasons {
+		switch code {
+		case decision.CodeBadTarget, decision.CodeDNSFailure, decision.CodePolicyError:
+			return exitError
+		}
+	}
+	if out.Verdict == "allow" {
+		return exitAllowed
+	}
+	return exitDenied
+}
+
+// parseCheckTarget turns a URL, host:port or bare host into the target the
+// proxy would see.
+func parseCheckTarget(arg, method string) (decision.Target, error) {
+	if arg == "" {
+		return decision.Target{}, fmt.Errorf("missing TARGET (a URL or host:port)")
+	}
+	if strings.Contains(arg, "://") {
+		u, err := url.Parse(arg)
+		if err != nil {
+			return decision.Target{}, fmt.Errorf("TARGET %q: %w", arg, err)
+		}
+		switch strings.ToLower(u.Scheme) {
+		case "https":
+			authority := u.Host
+			if u.Port() == "" {
+				authority = strings.TrimSuffix(authority, ":") + ":443"
+			}
+			return decision.ParseConnectTarget(authority)
+		case "http":
+			if method == "" {
+				method = "GET"
+			}
+			return decision.ParseURLTarget(strings.ToUpper(method), u)
+		default:
+			return decision.Target{}, fmt.Errorf("TARGET %q: scheme %q is not supported (use http, https or host:port)", arg, u.Scheme)
+		}
+	}
+	if t, err := decision.ParseConnectTarget(arg); err == nil {
+		return t, nil
+	}
+	// A bare host name (or bracketed IPv6) means https on port 443.
+	return decision.ParseConnectTarget(hostWithPort(arg, "443"))
+}
+
+func hostWithPort(host, port string) string {
+	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+		return "[" + host + "]:" + port
+	}
+	return host + ":" + port
+}
+
+func writeCheckText(w io.Writer, r *CheckReport, dest *geo.Destination, policySource string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Target\t%s\n", r.Target)
+	if r.Input != nil {
+		fmt.Fprintf(tw, "App\t%s (identified by %s)\n", r.Input.Source.App, r.Input.Source.IdentifiedBy)
+	}
+	if dest != nil {
+		for i, a := range dest.Addresses {
+			label := ""
+			if i == 0 {
+				label = "Addresses"
+			}
+			fmt.Fprintf(tw, "%s\t%s\n", label, describeAddress(a))
+		}
+		for i, p := range dest.Providers {
+			label := ""
+			if i == 0 {
+				label = "Providers"
+			}
+			fmt.Fprintf(tw, "%s\t%s (%s), headquartered in %s, under %s law, matched by %s\n",
+				label, p.ID, p.Name, orDefault(p.Headquarters, "?"), joinOr(p.Jurisdictions, "no known"), p.MatchedBy)
+		}
+		if len(dest.Providers) == 0 {
+			fmt.Fprintf(tw, "Providers\tnone recognised\n")
+		}
+	}
+	verdict := strings.ToUpper(r.Verdict)
+	profile := ""
+	if r.Decision != nil && r.Decision.Profile != "" {
+		profile = ", profile " + r.Decision.Profile
+	}
+	fmt.Fprintf(tw, "Decision\t%s (%s mode%s: the proxy would answer %s)\n", verdict, r.Mode, profile, actionText(r))
+	if r.Decision != nil && len(r.Decision.Reasons) > 0 {
+		for i, reason := range r.Decision.Reasons {
+			label := ""
+			if i == 0 {
+				label = "Reasons"
+			}
+			fmt.Fprintf(tw, "%s\t%s: %s\n", label, reason.Code, reason.Message)
+		}
+	} else if len(r.Reasons) > 0 {
+		fmt.Fprintf(tw, "Reasons\t%s: %s\n", strings.Join(r.Reasons, ","), r.Detail)
+	}
+	fmt.Fprintf(tw, "Policy\trevision %s (%s)\n", r.PolicyRevision, policySource)
+	tw.Flush()
+}
+
+func actionText(r *CheckReport) string {
+	if r.Action == "forwarded" {
+		if r.Verdict == "deny" {
+			return "by forwarding it and recording a violation"
+		}
+		return "by forwarding it"
+	}
+	return fmt.Sprintf("%d and block it", r.Status)
+}
+
+func describeAddress(a geo.Address) string {
+	var b strings.Builder
+	b.WriteString(a.IP.String())
+	country := a.Country
+	if country == "" {
+		country = "country unknown"
+	}
+	fmt.Fprintf(&b, "  %s", country)
+	if a.Continent != "" {
+		fmt.Fprintf(&b, " (%s)", a.Continent)
+	}
+	switch {
+	case a.EU:
+		b.WriteString(" EU")
+	case a.EEA:
+		b.WriteString(" EEA")
+	case a.Country != "":
+		b.WriteString(" outside the EU/EEA")
+	}
+	if a.ASN != 0 {
+		fmt.Fprintf(&b, "  AS%d %s", a.ASN, a.ASOrg)
+	}
+	if a.Provider != "" {
+		fmt.Fprintf(&b, "  provider %s", a.Provider)
+		if a.Region != "" {
+			fmt.Fprintf(&b, " %s", a.Region)
+		}
+	}
+	return b.String()
+}

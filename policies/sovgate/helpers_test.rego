@@ -1,0 +1,51 @@
+# Helpers for the unit tests: build inputs the way the gateway does.
+package sovgate_test
+
+now := "2026-11-28T10:00:00Z"
+
+# An address located in country, with nothing else known.
+address(ip, country) := {
+	"ip": ip, "country": country, "continent": "", "eu": false, "eea": false,
+	"asn": 0, "as_org": "", "provider": "", "region": "", "region_country": "", "service": "",
+}
+
+# An address of a cloud provider's region.
+cloud_address(ip, country, provider, region, region_country) := object.union(address(ip, country), {
+	"provider": provider, "region": region, "region_country": region_country,
+})
+
+# A CONNECT request from app to host, resolved to addresses, operated by providers.
+request(app, host, addresses, providers) := {
+	"request": {"method": "CONNECT", "scheme": "https", "host": host, "port": 443, "path": ""},
+	"source": {"app": app, "ip": "10.1.2.3", "identified_by": "basic"},
+	"destination": {"host": host, "addresses": addresses, "providers": providers},
+	"time": now,
+}
+
+# The same request at another time.
+request_at(app, host, addresses, providers, time) := object.union(request(app, host, addresses, providers), {"time": time})
+
+aws := {
+	"id": "aws", "name": "Amazon Web Services", "headquarters": "US",
+	"jurisdictions": ["US"], "matched_by": "range",
+}
+
+ovhcloud := {
+	"id": "ovhcloud", "name": "OVHcloud", "headquarters": "FR",
+	"jurisdictions": ["FR"], "matched_by": "asn",
+}
+
+# The codes of a decision's reasons, in order.
+codes(decision) := [reason.code | some reason in decision.reasons]
+
+# A request to a US address, the usual violation in these tests.
+us_request(app, host) := request(app, host, [address("203.0.113.7", "US")], [])
+
+# An exception for tests; override fields with object.union.
+exception(app, host, expires) := {
+	"app": app,
+	"host": host,
+	"reason": "migration planned",
+	"approved_by": "DPO",
+	"expires": expires,
+}

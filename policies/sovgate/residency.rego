@@ -1,0 +1,39 @@
+# sovgate default policy: the residency check ("where does the data go?").
+#
+# Every address the destination resolved to must be in an acceptable country
+# (see countries.rego). The gateway dials only the addresses it checked, so
+# one address outside is enough to deny. Profiles whose "checks" list
+# "residency" enforce this.
+package sovgate
+
+# One reason for every address that is not in an acceptable country.
+residency_violations contains residency_reason(address.ip, country) if {
+	"residency" in profile_checks
+	some address in input.destination.addresses
+	country := address_country(address)
+	not acceptable_country(country)
+}
+
+# The country of an address. When the cloud provider publishes the region of
+# the address (region_country), that is more precise than GeoIP and wins.
+# Empty when nobody knows.
+address_country(address) := address.region_country if {
+	address.region_country != ""
+} else := object.get(address, "country", "")
+
+# RESIDENCY_UNKNOWN: nobody knows where the address is (anycast, unallocated
+# range, missing GeoIP database). Unknown is not acceptable.
+residency_reason(ip, "") := {
+	"code": "RESIDENCY_UNKNOWN",
+	"ip": ip,
+	"message": sprintf("the country of %s is unknown", [ip]),
+}
+
+# RESIDENCY_NON_EU: the address is in a country that is not acceptable.
+residency_reason(ip, country) := {
+	"code": "RESIDENCY_NON_EU",
+	"ip": ip,
+	"message": sprintf("%s is in %s, outside the EU/EEA", [ip, country]),
+} if {
+	country != ""
+}

@@ -1,0 +1,110 @@
+package policy
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/sovgate/sovgate/geo"
+)
+
+var (
+	benchAWS = geo.Provider{ID: "aws", Name: "Amazon Web Services", Headquarters: "US", Jurisdictions: []string{"US"}, MatchedBy: "range"}
+	benchOVH = geo.Provider{ID: "ovhcloud", Name: "OVHcloud", Headquarters: "FR", Jurisdictions: []string{"FR"}, MatchedBy: "asn"}
+)
+
+func benchAddress(ip, country string) geo.Address {
+	return geo.Address{IP: netip.MustParseAddr(ip), Country: country, Continent: "EU", ASN: 16276, ASOrg: "OVH SAS"}
+}
+
+func benchInput(addresses []geo.Address, providers []geo.Provider) *Input {
+	return &Input{
+		Request:     Request{Method: "CONNECT", Scheme: "https", Host: "api.example.com", Port: 443},
+		Source:      Source{App: "etat-civil", IP: "10.1.2.3", IdentifiedBy: "basic"},
+		Destination: geo.Destination{Host: "api.example.com", Addresses: addresses, Providers: providers},
+		Time:        time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC),
+	}
+}
+
+var benchCases = []struct {
+	name  string
+	in    *Input
+	allow bool
+}{
+	{"1addr/allowed", benchInput([]geo.Address{benchAddress("192.0.2.10", "FR")}, []geo.Provider{benchOVH}), true},
+	{"1addr/denied-residency", benchInput([]geo.Address{benchAddress("203.0.113.7", "US")}, nil), false},
+	{"1addr/denied-jurisdiction", benchInput([]geo.Address{benchAddress("192.0.2.30", "FR")}, []geo.Provider{benchAWS}), false},
+	{"4addr/allowed", benchInput([]geo.Address{
+		benchAddress("192.0.2.10", "FR"), benchAddress("192.0.2.11", "DE"),
+		benchAddress("2001:db8::1", "NL"), benchAddress("2001:db8::2", "FR"),
+	}, []geo.Provider{benchOVH}), true},
+	{"4addr/denied", benchInput([]geo.Address{
+		benchAddress("192.0.2.10", "FR"), benchAddress("203.0.113.7", "US"),
+		benchAddress("2001:db8::1", "US"), benchAddress("2001:db8::2", ""),
+	}, []geo.Provider{benchAWS, benchOVH}), false},
+}
+
+// BenchmarkEvaluate measures one decision of the embedded policy (sovereign
+// profile) from a classified Input: input conversion, evaluation and result
+// parsing.
+func BenchmarkEvaluate(b *testing.B) {
+	e, err := LoadEmbedded(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, bc := range benchCases {
+		b.Run(bc.name, func(b *testing.B) {
+			d, err := e.Evaluate(ctx, bc.in)
+			if err != nil || d.Allow != bc.allow {
+				b.Fatalf("Evaluate = %+v, %v", d, err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.Evaluate(ctx, bc.in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkEvaluateParallel runs decisions on every CPU, as the proxy does.
+func BenchmarkEvaluateParallel(b *testing.B) {
+	e, err := LoadEmbedded(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := benchCases[0].in
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			if _, err := e.Evaluate(ctx, in); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkInputValue is the input conversion alone.
+func BenchmarkInputValue(b *testing.B) {
+	in := benchCases[3].in
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = inputValue(in)
+	}
+}
+
+// BenchmarkLoadEmbedded is the cost of a reload (read, parse, compile,
+// prepare).
+func BenchmarkLoadEmbedded(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := LoadEmbedded(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

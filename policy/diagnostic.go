@@ -1,0 +1,108 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// Diagnostic is one problem found in a policy file. DPO staff read these, so
+// File is the path as they know it (the policy directory joined with the path
+// of the file inside it, or "embedded:sovgate/decision.rego").
+type Diagnostic struct {
+	File string `json:"file"`
+	// Row and Col are 1-based; 0 when the problem is not tied to a position.
+	Row int `json:"row"`
+	Col int `json:"col"`
+	// Code is OPA's error class (rego_parse_error, rego_type_error, ...) or
+	// one of sovgate's: sovgate_load_error, sovgate_data_error.
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Codes of diagnostics that sovgate, not OPA, produces.
+const (
+	// CodeLoadError is a file that cannot be read or decoded, or a bundle
+	// that lacks what the gateway needs (data.sovgate.decision).
+	CodeLoadError = "sovgate_load_error"
+	// CodeDataProblem is a mistake that the policy itself reports through
+	// data.sovgate.data_problems (see Check).
+	CodeDataProblem = "sovgate_data_error"
+)
+
+// String formats d as "file:row:col: code: message", the form editors and CI
+// systems turn into links. Missing parts are left out.
+func (d Diagnostic) String() string {
+	var b strings.Builder
+	if d.File != "" {
+		b.WriteString(d.File)
+		if d.Row > 0 {
+			b.WriteByte(':')
+			b.WriteString(strconv.Itoa(d.Row))
+			if d.Col > 0 {
+				b.WriteByte(':')
+				b.WriteString(strconv.Itoa(d.Col))
+			}
+		}
+		b.WriteString(": ")
+	}
+	if d.Code != "" {
+		b.WriteString(d.Code)
+		b.WriteString(": ")
+	}
+	b.WriteString(d.Message)
+	return b.String()
+}
+
+// Diagnostics is the error Load and RunTests return when policy files are
+// broken. Use errors.As to get at the individual problems.
+type Diagnostics []Diagnostic
+
+// Error lists one diagnostic per line.
+func (ds Diagnostics) Error() string {
+	lines := make([]string, len(ds))
+	for i, d := range ds {
+		lines[i] = d.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// diagnosticsFromError turns an OPA error into diagnostics, keeping each
+// ast.Error's position. Any other error becomes one diagnostic about file.
+func diagnosticsFromError(file string, err error) Diagnostics {
+	if astErrs, ok := errors.AsType[ast.Errors](err); ok {
+		ds := make(Diagnostics, 0, len(astErrs))
+		for _, e := range astErrs {
+			ds = append(ds, diagnosticFromASTError(file, e))
+		}
+		return ds
+	}
+	if e, ok := errors.AsType[*ast.Error](err); ok {
+		return Diagnostics{diagnosticFromASTError(file, e)}
+	}
+	return Diagnostics{{File: file, Code: CodeLoadError, Message: err.Error()}}
+}
+
+func diagnosticFromASTError(file string, e *ast.Error) Diagnostic {
+	d := Diagnostic{File: file, Code: e.Code, Message: e.Message}
+	if loc := e.Location; loc != nil {
+		if loc.File != "" {
+			d.File = loc.File
+		}
+		d.Row, d.Col = loc.Row, loc.Col
+	}
+	if e.Details != nil {
+		for _, line := range e.Details.Lines() {
+			d.Message += "\n\t" + line
+		}
+	}
+	return d
+}
+
+// errorf builds a diagnostic with no position.
+func errorf(file, code, format string, args ...any) Diagnostic {
+	return Diagnostic{File: file, Code: code, Message: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,152 @@
+package policy_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"testing/fstest"
+
+	"github.com/open-policy-agent/opa/v1/util"
+
+	"github.com/sovgate/sovgate/policies"
+	"github.com/sovgate/sovgate/policy"
+)
+
+// goldenFile is one file of testdata/cases, in the spirit of OPA's
+// v1/test/cases/testdata: a list of inputs and the decision each must get.
+type goldenFile struct {
+	// Data, when set, is merged over the embedded sovgate/data.json
+	// (objects merge, other values replace) for every case of the file.
+	Data  map[string]any `json:"data"`
+	Cases []struct {
+		Note  string          `json:"note"`
+		Input policy.Input    `json:"input"`
+		Want  policy.Decision `json:"want"`
+	} `json:"cases"`
+}
+
+// TestGoldenCases evaluates every case of testdata/cases/*.yaml against the
+// embedded policy.
+func TestGoldenCases(t *testing.T) {
+	paths, err := filepath.Glob("testdata/cases/*.yaml")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no golden cases: %v", err)
+	}
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			gf := readGoldenFile(t, path)
+			engine := embeddedWithData(t, gf.Data)
+			for _, c := range gf.Cases {
+				t.Run(c.Note, func(t *testing.T) {
+					got, err := engine.Evaluate(t.Context(), &c.Input)
+					if err != nil {
+						t.Fatalf("Evaluate: %v", err)
+					}
+					if !sameDecision(got, &c.Want) {
+						t.Errorf("decision:\n got: %s\nwant: %s", toJSON(got), toJSON(&c.Want))
+					}
+				})
+			}
+		})
+	}
+}
+
+func readGoldenFile(t *testing.T, path string) goldenFile {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := util.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	js, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Unknown names are errors: a case must use the input contract's names.
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	var gf goldenFile
+	if err := dec.Decode(&gf); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if len(gf.Cases) == 0 {
+		t.Fatalf("%s: no cases", path)
+	}
+	return gf
+}
+
+// embeddedWithData loads the embedded bundle with patch merged over its
+// data.json.
+func embeddedWithData(t *testing.T, patch map[string]any) *policy.Engine {
+	t.Helper()
+	if patch == nil {
+		e, err := policy.LoadEmbedded(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	mfs := fstest.MapFS{}
+	err := fs.WalkDir(policies.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		raw, err := fs.ReadFile(policies.FS(), p)
+		if err != nil {
+			return err
+		}
+		if p == "sovgate/data.json" {
+			var data map[string]any
+			if err := json.Unmarshal(raw, &data); err != nil {
+				return err
+			}
+			merge(data, patch)
+			if raw, err = json.Marshal(data); err != nil {
+				return err
+			}
+		}
+		mfs[p] = &fstest.MapFile{Data: raw}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := policy.Load(t.Context(), policy.Bundle{FS: mfs, Dir: "golden:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func merge(dst, patch map[string]any) {
+	for k, v := range patch {
+		if po, ok := v.(map[string]any); ok {
+			if do, ok := dst[k].(map[string]any); ok {
+				merge(do, po)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+}
+
+// sameDecision compares decisions, taking no reasons and an empty list as
+// equal.
+func sameDecision(a, b *policy.Decision) bool {
+	if a.Allow != b.Allow || a.Profile != b.Profile || len(a.Reasons) != len(b.Reasons) {
+		return false
+	}
+	return len(a.Reasons) == 0 || reflect.DeepEqual(a.Reasons, b.Reasons)
+}
+
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

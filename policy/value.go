@@ -1,0 +1,196 @@
+package policy
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/sovgate/sovgate/geo"
+)
+
+// The input is built as an ast.Value by hand, field by field: it is several
+// times cheaper than encoding Input to JSON and parsing it back, and it runs on
+// every request. TestInputValueMatchesJSON proves the two give the same value,
+// so the names below can never drift from the JSON tags of Input.
+
+// Object keys, shared by every input. Terms handed to OPA are never modified
+// by evaluation, so sharing them between concurrent requests is safe.
+var (
+	keyRequest      = ast.StringTerm("request")
+	keySource       = ast.StringTerm("source")
+	keyDestination  = ast.StringTerm("destination")
+	keyTime         = ast.StringTerm("time")
+	keyMethod       = ast.StringTerm("method")
+	keyScheme       = ast.StringTerm("scheme")
+	keyHost         = ast.StringTerm("host")
+	keyPort         = ast.StringTerm("port")
+	keyPath         = ast.StringTerm("path")
+	keyApp          = ast.StringTerm("app")
+	keyIP           = ast.StringTerm("ip")
+	keyIdentifiedBy = ast.StringTerm("identified_by")
+	keyAddresses    = ast.StringTerm("addresses")
+	keyProviders    = ast.StringTerm("providers")
+	keyCountry      = ast.StringTerm("country")
+	keyContinent    = ast.StringTerm("continent")
+	keyEU           = ast.StringTerm("eu")
+	keyEEA          = ast.StringTerm("eea")
+	keyASN          = ast.StringTerm("asn")
+	keyASOrg        = ast.StringTerm("as_org")
+	keyProvider     = ast.StringTerm("provider")
+	keyRegion       = ast.StringTerm("region")
+	keyRegionCC     = ast.StringTerm("region_country")
+	keyService      = ast.StringTerm("service")
+	keyID           = ast.StringTerm("id")
+	keyName         = ast.StringTerm("name")
+	keyHeadquarters = ast.StringTerm("headquarters")
+	keyJurisdiction = ast.StringTerm("jurisdictions")
+	keyMatchedBy    = ast.StringTerm("matched_by")
+)
+
+// inputValue is the policy input for in, equal to ast.InterfaceToValue of its
+// JSON encoding.
+func inputValue(in *Input) ast.Value {
+	d := &in.Destination
+	// One block holds every term this input needs, instead of one allocation
+	// per term; the estimate errs on the large side.
+	a := termArena{buf: make([]ast.Term, 0, 16+14*len(d.Addresses)+8*len(d.Providers))}
+	return ast.NewObject(
+		ast.Item(keyRequest, a.term(ast.NewObject(
+			ast.Item(keyMethod, a.str(in.Request.Method)),
+			ast.Item(keyScheme, a.str(in.Request.Scheme)),
+			ast.Item(keyHost, a.str(in.Request.Host)),
+			ast.Item(keyPort, a.num(int(in.Request.Port))),
+			ast.Item(keyPath, a.str(in.Request.Path)),
+		))),
+		ast.Item(keySource, a.term(ast.NewObject(
+			ast.Item(keyApp, a.str(in.Source.App)),
+			ast.Item(keyIP, a.str(in.Source.IP)),
+			ast.Item(keyIdentifiedBy, a.str(in.Source.IdentifiedBy)),
+		))),
+		ast.Item(keyDestination, a.term(destinationValue(&a, d))),
+		ast.Item(keyTime, a.str(formatTime(in.Time))),
+	)
+}
+
+// formatTime writes the time as Input's JSON encoding does: RFC 3339 in UTC.
+func formatTime(t time.Time) string {
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func destinationValue(a *termArena, d *geo.Destination) ast.Value {
+	addresses := ast.InternedNullTerm
+	if d.Addresses != nil {
+		terms := make([]*ast.Term, len(d.Addresses))
+		for i := range d.Addresses {
+			terms[i] = a.term(addressValue(a, &d.Addresses[i]))
+		}
+		addresses = a.term(ast.NewArray(terms...))
+	}
+	providers := ast.InternedNullTerm
+	if d.Providers != nil {
+		terms := make([]*ast.Term, len(d.Providers))
+		for i := range d.Providers {
+			terms[i] = a.term(providerValue(a, &d.Providers[i]))
+		}
+		providers = a.term(ast.NewArray(terms...))
+	}
+	return ast.NewObject(
+		ast.Item(keyHost, a.str(d.Host)),
+		ast.Item(keyAddresses, addresses),
+		ast.Item(keyProviders, providers),
+	)
+}
+
+func addressValue(a *termArena, addr *geo.Address) ast.Value {
+	// netip.Addr encodes the zero address as "" in JSON.
+	ip := ""
+	if addr.IP.IsValid() {
+		ip = addr.IP.String()
+	}
+	return ast.NewObject(
+		ast.Item(keyIP, a.str(ip)),
+		ast.Item(keyCountry, a.str(addr.Country)),
+		ast.Item(keyContinent, a.str(addr.Continent)),
+		ast.Item(keyEU, ast.InternedTerm(addr.EU)),
+		ast.Item(keyEEA, ast.InternedTerm(addr.EEA)),
+		ast.Item(keyASN, a.num(int(addr.ASN))),
+		ast.Item(keyASOrg, a.str(addr.ASOrg)),
+		ast.Item(keyProvider, a.str(addr.Provider)),
+		ast.Item(keyRegion, a.str(addr.Region)),
+		ast.Item(keyRegionCC, a.str(addr.RegionCountry)),
+		ast.Item(keyService, a.str(addr.Service)),
+	)
+}
+
+func providerValue(a *termArena, p *geo.Provider) ast.Value {
+	jurisdictions := ast.InternedNullTerm
+	if p.Jurisdictions != nil {
+		terms := make([]*ast.Term, len(p.Jurisdictions))
+		for i, j := range p.Jurisdictions {
+			terms[i] = a.str(j)
+		}
+		jurisdictions = a.term(ast.NewArray(terms...))
+	}
+	return ast.NewObject(
+		ast.Item(keyID, a.str(p.ID)),
+		ast.Item(keyName, a.str(p.Name)),
+		ast.Item(keyHeadquarters, a.str(p.Headquarters)),
+		ast.Item(keyJurisdiction, jurisdictions),
+		ast.Item(keyMatchedBy, a.str(p.MatchedBy)),
+	)
+}
+
+// termArena hands out terms from blocks allocated together. Pointers into a
+// full block stay valid: a new block is started, the old one is not moved.
+type termArena struct {
+	buf []ast.Term
+}
+
+func (a *termArena) term(v ast.Value) *ast.Term {
+	if len(a.buf) == cap(a.buf) {
+		a.buf = make([]ast.Term, 0, 16)
+	}
+	a.buf = append(a.buf, ast.Term{Value: v})
+	return &a.buf[len(a.buf)-1]
+}
+
+// str returns a string term; a shared one for the empty string, country
+// and continent codes and the usual words (methods, schemes, identification
+// and match kinds), which make up most of an input.
+func (a *termArena) str(s string) *ast.Term {
+	if t, ok := commonStrings[s]; ok {
+		return t
+	}
+	return a.term(ast.String(s))
+}
+
+func (a *termArena) num(n int) *ast.Term {
+	if ast.HasInternedIntNumberTerm(n) {
+		return ast.InternedTerm(n)
+	}
+	return a.term(ast.Number(strconv.Itoa(n)))
+}
+
+// commonStrings are shared, never modified terms (see the key terms above).
+var commonStrings = func() map[string]*ast.Term {
+	words := []string{
+		"",
+		"CONNECT", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
+		"http", "https",
+		"basic", "mtls", "cidr", "none", "unknown",
+		"range", "asn", "domain",
+	}
+	m := make(map[string]*ast.Term, len(words)+26*26)
+	for _, w := range words {
+		m[w] = ast.StringTerm(w)
+	}
+	// Every two-letter upper-case code: ISO 3166 countries, continents.
+	for i := 'A'; i <= 'Z'; i++ {
+		for j := 'A'; j <= 'Z'; j++ {
+			code := string([]rune{i, j})
+			m[code] = ast.StringTerm(code)
+		}
+	}
+	return m
+}()

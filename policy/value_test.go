@@ -1,0 +1,88 @@
+package policy
+
+import (
+	"encoding/json"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/util"
+
+	"github.com/sovgate/sovgate/geo"
+)
+
+// sampleInputs cover every field, empty and nil values, IPv6, large numbers
+// and a time in another location.
+func sampleInputs() map[string]*Input {
+	paris := time.FixedZone("CET", 3600)
+	return map[string]*Input{
+		"zero": {},
+		"full": {
+			Request: Request{Method: "CONNECT", Scheme: "https", Host: "api.example.com", Port: 443},
+			Source:  Source{App: "etat-civil", IP: "10.1.2.3", IdentifiedBy: "basic"},
+			Destination: geo.Destination{
+				Host: "api.example.com",
+				Addresses: []geo.Address{{
+					IP: netip.MustParseAddr("203.0.113.7"), Country: "US", Continent: "NA",
+					ASN: 16509, ASOrg: "AMAZON-02", Provider: "aws", Region: "us-east-1",
+					RegionCountry: "US", Service: "EC2",
+				}, {
+					IP: netip.MustParseAddr("2001:db8::1"), Country: "FR", Continent: "EU",
+					EU: true, EEA: true, ASN: 4294967295, ASOrg: "Exämple \"quoted\"",
+				}},
+				Providers: []geo.Provider{{
+					ID: "aws", Name: "Amazon Web Services", Headquarters: "US",
+					Jurisdictions: []string{"US"}, MatchedBy: "range",
+				}, {
+					ID: "nojur", Jurisdictions: []string{}, MatchedBy: "asn",
+				}, {
+					ID: "niljur",
+				}},
+			},
+			Time: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC),
+		},
+		"empty slices, zero address, local time": {
+			Request: Request{Method: "GET", Scheme: "http", Host: "203.0.113.9", Port: 65535, Path: "/a?b=c"},
+			Destination: geo.Destination{
+				Host:      "203.0.113.9",
+				Addresses: []geo.Address{{}},
+				Providers: []geo.Provider{},
+			},
+			Time: time.Date(2027, 1, 1, 0, 30, 0, 123456789, paris),
+		},
+	}
+}
+
+// TestInputValueMatchesJSON proves that the hand-built input equals the JSON
+// encoding of Input read back by OPA, so the two can never drift apart.
+func TestInputValueMatchesJSON(t *testing.T) {
+	for name, in := range sampleInputs() {
+		t.Run(name, func(t *testing.T) {
+			raw, err := json.Marshal(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc any
+			if err := util.UnmarshalJSON(raw, &doc); err != nil {
+				t.Fatal(err)
+			}
+			want, err := ast.InterfaceToValue(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := inputValue(in)
+			if got.Compare(want) != 0 {
+				t.Fatalf("inputValue differs from the JSON encoding\n got: %v\nwant: %v", got, want)
+			}
+		})
+	}
+}
+
+func TestInputTimeIsUTC(t *testing.T) {
+	in := sampleInputs()["empty slices, zero address, local time"]
+	v := inputValue(in).(ast.Object).Get(ast.StringTerm("time"))
+	if want := ast.StringTerm("2026-12-31T23:30:00.123456789Z"); !v.Equal(want) {
+		t.Fatalf("time = %v, want %v", v, want)
+	}
+}
