@@ -159,6 +159,7 @@ func (w *world) makeCA(t *testing.T) {
 		Subject:      pkix.Name{CommonName: "eu.test"},
 		DNSNames: []string{"eu.test", "us.test", "aws-paris.test", "ovh.test", "nowhere.test", "mixed.test",
 			"cdn.eu.test", "bucket.s3.eu-west-3.amazonaws.com", "*.test"},
+		IPAddresses: []net.IP{net.ParseIP(ipEU), net.ParseIP(ipUS), net.ParseIP(ipNowhere)},
 		NotBefore:   time.Now().Add(-time.Hour),
 		NotAfter:    time.Now().Add(24 * time.Hour),
 		KeyUsage:    x509.KeyUsageDigitalSignature,

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"maps"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -522,5 +524,32 @@ func TestDiagnosticString(t *testing.T) {
 		if got := tc.d.String(); got != tc.want {
 			t.Errorf("String() = %q, want %q", got, tc.want)
 		}
+	}
+}
+
+// A Kubernetes ConfigMap mount: the files are links into a hidden,
+// timestamped directory that is swapped atomically on update.
+func TestLoadDirFollowsFileLinks(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "sovgate", "..2026_11_28_10_00_00.1")
+	if err := os.MkdirAll(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(real, "p.rego"), []byte(goodPolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("..2026_11_28_10_00_00.1", filepath.Join(dir, "sovgate", "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("..data/p.rego", filepath.Join(dir, "sovgate", "p.rego")); err != nil {
+		t.Fatal(err)
+	}
+	e, err := policy.LoadDir(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.Evaluate(t.Context(), usInput())
+	if err != nil || !d.Allow || d.Profile != "test" {
+		t.Fatalf("Evaluate = %+v, %v", d, err)
 	}
 }

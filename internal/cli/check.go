@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -66,6 +67,9 @@ Examples:
 			fs.Duration("timeout", 10*time.Second, "give up after this long")
 			addSettingFlags(fs)
 			cmd.Args = cobra.ExactArgs(1)
+			// Exit status 3 (denied) is an answer, not a failure: no
+			// "Error:" line for it. Real errors are logged by the runner.
+			cmd.SilenceErrors = true
 			cmd.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
 				return runCheck(fl, os.Stdout)
 			})
@@ -139,7 +143,13 @@ func runCheck(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 	} else {
 		writeCheckText(stdout, &report, out.Destination, parts.PolicySource)
 	}
-	return checkExitStatus(out), nil
+	status := checkExitStatus(out)
+	if status == exitError {
+		// Caddy's command runner turns status 1 into 0 unless an error
+		// comes with it.
+		return status, fmt.Errorf("no policy decision for %s: %s: %s", target, strings.Join(out.Reasons, ","), out.Detail)
+	}
+	return status, nil
 }
 
 // checkExitStatus maps an outcome to the exit status: a verdict the
@@ -226,11 +236,14 @@ func writeCheckText(w io.Writer, r *CheckReport, dest *geo.Destination, policySo
 		}
 	}
 	verdict := strings.ToUpper(r.Verdict)
+	if r.Decision == nil {
+		verdict = "NO POLICY DECISION"
+	}
 	profile := ""
 	if r.Decision != nil && r.Decision.Profile != "" {
 		profile = ", profile " + r.Decision.Profile
 	}
-	fmt.Fprintf(tw, "Decision\t%s (%s mode%s: the proxy would answer %s)\n", verdict, r.Mode, profile, actionText(r))
+	fmt.Fprintf(tw, "Decision\t%s (%s mode%s): the proxy %s\n", verdict, r.Mode, profile, actionText(r))
 	if r.Decision != nil && len(r.Decision.Reasons) > 0 {
 		for i, reason := range r.Decision.Reasons {
 			label := ""
@@ -249,11 +262,11 @@ func writeCheckText(w io.Writer, r *CheckReport, dest *geo.Destination, policySo
 func actionText(r *CheckReport) string {
 	if r.Action == "forwarded" {
 		if r.Verdict == "deny" {
-			return "by forwarding it and recording a violation"
+			return "forwards it and records a violation"
 		}
-		return "by forwarding it"
+		return "forwards it"
 	}
-	return fmt.Sprintf("%d and block it", r.Status)
+	return fmt.Sprintf("answers %d %s and blocks it", r.Status, http.StatusText(r.Status))
 }
 
 func describeAddress(a geo.Address) string {
@@ -264,16 +277,13 @@ func describeAddress(a geo.Address) string {
 		country = "country unknown"
 	}
 	fmt.Fprintf(&b, "  %s", country)
-	if a.Continent != "" {
-		fmt.Fprintf(&b, " (%s)", a.Continent)
-	}
 	switch {
 	case a.EU:
-		b.WriteString(" EU")
+		b.WriteString(", in the EU")
 	case a.EEA:
-		b.WriteString(" EEA")
+		b.WriteString(", in the EEA")
 	case a.Country != "":
-		b.WriteString(" outside the EU/EEA")
+		b.WriteString(", outside the EU/EEA")
 	}
 	if a.ASN != 0 {
 		fmt.Fprintf(&b, "  AS%d %s", a.ASN, a.ASOrg)

@@ -15,7 +15,53 @@
 #   }
 #
 # An exception applies only when it is complete (all five fields filled in)
-# and not expired. When it applies, the request is allowed with the reason
+# and not expired. When a check finds a problem and an exception applies, the
+# request is allowed with the reason EXCEPTION_APPLIED, and the violations it
+# tolerated stay in the reasons (see decision.rego). Exceptions never cover
+# configuration mistakes such as an unknown profile.
+package sovgate
+
+# The ids of the exceptions in force for this request.
+exceptions_in_force contains id if {
+	some id, exception in data.sovgate.exceptions
+	exception_is_complete(exception)
+	exception_covers_app(exception)
+	exception_covers_host(exception)
+	exception_not_expired(exception)
+}
+
+# An exception must say who, what, why, who approved it and until when.
+exception_is_complete(exception) if {
+	every field in ["app", "host", "reason", "approved_by", "expires"] {
+		is_string(exception[field])
+		exception[field] != ""
+	}
+}
+
+# The exception names this app, or "*" for every app.
+exception_covers_app(exception) if exception.app == "*"
+
+exception_covers_app(exception) if exception.app == input.source.app
+
+# The exception names this exact host.
+exception_covers_host(exception) if lower(exception.host) == input.destination.host
+
+# "*.example.com" covers a.example.com and a.b.example.com, not example.com.
+exception_covers_host(exception) if {
+	startswith(exception.host, "*.")
+	suffix := lower(substring(exception.host, 1, -1))
+	count(suffix) > 1
+	endswith(input.destination.host, suffix)
+}
+
+# The exception is valid through the whole day of its expiry date, in UTC.
+# A date that cannot be read counts as expired.
+exception_not_expired(exception) if {
+	now := time.parse_rfc3339_ns(input.time)
+	expiry_day := time.parse_ns("2006-01-02", exception.expires)
+	now < time.add_date(expiry_day, 0, 0, 1)
+}
+
 # EXCEPTION_APPLIED: one reason per exception in force, listed after the
 # violations it tolerates.
 exception_reasons := [reason |

@@ -24,6 +24,7 @@ jurisdiction_violations contains jurisdiction_reason(provider, country) if {
 	some provider in input.destination.providers
 	country := provider.headquarters
 	country != ""
+	not country in provider.jurisdictions # already checked above
 	not acceptable_country(country)
 }
 

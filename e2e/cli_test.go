@@ -1,0 +1,333 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// sovgateBinary builds cmd/sovgate once per test run: these tests drive the
+// real binary, as an admin or a DPO would.
+func sovgateBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sovgate-e2e-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "sovgate")
+		cmd := exec.Command("go", "build", "-o", binPath, "../cmd/sovgate")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/sovgate: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+type cmdResult struct {
+	stdout, stderr string
+	exit           int
+}
+
+func runSovgate(t *testing.T, args ...string) cmdResult {
+	t.Helper()
+	cmd := exec.Command(sovgateBinary(t), args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	res := cmdResult{stdout: stdout.String(), stderr: stderr.String()}
+	var exitErr *exec.ExitError
+	switch {
+	case errors.As(err, &exitErr):
+		res.exit = exitErr.ExitCode()
+	case err != nil:
+		t.Fatalf("running sovgate %v: %v", args, err)
+	}
+	return res
+}
+
+// TestEgressQuickStart runs `sovgate egress` with no config file, as the
+// README says, and sends curl through it.
+func TestEgressQuickStart(t *testing.T) {
+	curl := requireTool(t, "curl", "apt-get install curl")
+	w := newWorld(t)
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	logFile := filepath.Join(t.TempDir(), "egress.log")
+
+	start := func(t *testing.T, args ...string) {
+		t.Helper()
+		log, err := os.Create(logFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(sovgateBinary(t), append([]string{"egress", "--listen", listen, "--admin", "off"}, args...)...)
+		cmd.Dir = t.TempDir()
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		ready := make(chan struct{})
+		go func() {
+			sc := bufio.NewScanner(stderr)
+			signalled := false
+			for sc.Scan() {
+				fmt.Fprintln(log, sc.Text())
+				if !signalled && strings.Contains(sc.Text(), "sovgate egress proxy running") {
+					close(ready)
+					signalled = true
+				}
+			}
+			log.Close()
+		}()
+		t.Cleanup(func() {
+			cmd.Process.Signal(os.Interrupt)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-done
+			}
+		})
+		select {
+		case <-ready:
+		case <-time.After(60 * time.Second):
+			t.Fatalf("sovgate egress did not start:\n%s", mustRead(logFile))
+		}
+	}
+
+	curlVia := func(args ...string) string {
+		out, _ := exec.Command(curl, append([]string{"-sS", "--max-time", "15", "-D", "-", "-x", "http://" + listen}, args...)...).CombinedOutput()
+		return string(out)
+	}
+
+	t.Run("secure defaults refuse loopback", func(t *testing.T) {
+		start(t)
+		out := curlVia(fmt.Sprintf("http://%s:%d/", ipEU, w.httpPort))
+		if !strings.Contains(out, "403") || !strings.Contains(out, "DESTINATION_PRIVATE") {
+			t.Fatalf("default egress reached a loopback address:\n%s", out)
+		}
+	})
+
+	t.Run("http and https in monitor mode", func(t *testing.T) {
+		start(t, "--allow-private", "127.0.0.0/29")
+		out := curlVia(fmt.Sprintf("http://%s:%d/", ipEU, w.httpPort))
+		if !strings.Contains(out, "200 OK") || !strings.Contains(out, "hello from "+ipEU) {
+			t.Fatalf("curl http through sovgate egress:\n%s\nlog:\n%s", out, mustRead(logFile))
+		}
+		out = curlVia("--cacert", w.caPEM, fmt.Sprintf("https://%s:%d/", ipEU, w.tlsPort))
+		if !strings.Contains(out, "Connection Established") || !strings.Contains(out, "hello from "+ipEU) {
+			t.Fatalf("curl https through sovgate egress:\n%s\nlog:\n%s", out, mustRead(logFile))
+		}
+		// Loopback has no country in the embedded data: a violation in
+		// monitor mode is forwarded (above) and logged as one.
+		waitFor(t, func() bool {
+			return strings.Contains(mustRead(logFile), `"verdict":"deny","action":"forwarded"`)
+		}, "a deny/forwarded decision line in the egress log:\n"+mustRead(logFile))
+	})
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestCheckCommandExitStatus(t *testing.T) {
+	w := newWorld(t)
+	common := []string{"--geoip-country", w.countryDB, "--geoip-asn", w.asnDB, "--resolver", w.dns.Addr(), "--allow-private", "127.0.0.0/29"}
+	cases := []struct {
+		name    string
+		target  string
+		exit    int
+		verdict string
+		reason  string
+	}{
+		{"allowed", "https://eu.test/", 0, "allow", ""},
+		{"denied by residency", "https://us.test/", 3, "deny", "RESIDENCY_NON_EU"},
+		{"denied by jurisdiction", "aws-paris.test:443", 3, "deny", "JURISDICTION_NON_EU"},
+		{"provider by domain", "http://bucket.s3.eu-west-3.amazonaws.com/key", 3, "deny", "JURISDICTION_NON_EU"},
+		{"private", "metadata.test", 3, "deny", "DESTINATION_PRIVATE"},
+		{"DNS failure is an error", "https://nxdomain.test/", 1, "deny", "DNS_FAILURE"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runSovgate(t, append([]string{"check", "--format", "json"}, append(common, tc.target)...)...)
+			if res.exit != tc.exit {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", res.exit, tc.exit, res.stdout, res.stderr)
+			}
+			var report struct {
+				Verdict  string          `json:"verdict"`
+				Reasons  []string        `json:"reasons"`
+				Input    json.RawMessage `json:"input"`
+				Decision json.RawMessage `json:"decision"`
+			}
+			dec := json.NewDecoder(strings.NewReader(res.stdout))
+			if err := dec.Decode(&report); err != nil {
+				t.Fatalf("stdout is not one JSON document: %v\n%s", err, res.stdout)
+			}
+			if _, err := dec.Token(); err != io.EOF {
+				t.Fatalf("stdout holds more than one JSON document:\n%s", res.stdout)
+			}
+			if report.Verdict != tc.verdict {
+				t.Errorf("verdict %q, want %q", report.Verdict, tc.verdict)
+			}
+			if tc.reason != "" && (len(report.Reasons) == 0 || report.Reasons[0] != tc.reason) {
+				t.Errorf("reasons %v, want %s first", report.Reasons, tc.reason)
+			}
+			if tc.exit != 1 && tc.reason != "DESTINATION_PRIVATE" && (len(report.Input) < 10 || len(report.Decision) < 10) {
+				t.Errorf("the report lacks the policy input or decision:\n%s", res.stdout)
+			}
+		})
+	}
+	t.Run("text output explains", func(t *testing.T) {
+		res := runSovgate(t, append([]string{"check"}, append(common, "https://aws-paris.test/")...)...)
+		for _, want := range []string{"127.0.0.4", "FR, in the EU", "AS16509", "aws (Amazon Web Services)", "JURISDICTION_NON_EU"} {
+			if !strings.Contains(res.stdout, want) {
+				t.Errorf("text output lacks %q:\n%s", want, res.stdout)
+			}
+		}
+	})
+	t.Run("bad target is an error", func(t *testing.T) {
+		res := runSovgate(t, "check", "0x7f.0.0.1:443")
+		if res.exit != 1 {
+			t.Fatalf("exit %d, want 1\n%s%s", res.exit, res.stdout, res.stderr)
+		}
+	})
+}
+
+func TestPolicyCommands(t *testing.T) {
+	t.Run("the embedded policies pass their tests", func(t *testing.T) {
+		res := runSovgate(t, "policy", "test", "../policies")
+		if res.exit != 0 || !strings.Contains(res.stdout, "PASS:") {
+			t.Fatalf("exit %d\n%s%s", res.exit, res.stdout, res.stderr)
+		}
+	})
+	t.Run("the embedded policies check clean", func(t *testing.T) {
+		res := runSovgate(t, "policy", "check", "../policies")
+		if res.exit != 0 {
+			t.Fatalf("exit %d\n%s%s", res.exit, res.stdout, res.stderr)
+		}
+	})
+
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "sovgate", "decision.rego"), "package sovgate\n\ndecision := {\"allow\": true, \"profile\": \"open\", \"reasons\": []}\n")
+	writeFile(t, filepath.Join(dir, "sovgate", "decision_test.rego"), "package sovgate_test\n\nimport data.sovgate\n\ntest_denies if {\n\tnot sovgate.decision.allow\n}\n")
+	t.Run("a failing test exits 1", func(t *testing.T) {
+		res := runSovgate(t, "policy", "test", dir)
+		if res.exit != 1 || !strings.Contains(res.stdout, "FAIL") {
+			t.Fatalf("exit %d\n%s%s", res.exit, res.stdout, res.stderr)
+		}
+	})
+
+	broken := t.TempDir()
+	writeFile(t, filepath.Join(broken, "sovgate", "decision.rego"), "package sovgate\n\ndecision := {\"allow\": true\n\nx := 1\n")
+	t.Run("a broken file is reported as file:line:col", func(t *testing.T) {
+		res := runSovgate(t, "policy", "check", broken)
+		want := filepath.Join(broken, "sovgate", "decision.rego") + ":"
+		if res.exit != 1 || !strings.Contains(res.stdout, want) {
+			t.Fatalf("exit %d, want 1 and %q in:\n%s%s", res.exit, want, res.stdout, res.stderr)
+		}
+		line := res.stdout[strings.Index(res.stdout, want):]
+		var row, col int
+		if _, err := fmt.Sscanf(line[len(want):], "%d:%d:", &row, &col); err != nil || row == 0 || col == 0 {
+			t.Fatalf("no line:col after the file name: %q", line)
+		}
+	})
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCaddyfileExampleValidates runs `sovgate validate` on the shipped
+// example, with only the decision log path moved to a temporary directory.
+func TestCaddyfileExampleValidates(t *testing.T) {
+	raw, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const logPath = "/var/log/sovgate/decisions.log"
+	if !bytes.Contains(raw, []byte(logPath)) {
+		t.Fatalf("Caddyfile.example no longer logs to %s; update this test", logPath)
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "Caddyfile")
+	writeFile(t, cfg, strings.ReplaceAll(string(raw), logPath, filepath.Join(dir, "decisions.log")))
+	res := runSovgate(t, "validate", "--config", cfg, "--adapter", "caddyfile")
+	if res.exit != 0 {
+		t.Fatalf("sovgate validate Caddyfile.example: exit %d\n%s%s", res.exit, res.stdout, res.stderr)
+	}
+	res = runSovgate(t, "fmt", cfg)
+	if res.exit != 0 {
+		t.Fatalf("sovgate fmt: exit %d\n%s", res.exit, res.stderr)
+	}
+	formatted := res.stdout
+	if strings.TrimSpace(formatted) != strings.TrimSpace(strings.ReplaceAll(string(raw), logPath, filepath.Join(dir, "decisions.log"))) {
+		t.Errorf("Caddyfile.example is not in 'sovgate fmt' form")
+	}
+
+	t.Run("a broken policy fails validation", func(t *testing.T) {
+		broken := t.TempDir()
+		writeFile(t, filepath.Join(broken, "sovgate", "decision.rego"), "package sovgate\n\ndecision := \n")
+		cfg := filepath.Join(dir, "Caddyfile.broken")
+		writeFile(t, cfg, fmt.Sprintf("{\n\tsovereignty {\n\t\tpolicies %s\n\t}\n}\n\nhttp://:3128 {\n\tsovereign_egress\n}\n", broken))
+		res := runSovgate(t, "validate", "--config", cfg, "--adapter", "caddyfile")
+		if res.exit == 0 || !strings.Contains(res.stderr, "decision.rego:") {
+			t.Fatalf("validate accepted a broken policy or did not name the file: exit %d\n%s", res.exit, res.stderr)
+		}
+	})
+	t.Run("a missing GeoIP database names the file", func(t *testing.T) {
+		cfg := filepath.Join(dir, "Caddyfile.nodb")
+		writeFile(t, cfg, "{\n\tsovereignty {\n\t\tgeoip_country /nonexistent/GeoLite2-Country.mmdb\n\t}\n}\n\nhttp://:3128 {\n\tsovereign_egress\n}\n")
+		res := runSovgate(t, "validate", "--config", cfg, "--adapter", "caddyfile")
+		if res.exit == 0 || !strings.Contains(res.stderr, "/nonexistent/GeoLite2-Country.mmdb") {
+			t.Fatalf("exit %d\n%s", res.exit, res.stderr)
+		}
+	})
+}
+
