@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -344,8 +343,6 @@ func (s *tunnelSet) closeAll() int {
 	}
 	return len(all)
 }
-
-func portString(p uint16) string { return strconv.Itoa(int(p)) }
 
 // Interface guards
 var (
