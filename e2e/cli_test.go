@@ -330,4 +330,3 @@ func TestCaddyfileExampleValidates(t *testing.T) {
 		}
 	})
 }
-
