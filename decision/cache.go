@@ -19,6 +19,8 @@ type cacheKey struct {
 	method, scheme    string
 	host              string
 	port              uint16
+	path              string // input.request.path (absolute-form only)
+	sourceIP          string // input.source.ip
 	addrs             string
 	policyRev         string
 	dataRev           string

@@ -200,7 +200,8 @@ type Outcome struct {
 	Detail string
 
 	// Addrs are the vetted addresses: the only ones the caller may dial.
-	// Empty when the request is blocked.
+	// Empty when the request is blocked. The slice is shared with the
+	// resolver's cache: read it, never reorder or modify it.
 	Addrs []netip.Addr
 	// Destination is the classification; nil when the request was refused
 	// before classification.
@@ -293,6 +294,8 @@ func (p *Pipeline) decide(ctx context.Context, out *Outcome) {
 		scheme:       t.Scheme,
 		host:         t.Host,
 		port:         t.Port,
+		path:         t.Path,
+		sourceIP:     out.Caller.IP,
 		addrs:        answer.Key,
 		policyRev:    out.PolicyRevision,
 		dataRev:      p.classifier.Revision(),

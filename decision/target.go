@@ -213,6 +213,7 @@ func NormalizeHost(host string) (string, netip.Addr, error) {
 		if err != nil || !ip.Is6() {
 			return "", netip.Addr{}, badTarget(input, "invalid IPv6 literal")
 		}
+		ip = ip.Unmap() // ::ffff:a.b.c.d is a.b.c.d, as in geo.CanonicalHost
 		return ip.String(), ip, nil
 	}
 	if strings.HasSuffix(host, ".") {
@@ -237,8 +238,21 @@ func NormalizeHost(host string) (string, netip.Addr, error) {
 		// malformed punycode is refused.
 		var err error
 		ascii, err = idna.Lookup.ToASCII(ascii)
+		if err == nil {
+			// golang/go#81525: x/net/idna checks the Bidi rule before
+			// mapping (U+2135 ALEF SYMBOL becomes Hebrew alef), so it can
+			// return an ASCII form it refuses itself. Accept fixed points only.
+			var again string
+			if again, err = idna.Lookup.ToASCII(ascii); err == nil && again != ascii {
+				err = fmt.Errorf("%q changes when converted again", ascii)
+			}
+		}
 		if err != nil {
 			return "", netip.Addr{}, badTarget(input, "invalid international domain name: %v", err)
+		}
+		if looksNumeric(lastLabel(strings.TrimSuffix(ascii, "."))) {
+			// Mapping made digits of other scripts ASCII ("８.８.８.８").
+			return "", netip.Addr{}, badTarget(input, "IPv4 addresses must be written as four decimal numbers (a.b.c.d) without leading zeros")
 		}
 	}
 	// The resolver's syntax rules (labels, length, characters) are the

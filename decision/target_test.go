@@ -332,6 +332,14 @@ func TestNormalizeHost(t *testing.T) {
 		{in: "1.2.3.04", wantErr: "four decimal numbers"},
 		{in: "\uff11\uff12\uff17.0.0.1", wantErr: "four decimal numbers"},
 		{in: "xn--zz", wantErr: "invalid international domain name"},
+		// U+2135 ALEF SYMBOL is Bidi class L, but maps to U+05D0 HEBREW
+		// LETTER ALEF (class R): "aℵ" breaks the Bidi rule once mapped.
+		// x/net/idna checks the rule before mapping (golang/go#81525) and
+		// returns xn--a-0hc, which it then refuses: the Unicode and ASCII
+		// forms of one name must get the same answer.
+		{in: "a\u2135.com", wantErr: "invalid international domain name"},
+		{in: "xn--a-0hc.com", wantErr: "invalid international domain name"},
+		{in: "1.2.3.\u2136", wantErr: "invalid international domain name"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.in, func(t *testing.T) {
