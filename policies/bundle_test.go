@@ -1,4 +1,4 @@
-package policy_test
+package policies_test
 
 import (
 	"bytes"
@@ -7,13 +7,14 @@ import (
 	"github.com/sovgate/sovgate/policy"
 )
 
-// TestPolicyUnitTests runs the Rego unit tests of the default bundle, so that
-// `go test ./...` covers them; from the embedded copy (what ships) and from
-// the directory on disk (what DPO staff copy and edit).
-func TestPolicyUnitTests(t *testing.T) {
+// TestRegoUnitTests runs the Rego unit tests of this bundle (*_test.rego)
+// through the same runner as `sovgate policy test`, so that `go test ./...`
+// covers them: from the embedded copy (what ships) and from the directory on
+// disk (what DPO staff copy and edit). It fails if any test fails or none ran.
+func TestRegoUnitTests(t *testing.T) {
 	for name, b := range map[string]policy.Bundle{
 		"embedded": policy.EmbeddedBundle(),
-		"dir":      policy.DirBundle("../policies"),
+		"dir":      policy.DirBundle("."),
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out bytes.Buffer
@@ -24,8 +25,9 @@ func TestPolicyUnitTests(t *testing.T) {
 			if !sum.OK() || sum.Passed == 0 {
 				t.Fatalf("Rego tests: %+v\n%s", sum, out.String())
 			}
+			t.Logf("%+v", sum)
 			if testing.Verbose() {
-				t.Logf("%s", out.String())
+				t.Logf("\n%s", out.String())
 			}
 		})
 	}

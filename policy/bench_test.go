@@ -2,11 +2,16 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
 	"net/netip"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/sovgate/sovgate/geo"
+	"github.com/sovgate/sovgate/policies"
 )
 
 var (
@@ -68,6 +73,75 @@ func BenchmarkEvaluate(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkEvaluateExceptions is a denied request with 50 exceptions that
+// do not apply, and one that applies.
+func BenchmarkEvaluateExceptions(b *testing.B) {
+	exceptions := map[string]any{}
+	for i := range 50 {
+		exceptions[fmt.Sprintf("e%02d", i)] = map[string]any{
+			"app": fmt.Sprintf("app-%d", i), "host": fmt.Sprintf("*.example-%d.com", i),
+			"reason": "r", "approved_by": "DPO", "expires": "2027-12-31",
+		}
+	}
+	ctx := context.Background()
+	denied := benchCases[1].in
+	for _, name := range []string{"none-applies", "one-applies"} {
+		if name == "one-applies" {
+			exceptions["z"] = map[string]any{
+				"app": denied.Source.App, "host": denied.Destination.Host,
+				"reason": "r", "approved_by": "DPO", "expires": "2027-12-31",
+			}
+		}
+		e := embeddedWithExceptions(b, exceptions)
+		b.Run(name, func(b *testing.B) {
+			d, err := e.Evaluate(ctx, denied)
+			if err != nil || d.Allow != (name == "one-applies") {
+				b.Fatalf("Evaluate = %+v, %v", d, err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.Evaluate(ctx, denied); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func embeddedWithExceptions(b *testing.B, exceptions map[string]any) *Engine {
+	b.Helper()
+	mfs := fstest.MapFS{}
+	err := fs.WalkDir(policies.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		raw, err := fs.ReadFile(policies.FS(), p)
+		if err != nil {
+			return err
+		}
+		if p == "sovgate/data.json" {
+			var data map[string]any
+			if err := json.Unmarshal(raw, &data); err != nil {
+				return err
+			}
+			data["exceptions"] = exceptions
+			if raw, err = json.Marshal(data); err != nil {
+				return err
+			}
+		}
+		mfs[p] = &fstest.MapFile{Data: raw}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := Load(context.Background(), Bundle{FS: mfs, Dir: "bench:"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e
 }
 
 // BenchmarkEvaluateParallel runs decisions on every CPU, as the proxy does.

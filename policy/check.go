@@ -52,7 +52,6 @@ func dataProblems(ctx context.Context, src Bundle, b *parsedBundle, c *ast.Compi
 		rego.ParsedQuery(ast.NewBody(ast.NewExpr(ast.NewTerm(dataProblemsRef)))),
 		rego.Compiler(c),
 		rego.Store(store),
-		rego.UnsafeBuiltins(unsafeBuiltins),
 		rego.GenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }),
 	).Eval(ctx)
 	if err != nil {

@@ -93,6 +93,18 @@ func diagnosticFromASTError(file string, e *ast.Error) Diagnostic {
 			d.File = loc.File
 		}
 		d.Row, d.Col = loc.Row, loc.Col
+		if d.Row > 0 && d.Col == 0 {
+			// OPA gives no column for some errors (end of file): keep the
+			// file:line:col form that editors parse.
+			d.Col = 1
+		}
+	}
+	// Refused built-ins are missing from the capabilities, which OPA reports
+	// as undefined: say why.
+	if name, ok := strings.CutPrefix(e.Message, "undefined function "); ok {
+		if _, unsafe := unsafeBuiltins[name]; unsafe {
+			d.Message += " (sovgate policies may not use network or runtime built-ins)"
+		}
 	}
 	if e.Details != nil {
 		for _, line := range e.Details.Lines() {

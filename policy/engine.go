@@ -35,14 +35,25 @@ var (
 	ErrMalformedDecision = errors.New("the policy decision is malformed")
 )
 
-// unsafeBuiltins are refused at compile time. The policy runs on every
-// request inside the gateway: a network call from Rego would add latency,
-// could reach destinations the gateway itself has not vetted, and opa.runtime
-// would expose the process environment (secrets) to policy authors.
+// unsafeBuiltins are left out of the compiler's capabilities, so a policy
+// that calls one does not compile. The policy runs on every request inside the
+// gateway: a network call from Rego would add latency and could reach
+// destinations the gateway itself has not vetted, and opa.runtime would expose
+// the process environment (secrets) to policy authors.
 var unsafeBuiltins = map[string]struct{}{
 	"http.send":          {},
 	"net.lookup_ip_addr": {},
 	"opa.runtime":        {},
+}
+
+// capabilities are OPA's built-ins minus unsafeBuiltins.
+func capabilities() *ast.Capabilities {
+	c := ast.CapabilitiesForThisVersion()
+	c.Builtins = slices.DeleteFunc(slices.Clone(c.Builtins), func(b *ast.Builtin) bool {
+		_, unsafe := unsafeBuiltins[b.Name]
+		return unsafe
+	})
+	return c
 }
 
 // Engine is one compiled policy revision, ready to evaluate. It never changes
@@ -74,6 +85,11 @@ func Load(ctx context.Context, src Bundle) (*Engine, error) {
 	if len(diags) > 0 {
 		return nil, fmt.Errorf("load policies from %s: %w", src.Name(), diags)
 	}
+	return prepare(ctx, src, b, compiler)
+}
+
+// prepare builds the Engine for a compiled bundle.
+func prepare(ctx context.Context, src Bundle, b *parsedBundle, compiler *ast.Compiler) (*Engine, error) {
 	pq, err := rego.New(
 		rego.ParsedQuery(ast.NewBody(ast.NewExpr(ast.NewTerm(decisionRef)))),
 		rego.Compiler(compiler),
@@ -81,7 +97,6 @@ func Load(ctx context.Context, src Bundle) (*Engine, error) {
 		// does not find there does not exist, which an empty store answers
 		// fastest.
 		rego.Store(emptyStore),
-		rego.UnsafeBuiltins(unsafeBuiltins),
 		// Hand the result over as AST: decisionFromValue reads it directly,
 		// which saves converting it to Go maps on every request.
 		rego.GenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }),
@@ -173,7 +188,7 @@ type compileOptions struct {
 func newCompiler(opts compileOptions) *ast.Compiler {
 	c := ast.NewCompiler().
 		WithDefaultRegoVersion(ast.RegoV1).
-		WithUnsafeBuiltins(unsafeBuiltins).
+		WithCapabilities(capabilities()).
 		WithStrict(opts.strict).
 		WithEnablePrintStatements(opts.print)
 	// Report every error at once: DPO staff fix them in one go.

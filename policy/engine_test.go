@@ -261,6 +261,13 @@ func TestLoadParseErrorPosition(t *testing.T) {
 	}
 }
 
+func TestParseErrorAtEndOfFileHasColumn(t *testing.T) {
+	diags, err := policy.Check(t.Context(), bundleFS(map[string]string{"sovgate/p.rego": "package sovgate\n\nx := {\n"}))
+	if err != nil || len(diags) == 0 || diags[0].Row != 4 || diags[0].Col != 1 {
+		t.Fatalf("Check = %v, %v", diags, err)
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	for name, tc := range map[string]struct {
 		files map[string]string
@@ -292,7 +299,7 @@ func TestLoadErrors(t *testing.T) {
 		},
 		"unsafe builtin": {
 			files: map[string]string{"sovgate/p.rego": goodPolicy + "\nr := http.send({\"method\": \"GET\", \"url\": \"http://x\"})\n"},
-			want:  "unsafe built-in function calls",
+			want:  "undefined function http.send (sovgate policies may not use network or runtime built-ins)",
 		},
 		"empty file": {
 			files: map[string]string{"sovgate/p.rego": goodPolicy, "sovgate/empty.rego": "# nothing\n"},
@@ -551,5 +558,43 @@ func TestLoadDirFollowsFileLinks(t *testing.T) {
 	d, err := e.Evaluate(t.Context(), usInput())
 	if err != nil || !d.Allow || d.Profile != "test" {
 		t.Fatalf("Evaluate = %+v, %v", d, err)
+	}
+}
+
+func TestSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	write := func(content string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(dir, "sovgate"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "sovgate", "p.rego"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(goodPolicy)
+	snap, err := policy.DirBundle(dir).Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("package broken {")
+	e, err := policy.Load(t.Context(), snap)
+	if err != nil {
+		t.Fatalf("Load(snapshot) read the changed file: %v", err)
+	}
+	if e.Source() != dir {
+		t.Errorf("Source() = %q, want %q", e.Source(), dir)
+	}
+	if _, err := policy.LoadDir(t.Context(), dir); err == nil {
+		t.Error("the broken file loaded")
+	}
+	// Diagnostics name the files as on disk.
+	snap, err = policy.DirBundle(dir).Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	diags, err := policy.Check(t.Context(), snap)
+	if err != nil || len(diags) == 0 || diags[0].File != filepath.Join(dir, "sovgate", "p.rego") {
+		t.Fatalf("Check = %v, %v", diags, err)
 	}
 }

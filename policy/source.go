@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"testing/fstest"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/util"
@@ -51,7 +52,26 @@ func EmbeddedBundle() Bundle {
 	return Bundle{FS: policies.FS(), Dir: "embedded:"}
 }
 
-// Name is how the source is shown in status pages and logs: the directory,
+// Snapshot reads the policy files of b (tests included) into memory and
+// returns a Bundle over that copy, with the same Dir. Gating a reload with
+// RunTests and then calling Load on the snapshot tests exactly the bytes that
+// get activated, even if someone saves a file in between.
+func (b Bundle) Snapshot() (Bundle, error) {
+	files, diags, err := readSource(b, true)
+	if err != nil {
+		return Bundle{}, err
+	}
+	if len(diags) > 0 {
+		return Bundle{}, fmt.Errorf("read policies from %s: %w", b.Name(), diags)
+	}
+	mfs := make(fstest.MapFS, len(files))
+	for _, f := range files {
+		mfs[f.rel] = &fstest.MapFile{Data: f.raw, Mode: 0o444}
+	}
+	return Bundle{FS: mfs, Dir: b.Dir}, nil
+}
+
+// Name is how the bundle is shown in status pages and logs: the directory,
 // or "embedded".
 func (s Bundle) Name() string {
 	if s.Dir == "" {

@@ -41,6 +41,7 @@ var (
 	keyRegion       = ast.StringTerm("region")
 	keyRegionCC     = ast.StringTerm("region_country")
 	keyService      = ast.StringTerm("service")
+	keyAnycast      = ast.StringTerm("anycast")
 	keyID           = ast.StringTerm("id")
 	keyName         = ast.StringTerm("name")
 	keyHeadquarters = ast.StringTerm("headquarters")
@@ -52,9 +53,13 @@ var (
 // JSON encoding.
 func inputValue(in *Input) ast.Value {
 	d := &in.Destination
-	// One block holds every term this input needs, instead of one allocation
-	// per term; the estimate errs on the large side.
-	a := termArena{buf: make([]ast.Term, 0, 16+14*len(d.Addresses)+8*len(d.Providers))}
+	// One block holds every term this input may need (an upper bound: shared
+	// terms take none), instead of one allocation per term.
+	n := 15 + 10*len(d.Addresses) + 6*len(d.Providers)
+	for i := range d.Providers {
+		n += len(d.Providers[i].Jurisdictions)
+	}
+	a := termArena{buf: make([]ast.Term, 0, n)}
 	return ast.NewObject(
 		ast.Item(keyRequest, a.term(ast.NewObject(
 			ast.Item(keyMethod, a.str(in.Request.Method)),
@@ -120,6 +125,7 @@ func addressValue(a *termArena, addr *geo.Address) ast.Value {
 		ast.Item(keyRegion, a.str(addr.Region)),
 		ast.Item(keyRegionCC, a.str(addr.RegionCountry)),
 		ast.Item(keyService, a.str(addr.Service)),
+		ast.Item(keyAnycast, ast.InternedTerm(addr.Anycast)),
 	)
 }
 

@@ -22,25 +22,25 @@
 # what an exception allowed.
 package sovgate
 
-# The decision, in three cases tried in order.
+# The decision, in four cases tried in order.
 #
 # 1. The usual case, tried first because it is the cheapest: the profile
 #    exists and no check found a problem. Allow.
 # 2. The profile does not exist: a mistake in the configuration. Deny (fail
 #    closed); no exception applies.
-# 3. A check found a problem. Deny, unless an exception in force tolerates
-#    it; either way the reasons list the problems.
+# 3. A check found a problem and no exception is in force. Deny, listing the
+#    problems.
+# 4. A check found a problem and an exception in force tolerates it. Allow,
+#    listing the problems and the exceptions that tolerated them.
 decision := {"allow": true, "profile": profile, "reasons": []} if {
 	data.sovgate.profiles[profile]
 	count(residency_violations) == 0
 	count(jurisdiction_violations) == 0
 } else := {"allow": false, "profile": profile, "reasons": [profile_unknown]} if {
 	not data.sovgate.profiles[profile]
-} else := {
-	"allow": count(exceptions_in_force) > 0,
-	"profile": profile,
-	"reasons": array.concat(violations, exception_reasons),
-}
+} else := {"allow": false, "profile": profile, "reasons": violations} if {
+	count(exceptions_in_force) == 0
+} else := {"allow": true, "profile": profile, "reasons": array.concat(violations, exception_reasons)}
 
 # The problems found by the checks of the profile, in a stable order: where
 # the data goes, then who operates the destination.

@@ -112,10 +112,10 @@ test_one_reason_per_foreign_jurisdiction if {
 	]
 }
 
-test_provider_label_without_headquarters if {
+test_provider_without_headquarters_named_by_id if {
 	provider := {"id": "acme", "name": "Acme", "headquarters": "", "jurisdictions": ["US"], "matched_by": "asn"}
 	d := sovgate.decision with input as request("etat-civil", "x.example", [address("192.0.2.30", "DE")], [provider])
-	d.reasons == [{"code": "JURISDICTION_NON_EU", "message": "acme (Acme) is subject to US law"}]
+	d.reasons == [{"code": "JURISDICTION_NON_EU", "message": "acme is subject to US law"}]
 }
 
 test_us_address_and_us_provider_both_reported if {

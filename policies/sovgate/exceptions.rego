@@ -21,12 +21,25 @@
 # configuration mistakes such as an unknown profile.
 package sovgate
 
-# The ids of the exceptions in force for this request.
+# The ids of the exceptions in force for this request: those for this app...
 exceptions_in_force contains id if {
 	some id, exception in data.sovgate.exceptions
-	exception_is_complete(exception)
-	exception_covers_app(exception)
+	exception.app == input.source.app
+	exception_in_force(exception)
+}
+
+# ...and those for every app ("*").
+exceptions_in_force contains id if {
+	some id, exception in data.sovgate.exceptions
+	exception.app == "*"
+	exception_in_force(exception)
+}
+
+# An exception for the app is in force when it names this host, says why
+# and who approved it, and has not expired.
+exception_in_force(exception) if {
 	exception_covers_host(exception)
+	exception_is_complete(exception)
 	exception_not_expired(exception)
 }
 
@@ -37,11 +50,6 @@ exception_is_complete(exception) if {
 		exception[field] != ""
 	}
 }
-
-# The exception names this app, or "*" for every app.
-exception_covers_app(exception) if exception.app == "*"
-
-exception_covers_app(exception) if exception.app == input.source.app
 
 # The exception names this exact host.
 exception_covers_host(exception) if lower(exception.host) == input.destination.host

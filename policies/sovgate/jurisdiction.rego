@@ -28,16 +28,16 @@ jurisdiction_violations contains jurisdiction_reason(provider, country) if {
 	not acceptable_country(country)
 }
 
-# The reason: "aws (Amazon Web Services, headquartered in US) is subject to US law".
+# The reason: "aws (Amazon Web Services, headquartered in US) is subject to
+# US law", or "aws is subject to US law" when the catalogue lacks the name or
+# the headquarters.
 jurisdiction_reason(provider, country) := {
 	"code": "JURISDICTION_NON_EU",
-	"message": sprintf("%s is subject to %s law", [provider_label(provider), country]),
-}
-
-# How a provider is named in messages.
-provider_label(provider) := sprintf("%s (%s, headquartered in %s)", [provider.id, provider.name, provider.headquarters]) if {
+	"message": sprintf("%s (%s, headquartered in %s) is subject to %s law", [provider.id, provider.name, provider.headquarters, country]),
+} if {
 	provider.name != ""
 	provider.headquarters != ""
-} else := sprintf("%s (%s)", [provider.id, provider.name]) if {
-	provider.name != ""
-} else := provider.id
+} else := {
+	"code": "JURISDICTION_NON_EU",
+	"message": sprintf("%s is subject to %s law", [provider.id, country]),
+}

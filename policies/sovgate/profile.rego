@@ -17,8 +17,8 @@ package sovgate
 
 # The app's profile: the one data.sovgate.apps names for it, otherwise the
 # default profile. input.source.app is the app, as the gateway identified it.
-profile := data.sovgate.apps[input.source.app].profile if {
-	true
+profile := app_profile if {
+	app_profile := data.sovgate.apps[input.source.app].profile
 } else := data.sovgate.default_profile
 
 # The checks the profile enforces (undefined, so none, when the profile does

@@ -7,19 +7,24 @@
 package sovgate
 
 # One reason for every address that is not in an acceptable country.
+#
+# The country of an address is the country of its cloud region when the
+# provider publishes one (region_country), which is more precise than GeoIP...
+residency_violations contains residency_reason(address.ip, address.region_country) if {
+	"residency" in profile_checks
+	some address in input.destination.addresses
+	address.region_country != ""
+	not acceptable_country(address.region_country)
+}
+
+# ...and otherwise the GeoIP country, empty when nobody knows.
 residency_violations contains residency_reason(address.ip, country) if {
 	"residency" in profile_checks
 	some address in input.destination.addresses
-	country := address_country(address)
+	object.get(address, "region_country", "") == ""
+	country := object.get(address, "country", "")
 	not acceptable_country(country)
 }
-
-# The country of an address. When the cloud provider publishes the region of
-# the address (region_country), that is more precise than GeoIP and wins.
-# Empty when nobody knows.
-address_country(address) := address.region_country if {
-	address.region_country != ""
-} else := object.get(address, "country", "")
 
 # RESIDENCY_UNKNOWN: nobody knows where the address is (anycast, unallocated
 # range, missing GeoIP database). Unknown is not acceptable.
