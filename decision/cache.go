@@ -19,8 +19,8 @@ type cacheKey struct {
 	method, scheme    string
 	host              string
 	port              uint16
-	path              string // input.request.path (absolute-form only)
-	sourceIP          string // input.source.ip
+	path              string // input.request.path, when the policy reads it
+	sourceIP          string // input.source.ip, when the policy reads it
 	addrs             string
 	policyRev         string
 	dataRev           string

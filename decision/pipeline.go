@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/sovgate/sovgate/geo"
@@ -224,7 +223,7 @@ func (o *Outcome) Blocked() bool { return o.Action == "blocked" }
 // path (answer, record, forward or block).
 func (p *Pipeline) Decide(ctx context.Context, t Target, c Caller) *Outcome {
 	start := p.now()
-	out := &Outcome{ID: newID(), Start: start, Target: t, Caller: c, Mode: p.mode}
+	out := &Outcome{ID: newID(start), Start: start, Target: t, Caller: c, Mode: p.mode}
 	p.decide(ctx, out)
 	out.DecidedIn = p.now().Sub(start)
 	p.count(out)
@@ -234,7 +233,8 @@ func (p *Pipeline) Decide(ctx context.Context, t Target, c Caller) *Outcome {
 // Refuse makes the outcome of a target that could not be parsed: the
 // request is answered 400 BAD_TARGET and still recorded.
 func (p *Pipeline) Refuse(t Target, c Caller, err error) *Outcome {
-	out := &Outcome{ID: newID(), Start: p.now(), Target: t, Caller: c, Mode: p.mode}
+	now := p.now()
+	out := &Outcome{ID: newID(now), Start: now, Target: t, Caller: c, Mode: p.mode}
 	out.block(http.StatusBadRequest, CodeBadTarget, err.Error())
 	out.PolicyRevision = p.policy.Load().Revision()
 	p.count(out)
@@ -294,11 +294,17 @@ func (p *Pipeline) decide(ctx context.Context, out *Outcome) {
 		scheme:       t.Scheme,
 		host:         t.Host,
 		port:         t.Port,
-		path:         t.Path,
-		sourceIP:     out.Caller.IP,
 		addrs:        answer.Key,
 		policyRev:    out.PolicyRevision,
 		dataRev:      p.classifier.Revision(),
+	}
+	// Paths and client addresses change on almost every request; they are
+	// part of the key only when the policy can read them.
+	if engine.ReadsInput("request.path") {
+		key.path = t.Path
+	}
+	if engine.ReadsInput("source.ip") {
+		key.sourceIP = out.Caller.IP
 	}
 	if p.cache != nil {
 		if hit := p.cache.get(key, out.Start); hit != nil {
@@ -370,16 +376,6 @@ func (o *Outcome) apply(e *cachedDecision, answer *geo.Answer) {
 	if o.Action == "forwarded" {
 		o.Addrs = answer.Addrs
 	}
-}
-
-// newID returns a UUIDv7. If the system's random source fails, the
-// request still gets a unique id from the time-ordered fallback.
-func newID() string {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return fmt.Sprintf("%016x", time.Now().UnixNano())
-	}
-	return id.String()
 }
 
 // LogFields renders an outcome as the fields of the one decision line

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -324,4 +325,31 @@ func TestJournalEdges(t *testing.T) {
 			t.Errorf("fields %v", f)
 		}
 	})
+}
+
+func TestNewIDIsAUUIDv7(t *testing.T) {
+	at := time.Date(2026, 11, 28, 10, 0, 0, 123_000_000, time.UTC)
+	seen := make(map[string]bool)
+	prev := ""
+	for i := 0; i < 10000; i++ {
+		id := newID(at.Add(time.Duration(i) * time.Millisecond))
+		u, err := uuid.Parse(id)
+		if err != nil {
+			t.Fatalf("%q is not a UUID: %v", id, err)
+		}
+		if u.Version() != 7 || u.Variant() != uuid.RFC4122 {
+			t.Fatalf("%s: version %d variant %v, want 7 and RFC 4122", id, u.Version(), u.Variant())
+		}
+		if sec, nsec := u.Time().UnixTime(); time.Unix(sec, nsec).UnixMilli() != at.Add(time.Duration(i)*time.Millisecond).UnixMilli() {
+			t.Fatalf("%s does not carry its time", id)
+		}
+		if seen[id] {
+			t.Fatalf("duplicate id %s", id)
+		}
+		seen[id] = true
+		if id <= prev {
+			t.Fatalf("ids do not sort by time: %s after %s", id, prev)
+		}
+		prev = id
+	}
 }

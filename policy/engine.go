@@ -65,6 +65,9 @@ type Engine struct {
 	revision string
 	query    rego.PreparedEvalQuery
 	data     dataCache
+	// inputReads says which input fields the policy can read (see
+	// ReadsInput), for the gateway's decision-cache key.
+	inputReads inputReads
 }
 
 // Load reads, compiles and prepares the policy bundle of src. Test files
@@ -108,7 +111,10 @@ func prepare(ctx context.Context, src Bundle, b *parsedBundle, compiler *ast.Com
 	if err != nil {
 		return nil, fmt.Errorf("load policies from %s: convert data: %w", src.Name(), err)
 	}
-	return &Engine{source: src.Name(), revision: b.revision, query: pq, data: dataCache{data}}, nil
+	return &Engine{
+		source: src.Name(), revision: b.revision, query: pq, data: dataCache{data},
+		inputReads: analyseInputReads(compiler),
+	}, nil
 }
 
 // LoadDir loads the policy directory dir (see Bundle for the layout).

@@ -34,7 +34,9 @@ func (in Input) MarshalJSON() ([]byte, error) {
 type Request struct {
 	// Method is the HTTP method, CONNECT for tunnels.
 	Method string `json:"method"`
-	// Scheme is "https" for CONNECT tunnels and the URL scheme otherwise.
+	// Scheme is "http" for requests forwarded in absolute form. For CONNECT
+	// tunnels it is "https" when the port is 443 and "tcp" otherwise: the
+	// gateway cannot see inside a tunnel, so the port is its only hint.
 	Scheme string `json:"scheme"`
 	// Host is the normalised target host name or IP literal.
 	Host string `json:"host"`
