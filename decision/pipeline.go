@@ -76,6 +76,9 @@ type Config struct {
 	// CacheSize bounds the decision cache; 0 takes the default, a negative
 	// value disables the cache (sovgate check wants a fresh evaluation).
 	CacheSize int
+	// Limits protect the gateway from one app's flood; zero values are
+	// unlimited.
+	Limits Limits
 	// CacheTTL caps how long a decision is reused even when the DNS answer
 	// lives longer, so time-based rules (an exception that expires) take
 	// effect promptly. Default one minute.
@@ -94,6 +97,8 @@ type Pipeline struct {
 	cache      *decisionCache
 	cacheTTL   time.Duration
 	now        func() time.Time
+	admission  *admission
+	self       selfAddrs
 
 	stats Stats
 }
@@ -133,6 +138,7 @@ func New(cfg Config) (*Pipeline, error) {
 		classifier: cfg.Classifier,
 		cacheTTL:   cfg.CacheTTL,
 		now:        cfg.Now,
+		admission:  newAdmission(cfg.Limits),
 	}
 	if p.cacheTTL <= 0 {
 		p.cacheTTL = time.Minute
@@ -194,6 +200,8 @@ type Outcome struct {
 	Status int
 	// Reasons are the reason codes, in the policy's order.
 	Reasons []string
+	// RetryAfter tells a refused client when to try again (429).
+	RetryAfter time.Duration
 	// Detail explains a code decided outside the policy (the DNS error,
 	// the refused address), for the client's error body and the log.
 	Detail string
@@ -283,6 +291,11 @@ func (p *Pipeline) decide(ctx context.Context, out *Outcome) {
 		if category, refused := p.guard.Check(ip); refused {
 			out.block(http.StatusForbidden, CodeDestinationPrivate,
 				fmt.Sprintf("%s resolves to %s, a %s address", t.Host, ip, category))
+			return
+		}
+		if p.isSelf(ip, t.Port) {
+			out.block(http.StatusForbidden, CodeDestinationPrivate,
+				fmt.Sprintf("%s resolves to %s, where this gateway listens on port %d", t.Host, ip, t.Port))
 			return
 		}
 	}

@@ -306,6 +306,7 @@ type gatewayOptions struct {
 	policies string
 	noASN    bool
 	handler  map[string]any // extra sovereign_egress settings
+	app      map[string]any // extra sovereignty app settings (provider_ranges, ...)
 }
 
 func freePort(t *testing.T) int {
@@ -341,6 +342,9 @@ func startGateway(t *testing.T, w *world, opts gatewayOptions) *gateway {
 	}
 	if opts.policies != "" {
 		app["policies"] = opts.policies
+	}
+	for k, v := range opts.app {
+		app[k] = v
 	}
 	handler := map[string]any{"handler": "sovereign_egress"}
 	for k, v := range opts.handler {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
 )
 
 // openTunnel opens an HTTP/1.1 CONNECT tunnel by hand and returns the raw
@@ -76,15 +78,50 @@ func TestTunnelIdleTimeout(t *testing.T) {
 	}
 }
 
-func TestReloadClosesTunnelsOfTheOldConfig(t *testing.T) {
-	w := newWorld(t)
-	g := startGateway(t, w, gatewayOptions{mode: "enforce"})
-	conn, br := g.openTunnel(t, fmt.Sprintf("eu.test:%d", w.httpPort))
+// tunnelGet sends one HTTP/1.1 request through an open tunnel.
+func tunnelGet(t *testing.T, conn net.Conn, br *bufio.Reader, host string) error {
+	t.Helper()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	defer conn.SetDeadline(time.Time{})
+	if _, err := fmt.Fprintf(conn, "GET /through-tunnel HTTP/1.1\r\nHost: %s\r\n\r\n", host); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return err
+}
 
-	// Loading a new configuration unloads the old one, whose handler
-	// closes the tunnels it allowed.
-	startGateway(t, w, gatewayOptions{mode: "monitor"})
-	expectClosed(t, conn, br, 5*time.Second)
+// TestReloadDecidesOpenTunnelsAgain: a reload must not fail the tunnels
+// the new policy still allows, and must close those it does not.
+func TestReloadDecidesOpenTunnelsAgain(t *testing.T) {
+	w := newWorld(t)
+	g := startGateway(t, w, gatewayOptions{mode: "monitor"})
+	euConn, euBR := g.openTunnel(t, fmt.Sprintf("eu.test:%d", w.httpPort))
+	usConn, usBR := g.openTunnel(t, fmt.Sprintf("us.test:%d", w.httpPort)) // a violation, forwarded in monitor mode
+	if err := tunnelGet(t, usConn, usBR, "us.test"); err != nil {
+		t.Fatalf("monitor mode tunnel to us.test: %v", err)
+	}
+
+	// The new configuration enforces: the EU tunnel is still allowed, the
+	// US one is not.
+	g2 := startGateway(t, w, gatewayOptions{mode: "enforce"})
+	expectClosed(t, usConn, usBR, 5*time.Second)
+	if err := tunnelGet(t, euConn, euBR, "eu.test"); err != nil {
+		t.Fatalf("an allowed tunnel failed across the reload: %v", err)
+	}
+	// The new decisions about both tunnels are in the new configuration's log.
+	g2.waitLog(t, "decision", func(l decisionLine) bool { return l.Host == "us.test" && l.Action == "blocked" })
+	g2.waitLog(t, "decision", func(l decisionLine) bool { return l.Host == "eu.test" && l.Verdict == "allow" })
+
+	// Stopping the gateway closes the tunnels it still has.
+	if err := caddy.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	expectClosed(t, euConn, euBR, 5*time.Second)
 }
 
 func TestPolicyErrorFailsClosedInEnforceMode(t *testing.T) {

@@ -28,7 +28,7 @@ const CatalogueSchema = 1
 
 // Ways a provider can be recognised (Provider.MatchedBy), strongest first.
 const (
-	MatchedByRange  = "range"  // the address is in the provider's published IP ranges (later issue)
+	MatchedByRange  = "range"  // the address is in the provider's published IP ranges (provider_ranges)
 	MatchedByASN    = "asn"    // the address is announced by one of the provider's ASNs
 	MatchedByDomain = "domain" // the host or one of its CNAMEs ends in one of the provider's domain suffixes
 )

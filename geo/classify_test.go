@@ -153,7 +153,7 @@ func TestClassifyJSONMatchesPolicyInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"host":"api.example.com","addresses":[{"ip":"203.0.113.7","country":"US","continent":"NA","eu":false,"eea":false,"asn":16509,"as_org":"AMAZON-02","provider":"aws","region":"","region_country":"","service":""}],"providers":[{"id":"aws","name":"Amazon Web Services","headquarters":"US","jurisdictions":["US"],"matched_by":"asn"}]}`
+	want := `{"host":"api.example.com","addresses":[{"ip":"203.0.113.7","country":"US","continent":"NA","eu":false,"eea":false,"asn":16509,"as_org":"AMAZON-02","provider":"aws","region":"","region_country":"","service":"","anycast":false}],"providers":[{"id":"aws","name":"Amazon Web Services","headquarters":"US","jurisdictions":["US"],"matched_by":"asn"}]}`
 	if string(b) != want {
 		t.Errorf("JSON\n%s\nwant\n%s", b, want)
 	}

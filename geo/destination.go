@@ -22,11 +22,19 @@ type Address struct {
 	// Provider is the catalogue id of the operator of this address (aws,
 	// ovhcloud, ...), empty when no provider matched.
 	Provider string `json:"provider"`
-	// Region, RegionCountry and Service come from the provider's IP-range
-	// feeds (a later issue); empty until then.
+	// Region, RegionCountry and Service come from the provider's published
+	// IP ranges (provider_ranges, written by `sovgate geo update`): the
+	// cloud region as the feed names it (eu-west-3, francecentral, GLOBAL),
+	// the ISO code of the country that region is in (from sovgate's region
+	// table, or the feed itself for geofeeds), and the service the feed
+	// names (EC2, S3, ...). Empty when no feed lists the address.
 	Region        string `json:"region"`
 	RegionCountry string `json:"region_country"`
 	Service       string `json:"service"`
+	// Anycast is true when the provider's feed says the range is announced
+	// from many places at once (CDNs, global load balancers). Such an
+	// address has no country: Country stays empty, whatever GeoIP says.
+	Anycast bool `json:"anycast"`
 }
 
 // Provider is one operator reached by a destination, with the facts a policy

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/oschwald/geoip2-golang/v2"
@@ -79,8 +78,9 @@ func OpenCountryDB(path string) (*CountryDB, error) {
 // openMMDB opens path with maxminddb and checks with geoip2 that it is a
 // database of the wanted kind ("country" or "ASN"): probe calls the geoip2
 // method for that kind, which fails with InvalidMethodError on another
-// kind. A database type geoip2 does not know is accepted in the flat layout
-// when its name contains the kind (e.g. sapics' "country ipvAll").
+// kind. A database type geoip2 does not know is accepted when its records
+// have the fields of the kind (see recordFormat): GeoIP2's country.iso_code
+// or the flat country_code of sapics' "country ipvAll" files.
 func openMMDB(path, kind string, probe func(*geoip2.Reader) error) (*maxminddb.Reader, string, error) {
 	wrap := func(err error) error {
 		return fmt.Errorf("opening GeoIP %s database %s: %w", kind, path, err)
@@ -89,7 +89,7 @@ func openMMDB(path, kind string, probe func(*geoip2.Reader) error) (*maxminddb.R
 	if err != nil {
 		return nil, "", wrap(err)
 	}
-	format, err := checkMMDB(path, kind, r.Metadata, probe)
+	format, err := checkMMDB(path, kind, r, probe)
 	if err != nil {
 		r.Close()
 		return nil, "", wrap(err)
@@ -97,7 +97,8 @@ func openMMDB(path, kind string, probe func(*geoip2.Reader) error) (*maxminddb.R
 	return r, format, nil
 }
 
-func checkMMDB(path, kind string, md maxminddb.Metadata, probe func(*geoip2.Reader) error) (string, error) {
+func checkMMDB(path, kind string, r *maxminddb.Reader, probe func(*geoip2.Reader) error) (string, error) {
+	md := r.Metadata
 	g, err := geoip2.Open(path)
 	if g != nil {
 		defer g.Close()
@@ -118,16 +119,57 @@ func checkMMDB(path, kind string, md maxminddb.Metadata, probe func(*geoip2.Read
 		}
 		return FormatGeoIP2, nil
 	case errors.As(err, &unknown):
-		if !strings.Contains(strings.ToLower(unknown.DatabaseType), strings.ToLower(kind)) {
-			return "", fmt.Errorf("unsupported database type %q", unknown.DatabaseType)
+		// A type geoip2 does not know (sapics' "country ipvAll", a vendor's
+		// own name): the records say what it is.
+		if format := recordFormat(r, kind); format != "" {
+			return format, nil
 		}
-		if kind == "ASN" {
-			return FormatASN, nil
-		}
-		return FormatCountryCode, nil
+		return "", fmt.Errorf("unsupported database type %q: its records have no %s", unknown.DatabaseType, shapeWanted[kind])
 	default:
 		return "", err
 	}
+}
+
+// shapeWanted names the fields recordFormat looks for, for error messages.
+var shapeWanted = map[string]string{
+	"country": "country.iso_code (GeoIP2 layout) nor top-level country_code (ip-location-db layout)",
+	"ASN":     "autonomous_system_number",
+}
+
+// shapeSample bounds how many records recordFormat reads.
+const shapeSample = 1000
+
+// recordFormat tells the layout of a database from its first records: a
+// GeoIP2-style country.iso_code, a top-level country_code (the sapics
+// ip-location-db files), or autonomous_system_number for kind "ASN". It
+// returns "" when none of the sampled records has the fields.
+func recordFormat(r *maxminddb.Reader, kind string) string {
+	var rec struct {
+		Country struct {
+			ISOCode string `maxminddb:"iso_code"`
+		} `maxminddb:"country"`
+		CountryCode string `maxminddb:"country_code"`
+		ASN         uint32 `maxminddb:"autonomous_system_number"`
+	}
+	n := 0
+	for res := range r.Networks() {
+		if n++; n > shapeSample {
+			break
+		}
+		rec.Country.ISOCode, rec.CountryCode, rec.ASN = "", "", 0
+		if err := res.Decode(&rec); err != nil {
+			continue // another shape for these names; look further
+		}
+		switch {
+		case kind == "ASN" && rec.ASN != 0:
+			return FormatASN
+		case kind == "country" && rec.Country.ISOCode != "":
+			return FormatGeoIP2
+		case kind == "country" && rec.CountryCode != "":
+			return FormatCountryCode
+		}
+	}
+	return ""
 }
 
 func mmdbInfo(path, format string, md maxminddb.Metadata) DatabaseInfo {

@@ -36,6 +36,9 @@ func TestCountryDB(t *testing.T) {
 		{"GeoIP2-Country", geo.FormatGeoIP2, geotest.WriteCountryDB},
 		{"DBIP-Country-Lite", geo.FormatGeoIP2, geotest.WriteCountryDB},
 		{"country ipvAll", geo.FormatCountryCode, geotest.WriteCountryCodeDB},
+		// Types nobody knows: the layout comes from the records.
+		{"Vendor-Geo-Data", geo.FormatGeoIP2, geotest.WriteCountryDB},
+		{"ip-location-db", geo.FormatCountryCode, geotest.WriteCountryCodeDB},
 	} {
 		t.Run(tc.dbType, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "country.mmdb")
@@ -148,7 +151,8 @@ func TestOpenDatabaseErrors(t *testing.T) {
 	must(t, os.WriteFile(garbage, []byte(strings.Repeat("not a maxmind database\n", 100)), 0o644))
 	geotest.WriteCountryDB(t, countryPath, countryFixture)
 	geotest.WriteASNDB(t, asnPath, map[string]geotest.ASNEntry{"203.0.113.0/24": {Number: 1, Org: "x"}})
-	geotest.WriteCountryDB(t, otherType, countryFixture, geotest.DatabaseType("Sovgate-Test-Type"))
+	// A type nobody knows, whose records have neither layout.
+	geotest.WriteASNDB(t, otherType, map[string]geotest.ASNEntry{"203.0.113.0/24": {Number: 0, Org: "x"}}, geotest.DatabaseType("Sovgate-Test-Type"))
 	whole, err := os.ReadFile(countryPath)
 	must(t, err)
 	must(t, os.WriteFile(truncated, whole[:len(whole)/2], 0o644))
@@ -162,7 +166,7 @@ func TestOpenDatabaseErrors(t *testing.T) {
 		{"country garbage", garbage, "invalid MaxMind DB", openCountry},
 		{"country truncated", truncated, "invalid MaxMind DB", openCountry},
 		{"country is ASN", asnPath, `"GeoLite2-ASN" has no country data`, openCountry},
-		{"country unknown type", otherType, `unsupported database type "Sovgate-Test-Type"`, openCountry},
+		{"country unknown type and shape", otherType, `unsupported database type "Sovgate-Test-Type": its records have no country.iso_code`, openCountry},
 		{"asn missing", missing, "no such file", openASN},
 		{"asn garbage", garbage, "invalid MaxMind DB", openASN},
 		{"asn is country", countryPath, `"GeoLite2-Country" has no ASN data`, openASN},

@@ -10,9 +10,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,13 +46,18 @@ type Handler struct {
 	// forwarded http request. Default 60s.
 	ResponseHeaderTimeout caddy.Duration `json:"response_header_timeout,omitempty"`
 
+	// TunnelMaxLifetime closes a CONNECT tunnel after this long, busy or
+	// not, so no tunnel lives forever on one decision. Default 24h.
+	TunnelMaxLifetime caddy.Duration `json:"tunnel_max_lifetime,omitempty"`
+
 	app       *sovereignty.App
 	pipeline  *decision.Pipeline
 	journal   *decision.Journal
 	logger    *zap.Logger
 	transport *http.Transport
 	dialer    *net.Dialer
-	tunnels   *tunnelSet
+	server    *caddyhttp.Server
+	handOver  *sync.Once
 }
 
 // CaddyModule returns the Caddy module information.
@@ -82,6 +89,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.ResponseHeaderTimeout <= 0 {
 		h.ResponseHeaderTimeout = caddy.Duration(60 * time.Second)
 	}
+	if h.TunnelMaxLifetime <= 0 {
+		h.TunnelMaxLifetime = caddy.Duration(24 * time.Hour)
+	}
+	h.handOver = new(sync.Once)
 	h.dialer = &net.Dialer{Timeout: time.Duration(h.DialTimeout), KeepAlive: 30 * time.Second}
 	h.transport = &http.Transport{
 		// Never chain to a proxy from the environment: the gateway is the
@@ -100,19 +111,25 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		// Bodies pass through as the client and server encoded them.
 		DisableCompression: true,
 	}
-	h.tunnels = newTunnelSet()
+	// The server this handler belongs to: its listen addresses are refused
+	// as destinations (a request to the gateway itself), and its shutdown
+	// (reload or exit) is when its tunnels are decided again or closed.
+	if srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv != nil {
+		h.server = srv
+		h.pipeline.AddListeners(listenerAddrs(srv.Listen, h.logger))
+		srv.RegisterOnShutdown(h.serverShuttingDown)
+	}
 	return nil
 }
 
-// Cleanup closes the tunnels this handler opened: a tunnel must not outlive
-// the configuration (and policy) that allowed it.
+// Cleanup closes the tunnels this configuration still owns (those the
+// next configuration did not take over), and idle upstream connections.
 func (h *Handler) Cleanup() error {
-	if h.tunnels == nil {
-		return nil
-	}
-	n := h.tunnels.closeAll()
-	if n > 0 {
-		h.logger.Info("closed open tunnels", zap.Int("count", n))
+	if h.app != nil && h.handOver != nil {
+		h.handOver.Do(h.handOverTunnels)
+		if n := openTunnels.closeOwnedBy(h.app); n > 0 {
+			h.logger.Info("closed open tunnels", zap.Int("count", n))
+		}
 	}
 	if h.transport != nil {
 		h.transport.CloseIdleConnections()
@@ -142,7 +159,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	}
 
+	if out := h.pipeline.Admit(target, caller); out != nil {
+		h.decided(out)
+		h.writeBlocked(w, out)
+		return nil
+	}
 	out := h.pipeline.Decide(r.Context(), target, caller)
+	if isConnect && !out.Blocked() {
+		release, ok := h.pipeline.AcquireTunnel(out)
+		if ok {
+			defer release()
+		}
+	}
 	h.decided(out)
 	if out.Blocked() {
 		h.writeBlocked(w, out)
@@ -252,6 +280,9 @@ func (h *Handler) writeBlocked(w http.ResponseWriter, out *decision.Outcome) {
 	hdr.Set("Content-Type", "text/plain; charset=utf-8")
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Content-Type-Options", "nosniff")
+	if out.RetryAfter > 0 {
+		hdr.Set("Retry-After", strconv.Itoa(int(math.Ceil(out.RetryAfter.Seconds()))))
+	}
 	w.WriteHeader(out.Status)
 	_, _ = w.Write([]byte(blockedBody(out)))
 }
@@ -309,39 +340,6 @@ func (h *Handler) dialVetted(ctx context.Context, addrs []netip.Addr, port uint1
 		firstErr = errors.New("no vetted address")
 	}
 	return nil, firstErr
-}
-
-// tunnelSet tracks open tunnels so Cleanup can close them.
-type tunnelSet struct {
-	mu   sync.Mutex
-	open map[*tunnel]struct{}
-}
-
-func newTunnelSet() *tunnelSet { return &tunnelSet{open: make(map[*tunnel]struct{})} }
-
-func (s *tunnelSet) add(t *tunnel) {
-	s.mu.Lock()
-	s.open[t] = struct{}{}
-	s.mu.Unlock()
-}
-
-func (s *tunnelSet) remove(t *tunnel) {
-	s.mu.Lock()
-	delete(s.open, t)
-	s.mu.Unlock()
-}
-
-func (s *tunnelSet) closeAll() int {
-	s.mu.Lock()
-	all := make([]*tunnel, 0, len(s.open))
-	for t := range s.open {
-		all = append(all, t)
-	}
-	s.mu.Unlock()
-	for _, t := range all {
-		t.close()
-	}
-	return len(all)
 }
 
 // Interface guards

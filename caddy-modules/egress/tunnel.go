@@ -9,6 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/sovgate/sovgate/caddy-modules/sovereignty"
 	"github.com/sovgate/sovgate/decision"
 )
 
@@ -23,15 +26,35 @@ type tunnel struct {
 	upstream    net.Conn
 	closeClient func() error
 	idle        time.Duration
+	// deadline is when the tunnel closes whatever its activity
+	// (tunnel_max_lifetime).
+	deadline time.Time
+
+	// outcome is the decision that opened the tunnel; owner is the
+	// configuration whose decision currently keeps it open.
+	outcome *decision.Outcome
+	owner   atomic.Pointer[sovereignty.App]
+	// server is the Caddy server the client connected to; stream is true
+	// for HTTP/2 and HTTP/3 tunnels, which live inside that server's
+	// connections.
+	server *caddyhttp.Server
+	stream bool
 
 	lastActive atomic.Int64 // unix nanoseconds of the last byte in either direction
 	timer      *time.Timer
 	closeOnce  sync.Once
-	idleClosed atomic.Bool
+	closedBy   atomic.Pointer[error]
 }
 
-// errIdle is reported when the idle timeout closed a tunnel.
-var errIdle = errors.New("tunnel idle timeout")
+func (t *tunnel) ownerApp() *sovereignty.App    { return t.owner.Load() }
+func (t *tunnel) setOwner(app *sovereignty.App) { t.owner.Store(app) }
+
+// Why the gateway closed a tunnel, reported in its "finished" line.
+var (
+	errIdle     = errors.New("tunnel idle timeout")
+	errLifetime = errors.New("tunnel maximum lifetime reached")
+	errClosed   = errors.New("tunnel closed by the gateway (reload, shutdown or a new decision)")
+)
 
 func (t *tunnel) touch() { t.lastActive.Store(time.Now().UnixNano()) }
 
@@ -43,16 +66,32 @@ func (t *tunnel) watch() {
 }
 
 func (t *tunnel) checkIdle() {
-	elapsed := time.Duration(time.Now().UnixNano() - t.lastActive.Load())
-	if elapsed >= t.idle {
-		t.idleClosed.Store(true)
-		t.close()
+	now := time.Now()
+	if !now.Before(t.deadline) {
+		t.closeFor(errLifetime)
 		return
 	}
-	t.timer.Reset(t.idle - elapsed)
+	elapsed := time.Duration(now.UnixNano() - t.lastActive.Load())
+	if elapsed >= t.idle {
+		t.closeFor(errIdle)
+		return
+	}
+	next := t.idle - elapsed
+	if left := t.deadline.Sub(now); left < next {
+		next = left
+	}
+	t.timer.Reset(next)
 }
 
-func (t *tunnel) close() {
+// close ends the tunnel from outside (reload, shutdown, new decision).
+func (t *tunnel) close() { t.closeFor(errClosed) }
+
+// closeFor closes both sides; a non-nil reason is reported as why the
+// gateway ended the tunnel (nil: it ended on its own).
+func (t *tunnel) closeFor(reason error) {
+	if reason != nil {
+		t.closedBy.CompareAndSwap(nil, &reason)
+	}
 	t.closeOnce.Do(func() {
 		if t.timer != nil {
 			t.timer.Stop()
@@ -67,7 +106,15 @@ func (t *tunnel) close() {
 // run copies until both directions are done and returns the byte counts.
 // When the client finishes sending, the upstream gets a half-close and the
 // response keeps flowing; when the upstream finishes, the tunnel closes.
-func (t *tunnel) run(clientR io.Reader, clientW io.Writer, flush func()) (up, down int64, err error) {
+func (t *tunnel) run(clientR io.Reader, clientW io.Writer, flush func(), stats *decision.Stats) (up, down int64, err error) {
+	// Registered only now that both sides can be closed: a reload or a
+	// shutdown may close it from here on.
+	openTunnels.add(t)
+	stats.OpenTunnels.Add(1)
+	defer func() {
+		openTunnels.remove(t)
+		stats.OpenTunnels.Add(-1)
+	}()
 	t.watch()
 	upDone := make(chan error, 1)
 	go func() {
@@ -78,16 +125,16 @@ func (t *tunnel) run(clientR io.Reader, clientW io.Writer, flush func()) (up, do
 				_ = cw.CloseWrite()
 			}
 		} else {
-			t.close()
+			t.closeFor(nil)
 		}
 		upDone <- err
 	}()
 	down, downErr := t.pipe(clientW, t.upstream, flush)
-	t.close()
+	t.closeFor(nil)
 	upErr := <-upDone
-	switch {
-	case t.idleClosed.Load():
-		err = errIdle
+	switch reason := t.closedBy.Load(); {
+	case reason != nil:
+		err = *reason
 	case downErr != nil && !isClosedErr(downErr):
 		err = downErr
 	case upErr != nil && !isClosedErr(upErr):
@@ -142,14 +189,15 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, out *decision.O
 		h.journal.Finished(out, 0, 0, time.Now(), err)
 		return nil
 	}
-	t := &tunnel{upstream: upstream, idle: time.Duration(h.TunnelIdleTimeout)}
-	h.tunnels.add(t)
-	stats := h.pipeline.Stats()
-	stats.OpenTunnels.Add(1)
-	defer func() {
-		h.tunnels.remove(t)
-		stats.OpenTunnels.Add(-1)
-	}()
+	t := &tunnel{
+		upstream: upstream,
+		idle:     time.Duration(h.TunnelIdleTimeout),
+		deadline: time.Now().Add(time.Duration(h.TunnelMaxLifetime)),
+		outcome:  out,
+		server:   h.server,
+		stream:   r.ProtoMajor > 1,
+	}
+	t.setOwner(h.app)
 
 	var up, down int64
 	if r.ProtoMajor == 1 {
@@ -165,7 +213,7 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, out *decision.O
 func (h *Handler) tunnelHijacked(w http.ResponseWriter, t *tunnel, out *decision.Outcome) (int64, int64, error) {
 	client, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		t.close()
+		t.closeFor(nil)
 		writeUpstreamError(w, out, http.StatusInternalServerError, err)
 		return 0, 0, err
 	}
@@ -173,7 +221,7 @@ func (h *Handler) tunnelHijacked(w http.ResponseWriter, t *tunnel, out *decision
 	_ = client.SetDeadline(time.Time{})
 	t.closeClient = client.Close
 	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection Established\r\nSovgate-Decision-Id: "+out.ID+"\r\n\r\n"); err != nil {
-		t.close()
+		t.closeFor(nil)
 		return 0, 0, err
 	}
 	var pending int64
@@ -182,12 +230,12 @@ func (h *Handler) tunnelHijacked(w http.ResponseWriter, t *tunnel, out *decision
 		// ClientHello) were read into the server's buffer.
 		early, _ := brw.Reader.Peek(n)
 		if _, err := t.upstream.Write(early); err != nil {
-			t.close()
+			t.closeFor(nil)
 			return 0, 0, err
 		}
 		pending = int64(n)
 	}
-	up, down, err := t.run(client, client, nil)
+	up, down, err := t.run(client, client, nil, h.pipeline.Stats())
 	return up + pending, down, err
 }
 
@@ -199,8 +247,8 @@ func (h *Handler) tunnelStream(w http.ResponseWriter, r *http.Request, t *tunnel
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	if err := rc.Flush(); err != nil {
-		t.close()
+		t.closeFor(nil)
 		return 0, 0, err
 	}
-	return t.run(r.Body, w, func() { _ = rc.Flush() })
+	return t.run(r.Body, w, func() { _ = rc.Flush() }, h.pipeline.Stats())
 }

@@ -48,9 +48,18 @@ type App struct {
 	// providers are recognised by domain name only.
 	GeoIPASN string `json:"geoip_asn,omitempty"`
 
-	// ProviderRanges is a directory of cloud providers' IP-range feeds. It is
-	// accepted now and used once provider feeds are supported.
+	// ProviderRanges is the directory `sovgate geo update --dir` maintains
+	// (its providers.mmdb: the cloud and CDN providers' own IP ranges, with
+	// region, region country, service and anycast flag). Without it,
+	// providers are recognised by ASN and domain only. A new index written
+	// there is validated and swapped in while the gateway runs (see
+	// ProviderRangesInterval); a broken one is refused and logged, and the
+	// data in service stays.
 	ProviderRanges string `json:"provider_ranges,omitempty"`
+
+	// ProviderRangesInterval is how often the provider_ranges index is
+	// checked for a new version (a stat). Default 10s.
+	ProviderRangesInterval caddy.Duration `json:"provider_ranges_interval,omitempty"`
 
 	// Resolver is the DNS server (host:port, port 53 by default) used to
 	// resolve destinations. Empty means the system resolver.
@@ -68,6 +77,25 @@ type App struct {
 
 	// Node names this gateway in decision records; default the host name.
 	Node string `json:"node,omitempty"`
+
+	// ResolverTimeout bounds one DNS lookup, so a dead resolver gives a
+	// fast 502 DNS_FAILURE instead of a hung request. Default 5s.
+	ResolverTimeout caddy.Duration `json:"resolver_timeout,omitempty"`
+
+	// RatePerApp is how many requests per second one app may send
+	// (sustained; it may burst to twice that). Beyond it the gateway
+	// answers 429 RATE_LIMITED with Retry-After, so one looping app cannot
+	// take the gateway down for the others. Default 0: unlimited.
+	RatePerApp float64 `json:"rate_per_app,omitempty"`
+
+	// MaxTunnels bounds the CONNECT tunnels open at once, all apps
+	// together. Beyond it new tunnels get 429 TOO_MANY_TUNNELS. Default
+	// 10000; -1 for unlimited.
+	MaxTunnels int `json:"max_tunnels,omitempty"`
+
+	// MaxTunnelsPerApp bounds the tunnels one app may hold open. Default
+	// 0: only MaxTunnels applies.
+	MaxTunnelsPerApp int `json:"max_tunnels_per_app,omitempty"`
 
 	parts   *Parts
 	journal *decision.Journal
@@ -122,10 +150,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.logger.Warn("the audit option is accepted but the audit store is not part of this build yet; decisions are written to the sovgate.decision log only",
 			zap.String("audit", a.Audit))
 	}
-	if a.ProviderRanges != "" {
-		a.logger.Warn("the provider_ranges option is accepted but provider feeds are not part of this build yet",
-			zap.String("provider_ranges", a.ProviderRanges))
-	}
 	parts, err := a.build(ctx, a.pooledClassifier, a.pooledResolver)
 	if err != nil {
 		_ = a.Cleanup()
@@ -148,11 +172,19 @@ func (a *App) Provision(ctx caddy.Context) error {
 // Validate is satisfied by Provision, which already refused anything wrong.
 func (a *App) Validate() error { return nil }
 
-// Start has nothing to launch yet: the pipeline is ready after Provision.
-func (a *App) Start() error { return nil }
+// Start launches the provider-ranges watcher (shared across reloads); the
+// pipeline itself is ready after Provision.
+func (a *App) Start() error {
+	setCurrent(a)
+	return a.startProviderWatch()
+}
 
-// Stop has nothing to stop; open tunnels are closed by the handlers.
-func (a *App) Stop() error { return nil }
+// Stop marks this app as no longer in service; open tunnels are closed or
+// handed over by the handlers (see Current).
+func (a *App) Stop() error {
+	clearCurrent(a)
+	return nil
+}
 
 // Cleanup releases this config's hold on the shared databases and resolver.
 func (a *App) Cleanup() error {
@@ -235,11 +267,11 @@ func (a *App) build(ctx context.Context, newClassifier classifierFactory, newRes
 		return nil, fmt.Errorf("sovereignty: policies: %w", err)
 	}
 
-	classifier, err := newClassifier(geo.ClassifierConfig{CountryDB: a.GeoIPCountry, ASNDB: a.GeoIPASN})
+	classifier, err := newClassifier(a.ClassifierConfig())
 	if err != nil {
 		return nil, fmt.Errorf("sovereignty: %w", err)
 	}
-	resolver, err := newResolver(geo.ResolverConfig{Server: server})
+	resolver, err := newResolver(geo.ResolverConfig{Server: server, Timeout: time.Duration(a.ResolverTimeout)})
 	if err != nil {
 		return nil, fmt.Errorf("sovereignty: resolver: %w", err)
 	}
@@ -249,6 +281,7 @@ func (a *App) build(ctx context.Context, newClassifier classifierFactory, newRes
 		Guard:      geo.NewGuard(allow),
 		Classifier: classifier,
 		Policy:     engine,
+		Limits:     a.limits(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sovereignty: %w", err)
@@ -320,7 +353,7 @@ func (pooledResolver) Destruct() error { return nil }
 func (a *App) pooledClassifier(cfg geo.ClassifierConfig) (*geo.Classifier, error) {
 	// The key includes each file's size and modification time, so a
 	// database replaced on disk is opened anew at the next reload.
-	key := "classifier|" + fileIdentity(cfg.CountryDB) + "|" + fileIdentity(cfg.ASNDB)
+	key := "classifier|" + fileIdentity(cfg.CountryDB) + "|" + fileIdentity(cfg.ASNDB) + "|" + cfg.ProviderRanges
 	val, _, err := sharedResources.LoadOrNew(key, func() (caddy.Destructor, error) {
 		c, err := geo.NewClassifier(cfg)
 		if err != nil {
@@ -336,7 +369,7 @@ func (a *App) pooledClassifier(cfg geo.ClassifierConfig) (*geo.Classifier, error
 }
 
 func (a *App) pooledResolver(cfg geo.ResolverConfig) (*geo.Resolver, error) {
-	key := "resolver|" + cfg.Server
+	key := fmt.Sprintf("resolver|%s|%s", cfg.Server, cfg.Timeout)
 	val, _, err := sharedResources.LoadOrNew(key, func() (caddy.Destructor, error) {
 		r, err := geo.NewResolver(cfg)
 		if err != nil {

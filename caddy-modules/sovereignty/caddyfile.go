@@ -1,6 +1,10 @@
 package sovereignty
 
 import (
+	"math"
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -91,6 +95,46 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.Errf("%s: takes one server, got also %q", option, d.Val())
 			}
+		case "resolver_timeout":
+			if !d.NextArg() {
+				return d.Errf("%s: missing duration (e.g. 3s)", option)
+			}
+			dur, err := caddy.ParseDuration(d.Val())
+			if err != nil || dur <= 0 {
+				return d.Errf("%s: %q is not a positive duration", option, d.Val())
+			}
+			a.ResolverTimeout = caddy.Duration(dur)
+			if d.NextArg() {
+				return d.Errf("%s: takes one duration, got also %q", option, d.Val())
+			}
+		case "rate_per_app":
+			if !d.NextArg() {
+				return d.Errf("%s: missing number of requests per second", option)
+			}
+			v, err := strconv.ParseFloat(d.Val(), 64)
+			if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+				return d.Errf("%s: %q is not a number of requests per second (0 for unlimited)", option, d.Val())
+			}
+			a.RatePerApp = v
+			if d.NextArg() {
+				return d.Errf("%s: takes one number, got also %q", option, d.Val())
+			}
+		case "max_tunnels", "max_tunnels_per_app":
+			if !d.NextArg() {
+				return d.Errf("%s: missing number", option)
+			}
+			v, err := strconv.Atoi(d.Val())
+			if err != nil || v < -1 {
+				return d.Errf("%s: %q is not a number of tunnels (-1 for unlimited)", option, d.Val())
+			}
+			if option == "max_tunnels" {
+				a.MaxTunnels = v
+			} else {
+				a.MaxTunnelsPerApp = v
+			}
+			if d.NextArg() {
+				return d.Errf("%s: takes one number, got also %q", option, d.Val())
+			}
 		case "allow_private":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -101,7 +145,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			a.AllowPrivate = append(a.AllowPrivate, args...)
 		default:
-			return d.Errf("unknown sovereignty option %q (known: mode, policies, geoip_country, geoip_asn, provider_ranges, resolver, allow_private, audit, node)", option)
+			return d.Errf("unknown sovereignty option %q (known: mode, policies, geoip_country, geoip_asn, provider_ranges, resolver, resolver_timeout, allow_private, rate_per_app, max_tunnels, max_tunnels_per_app, audit, node)", option)
 		}
 	}
 	return nil

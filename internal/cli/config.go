@@ -21,6 +21,7 @@ func addSettingFlags(fs *pflag.FlagSet) {
 	fs.String("policies", "", "policy directory (default: from --config, else the embedded bundle)")
 	fs.String("geoip-country", "", "GeoIP2/GeoLite2/DB-IP Country or City MMDB file")
 	fs.String("geoip-asn", "", "GeoLite2-ASN MMDB file")
+	fs.String("provider-ranges", "", "provider_ranges directory written by 'sovgate geo update'")
 	fs.String("resolver", "", "DNS server host:port (default: the system resolver)")
 	fs.StringSlice("allow-private", nil, "private CIDR that destinations may use (repeatable)")
 }
@@ -59,6 +60,9 @@ func loadApp(fl caddycmd.Flags) (*sovereignty.App, error) {
 	}
 	if v := fl.String("geoip-asn"); v != "" {
 		app.GeoIPASN = v
+	}
+	if v := fl.String("provider-ranges"); v != "" {
+		app.ProviderRanges = v
 	}
 	if v := fl.String("resolver"); v != "" {
 		app.Resolver = v

@@ -1,0 +1,93 @@
+package sovereignty
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/sovgate/sovgate/geo"
+)
+
+// Provider data: the classifier loads the provider_ranges index at
+// Provision (a missing or broken index fails validation, like a broken
+// GeoIP database), and a watcher keeps it in step with the file on disk
+// while the gateway runs. `sovgate geo update` writes the index to a
+// temporary file and renames it in place; the watcher notices the new
+// file, validates it, and swaps it into the classifier in one pointer
+// store: requests in flight finish on the data they started with, later
+// ones use the new data, and the classifier's revision changes so no cached
+// decision made on the old data is reused. A file that does not validate is
+// logged and ignored; the data in service stays.
+//
+// The classifier is shared across config reloads (sharedResources), and so
+// is its watcher: one watcher per classifier, started by the first config
+// that runs it, stopped when the last config using it is cleaned up.
+
+// defaultProviderRangesInterval is how often the index file is checked.
+const defaultProviderRangesInterval = 10 * time.Second
+
+// ClassifierConfig is the classifier configuration of the app's options
+// (used by the pipeline and by `sovgate geo lookup`).
+func (a *App) ClassifierConfig() geo.ClassifierConfig {
+	return geo.ClassifierConfig{CountryDB: a.GeoIPCountry, ASNDB: a.GeoIPASN, ProviderRanges: a.ProviderRanges}
+}
+
+// rangesWatcher is a running WatchProviderRanges loop.
+type rangesWatcher struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Destruct stops the watcher and waits for it.
+func (w *rangesWatcher) Destruct() error {
+	w.cancel()
+	<-w.done
+	return nil
+}
+
+// startProviderWatch starts the watcher of the classifier's provider
+// ranges, or joins the one already watching this classifier.
+func (a *App) startProviderWatch() error {
+	if a.ProviderRanges == "" || a.parts == nil {
+		return nil
+	}
+	c := a.parts.Classifier
+	interval := time.Duration(a.ProviderRangesInterval)
+	if interval <= 0 {
+		interval = defaultProviderRangesInterval
+	}
+	key := fmt.Sprintf("provider-ranges-watch|%p", c)
+	_, _, err := sharedResources.LoadOrNew(key, func() (caddy.Destructor, error) {
+		// The watcher outlives the config that started it: it logs to the
+		// process's default logger, not to this config's.
+		log := caddy.Log().Named("sovereignty.provider_ranges")
+		ctx, cancel := context.WithCancel(context.Background())
+		w := &rangesWatcher{cancel: cancel, done: make(chan struct{})}
+		go func() {
+			defer close(w.done)
+			c.WatchProviderRanges(ctx, geo.WatchOptions{
+				Interval: interval,
+				OnSwap: func(old, cur geo.RangesInfo) {
+					log.Info("provider ranges updated",
+						zap.String("path", cur.Path),
+						zap.Time("build_time", cur.BuildTime),
+						zap.Int("networks", cur.Networks),
+						zap.Time("previous_build_time", old.BuildTime),
+						zap.String("data_revision", c.Revision()))
+				},
+				OnError: func(err error) {
+					log.Error("new provider ranges refused; the data in service stays", zap.Error(err))
+				},
+			})
+		}()
+		return w, nil
+	})
+	if err != nil {
+		return fmt.Errorf("sovereignty: provider_ranges watcher: %w", err)
+	}
+	a.pooled = append(a.pooled, key)
+	return nil
+}
