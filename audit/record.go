@@ -21,6 +21,9 @@ type Record struct {
 	Scheme   string `json:"scheme"`
 	Host     string `json:"host"`
 	Port     uint16 `json:"port"`
+	// Path is the request path of an absolute-form request, without the
+	// query string. The audit store keeps it only with record_path.
+	Path string `json:"path,omitempty"`
 	// Addresses are the vetted addresses and what was known of each.
 	Addresses []Address `json:"addresses"`
 	// Verdict is "allow" or "deny"; Action is "forwarded" or "blocked".

@@ -94,6 +94,7 @@ func (o *Outcome) Record(node string) *audit.Record {
 		Scheme:         o.Target.Scheme,
 		Host:           o.Target.Host,
 		Port:           o.Target.Port,
+		Path:           o.Target.Path,
 		Verdict:        o.Verdict,
 		Action:         o.Action,
 		Mode:           string(o.Mode),

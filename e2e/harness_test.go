@@ -307,6 +307,10 @@ type gatewayOptions struct {
 	noASN    bool
 	handler  map[string]any // extra sovereign_egress settings
 	app      map[string]any // extra sovereignty app settings (provider_ranges, ...)
+	server   map[string]any // extra Caddy server settings (timeouts, header size)
+	// proxyAddr and adminAddr reuse the addresses of a running gateway: a
+	// reload, as `sovgate reload` does it.
+	proxyAddr, adminAddr string
 }
 
 func freePort(t *testing.T) int {
@@ -325,10 +329,16 @@ func freePort(t *testing.T) int {
 func startGateway(t *testing.T, w *world, opts gatewayOptions) *gateway {
 	t.Helper()
 	g := &gateway{
-		proxyAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		adminAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		proxyAddr: opts.proxyAddr,
+		adminAddr: opts.adminAddr,
 		logPath:   filepath.Join(t.TempDir(), "decisions.log"),
 		world:     w,
+	}
+	if g.proxyAddr == "" {
+		g.proxyAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	}
+	if g.adminAddr == "" {
+		g.adminAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	}
 	app := map[string]any{
 		"mode":          opts.mode,
@@ -372,6 +382,10 @@ func startGateway(t *testing.T, w *world, opts gatewayOptions) *gateway {
 				}}},
 			}}},
 		},
+	}
+	srv := cfg["apps"].(map[string]any)["http"].(map[string]any)["servers"].(map[string]any)["egress"].(map[string]any)
+	for k, v := range opts.server {
+		srv[k] = v
 	}
 	raw, err := json.Marshal(cfg)
 	if err != nil {

@@ -2,7 +2,9 @@
 // the decision pipeline: it resolves a host once per TTL (Resolver), refuses
 // internal destinations (Guard), and describes every vetted address with its
 // country, EU/EEA membership, network and operator (Classifier), using GeoIP
-// databases, the embedded fallback data and the provider catalogue.
+// databases, the embedded fallback data, the provider catalogue, and the
+// IP ranges the cloud providers publish (ProviderRanges, compiled from the
+// feeds by package geo/feeds and kept fresh by package geo/update).
 //
 // The pipeline uses it in this order:
 //

@@ -240,3 +240,23 @@ func writeIndexFile(t testing.TB, dir string, data []byte, mtime time.Time) {
 		t.Fatal(err)
 	}
 }
+
+// FuzzParseProviderRanges feeds the index reader arbitrary files: a
+// provider_ranges directory may hold anything. It must never panic, and an
+// index it accepts must answer lookups.
+func FuzzParseProviderRanges(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := geo.ParseProviderRanges(data)
+		if err != nil {
+			return
+		}
+		if p.Info().Networks == 0 {
+			t.Fatal("accepted an empty index")
+		}
+		for _, e := range p.Entries() {
+			if ri, ok := p.Lookup(e.Prefix.Addr()); !ok || *ri != e.RangeInfo {
+				t.Fatalf("%v: lookup %+v %v, entry %+v", e.Prefix, ri, ok, e.RangeInfo)
+			}
+		}
+	})
+}

@@ -5,7 +5,7 @@ const (
 	extServerName        = 0      // RFC 6066
 	extALPN              = 16     // RFC 7301
 	extSupportedVersions = 43     // RFC 8446 section 4.2.1
-	extECH               = 0xfe0d // encrypted_client_hello (RFC 9849)
+	extECH               = 0xfe0d // encrypted_client_hello (draft-ietf-tls-esni)
 
 	nameTypeHostName = 0
 )

@@ -25,6 +25,9 @@ const (
 
 	// initialBufSize covers a typical ClientHello in one allocation.
 	initialBufSize = 2048
+	// maxPrealloc bounds the buffer reserved for a fragmented ClientHello
+	// on the strength of its announced length alone.
+	maxPrealloc = 64 << 10
 	// maxEmptyReads mirrors bufio: a reader that keeps returning 0, nil is
 	// broken, and waiting for it would hang the tunnel forever.
 	maxEmptyReads = 100
@@ -121,9 +124,11 @@ func (p *peeker) run() (*ClientHello, error) {
 		hs := body
 		if msg != nil || !holdsMessage(body) {
 			if msg == nil && len(body) >= handshakeHeaderLen {
-				// Sized for the whole message, but never beyond the limit:
-				// the length is the client's claim.
-				msg = make([]byte, 0, min(handshakeHeaderLen+handshakeLen(body), p.max))
+				// Sized for the whole message, but the length is only the
+				// client's claim: never beyond the limit, nor 64 KiB
+				// (crypto/tls's limit for a handshake message) until the bytes
+				// actually arrive.
+				msg = make([]byte, 0, min(handshakeHeaderLen+handshakeLen(body), p.max, maxPrealloc))
 			}
 			msg = append(msg, body...)
 			hs = msg
@@ -145,7 +150,7 @@ func (p *peeker) run() (*ClientHello, error) {
 			continue
 		}
 		if extra := len(hs) - want; extra > 0 {
-			return nil, malformed(fmt.Sprintf("record %d", rec),
+			return nil, malformed(recordField(rec),
 				"%d bytes after the end of the ClientHello; it must end at a record boundary", extra)
 		}
 		return parseClientHello(hs)
@@ -162,23 +167,25 @@ func handshakeLen(b []byte) int {
 	return int(b[1])<<16 | int(b[2])<<8 | int(b[3])
 }
 
+// recordField names record rec (1-based) in a FormatError.
+func recordField(rec int) string { return "record " + strconv.Itoa(rec) }
+
 // checkRecordHeader applies the record-layer rules to a complete header.
 // The first record's type and version were checked while it arrived.
 func checkRecordHeader(rec int, hdr []byte, n int) error {
-	field := "record " + strconv.Itoa(rec)
 	if rec > 1 {
 		if hdr[0] != recordTypeHandshake {
-			return malformed(field, "content type %d before the ClientHello was complete; handshake records must not be interleaved with other types", hdr[0])
+			return malformed(recordField(rec), "content type %d before the ClientHello was complete; handshake records must not be interleaved with other types", hdr[0])
 		}
 		if hdr[1] != 3 || hdr[2] > 4 {
-			return malformed(field, "record version 0x%02x%02x, want 0x0300 to 0x0304", hdr[1], hdr[2])
+			return malformed(recordField(rec), "record version 0x%02x%02x, want 0x0300 to 0x0304", hdr[1], hdr[2])
 		}
 	}
 	switch {
 	case n == 0:
-		return malformed(field, "zero-length handshake record")
+		return malformed(recordField(rec), "zero-length handshake record")
 	case n > maxRecordPayload:
-		return malformed(field, "length %d exceeds the TLS maximum of %d", n, maxRecordPayload)
+		return malformed(recordField(rec), "length %d exceeds the TLS maximum of %d", n, maxRecordPayload)
 	}
 	return nil
 }

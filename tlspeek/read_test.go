@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -566,5 +567,22 @@ func TestFormatError(t *testing.T) {
 	}
 	if !errors.Is(err, tlspeek.ErrMalformed) || errors.Is(err, tlspeek.ErrNotTLS) {
 		t.Errorf("errors.Is: ErrMalformed %v, ErrNotTLS %v", errors.Is(err, tlspeek.ErrMalformed), errors.Is(err, tlspeek.ErrNotTLS))
+	}
+}
+
+// TestReadClaimedLengthIsNotTrusted: a ClientHello that announces 16 MB,
+// under a generous limit, must not make Read reserve 16 MB before the bytes
+// arrive.
+func TestReadClaimedLengthIsNotTrusted(t *testing.T) {
+	claim := append(record(22, 0x0301, []byte{1, 0xff, 0xff, 0xff}), record(22, 0x0301, []byte{3, 3})...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, consumed, err := tlspeek.Read(bytes.NewReader(claim), 1<<30)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || !bytes.Equal(consumed, claim) {
+		t.Fatalf("Read = %d bytes, %v; want all of them and io.ErrUnexpectedEOF", len(consumed), err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 256<<10 {
+		t.Errorf("Read allocated %d bytes for a %d-byte stream", n, len(claim))
 	}
 }

@@ -46,7 +46,9 @@ type peeked struct {
 // consumed bytes to upstream and then relays both ways.
 func gateway(t *testing.T, ln net.Listener, upstream string) <-chan peeked {
 	out := make(chan peeked, 1)
-	go func() {
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait) // no t.Errorf after the test
+	wg.Go(func() {
 		client, err := ln.Accept()
 		if err != nil {
 			out <- peeked{err: err}
@@ -79,7 +81,7 @@ func gateway(t *testing.T, ln net.Listener, upstream string) <-chan peeked {
 		io.Copy(up, client)
 		up.(*net.TCPConn).CloseWrite()
 		<-done
-	}()
+	})
 	return out
 }
 
@@ -123,7 +125,9 @@ func TestRelay(t *testing.T) {
 				},
 			}
 			srvLn := listen(t)
-			go func() {
+			var wg sync.WaitGroup
+			t.Cleanup(wg.Wait)
+			wg.Go(func() {
 				c, err := srvLn.Accept()
 				if err != nil {
 					return
@@ -138,7 +142,7 @@ func TestRelay(t *testing.T) {
 				}
 				io.WriteString(sc, "echo: "+line)
 				sc.Close()
-			}()
+			})
 			gwLn := listen(t)
 			result := gateway(t, gwLn, srvLn.Addr().String())
 

@@ -23,6 +23,7 @@ func init() {
 //	sovereign_egress {
 //		dial_timeout 10s
 //		tunnel_idle_timeout 5m
+//		tunnel_max_lifetime 24h
 //		response_header_timeout 60s
 //	}
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -49,8 +50,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			target = &h.TunnelIdleTimeout
 		case "response_header_timeout":
 			target = &h.ResponseHeaderTimeout
+		case "tunnel_max_lifetime":
+			target = &h.TunnelMaxLifetime
 		default:
-			return d.Errf("unknown sovereign_egress option %q (known: dial_timeout, tunnel_idle_timeout, response_header_timeout)", option)
+			return d.Errf("unknown sovereign_egress option %q (known: dial_timeout, tunnel_idle_timeout, tunnel_max_lifetime, response_header_timeout)", option)
 		}
 		if !d.NextArg() {
 			return d.Errf("%s: missing duration (e.g. 30s)", option)

@@ -16,7 +16,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -57,7 +56,6 @@ type Handler struct {
 	transport *http.Transport
 	dialer    *net.Dialer
 	server    *caddyhttp.Server
-	handOver  *sync.Once
 }
 
 // CaddyModule returns the Caddy module information.
@@ -92,7 +90,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.TunnelMaxLifetime <= 0 {
 		h.TunnelMaxLifetime = caddy.Duration(24 * time.Hour)
 	}
-	h.handOver = new(sync.Once)
 	h.dialer = &net.Dialer{Timeout: time.Duration(h.DialTimeout), KeepAlive: 30 * time.Second}
 	h.transport = &http.Transport{
 		// Never chain to a proxy from the environment: the gateway is the
@@ -125,11 +122,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // Cleanup closes the tunnels this configuration still owns (those the
 // next configuration did not take over), and idle upstream connections.
 func (h *Handler) Cleanup() error {
-	if h.app != nil && h.handOver != nil {
-		h.handOver.Do(h.handOverTunnels)
-		if n := openTunnels.closeOwnedBy(h.app); n > 0 {
-			h.logger.Info("closed open tunnels", zap.Int("count", n))
-		}
+	if h.app != nil {
+		openTunnels.settleOwnedBy(h.app, h.logger)
 	}
 	if h.transport != nil {
 		h.transport.CloseIdleConnections()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -48,74 +49,57 @@ func (r *tunnelRegistry) snapshot(keep func(*tunnel) bool) []*tunnel {
 	return out
 }
 
-// closeOwnedBy closes the tunnels still owned by app's configuration.
-func (r *tunnelRegistry) closeOwnedBy(app *sovereignty.App) int {
-	ts := r.snapshot(func(t *tunnel) bool { return t.ownerApp() == app })
-	for _, t := range ts {
-		t.close()
+// settleOwnedBy settles every tunnel still owned by app's configuration.
+func (r *tunnelRegistry) settleOwnedBy(app *sovereignty.App, log *zap.Logger) {
+	for _, t := range r.snapshot(func(t *tunnel) bool { return t.ownerApp() == app }) {
+		settle(t, log)
 	}
-	return len(ts)
 }
 
 // serverShuttingDown runs when this handler's server begins to shut down:
 // on a reload (a new configuration is already in service) or on exit.
-//
-// On exit, every tunnel closes. On a reload, each HTTP/1.1 tunnel this
-// configuration owns is decided again by the configuration in service: if
-// the new policy still forwards it, the tunnel goes on under the new
-// configuration (no failed request for a reload); otherwise it closes.
-// HTTP/2 tunnels are streams of this server's connections, which are shutting
-// down: they close, and their clients reconnect through the new server.
+// Cleanup does the same for tunnels that appeared since.
 func (h *Handler) serverShuttingDown() {
-	// Caddy runs shutdown hooks in their own goroutines and may call
-	// Cleanup before they are done: whichever comes first does the work,
-	// the other waits for it.
-	h.handOver.Do(h.handOverTunnels)
+	openTunnels.settleOwnedBy(h.app, h.logger)
 }
 
-func (h *Handler) handOverTunnels() {
-	next := sovereignty.Current()
-	reload := next != nil && next != h.app && !caddy.Exiting()
-	for _, t := range openTunnels.snapshot(func(t *tunnel) bool { return t.ownerApp() == h.app }) {
-		if !reload || t.stream {
-			if !reload || t.server == h.server {
-				t.close()
-			}
-			continue
-		}
-		h.redecide(t, next)
+// settle makes sure an open tunnel is kept open only by a decision of the
+// configuration in service:
+//
+//   - the configuration that allowed it is still in service: nothing to do;
+//   - no configuration is in service (the gateway stops): it closes;
+//   - a reload put another configuration in service: an HTTP/1.1 tunnel is
+//     decided again by it, and goes on if the new policy forwards it to the
+//     same vetted address (no failed request for a reload), or closes. An
+//     HTTP/2 tunnel is a stream of the old server's connection, which is
+//     shutting down: it closes, and its client reconnects.
+func settle(t *tunnel, log *zap.Logger) {
+	t.settleMu.Lock()
+	defer t.settleMu.Unlock()
+	owner := t.ownerApp()
+	cur := sovereignty.Current()
+	switch {
+	case cur != nil && cur == owner:
+		return
+	case cur == nil || caddy.Exiting() || t.stream:
+		t.close()
+		return
 	}
-}
-
-// redecide asks the configuration in service about an open tunnel.
-func (h *Handler) redecide(t *tunnel, next *sovereignty.App) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out := next.Pipeline().Decide(ctx, t.outcome.Target, t.outcome.Caller)
-	if err := next.Journal().Decided(out); err != nil {
-		h.logger.Error("recording the decision about an open tunnel", zap.Error(err))
+	out := cur.Pipeline().Decide(ctx, t.outcome.Target, t.outcome.Caller)
+	if err := cur.Journal().Decided(out); err != nil {
+		log.Error("recording the decision about an open tunnel", zap.Error(err))
 	}
-	if out.Blocked() || !sameAddrs(out.Addrs, t.outcome.Addrs) {
-		// Blocked now, or the name resolves elsewhere: the tunnel's
-		// upstream is no longer a vetted address.
-		h.logger.Info("closing a tunnel the new configuration does not allow",
+	if out.Blocked() || !slices.Contains(out.Addrs, t.upstreamIP()) {
+		// Blocked now, or the name no longer resolves to the address the
+		// tunnel is connected to: it is not a vetted destination any more.
+		log.Info("closing a tunnel the configuration in service does not allow",
 			zap.String("id", t.outcome.ID), zap.String("new_decision", out.ID), zap.Strings("reasons", out.Reasons))
 		t.close()
 		return
 	}
-	t.setOwner(next)
-}
-
-func sameAddrs(a, b []netip.Addr) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	t.setOwner(cur)
 }
 
 // listenerAddrs expands a server's listen addresses into the addresses a

@@ -5,11 +5,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 
 	"github.com/sovgate/sovgate/caddy-modules/sovereignty"
 	"github.com/sovgate/sovgate/decision"
@@ -40,13 +42,25 @@ type tunnel struct {
 	server *caddyhttp.Server
 	stream bool
 
+	// settleMu serialises decisions about the tunnel's ownership (see
+	// settle).
+	settleMu sync.Mutex
+
 	lastActive atomic.Int64 // unix nanoseconds of the last byte in either direction
 	timer      *time.Timer
 	closeOnce  sync.Once
 	closedBy   atomic.Pointer[error]
 }
 
-func (t *tunnel) ownerApp() *sovereignty.App    { return t.owner.Load() }
+func (t *tunnel) ownerApp() *sovereignty.App { return t.owner.Load() }
+
+// upstreamIP is the vetted address the tunnel is connected to.
+func (t *tunnel) upstreamIP() netip.Addr {
+	if ap, err := netip.ParseAddrPort(t.upstream.RemoteAddr().String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
 func (t *tunnel) setOwner(app *sovereignty.App) { t.owner.Store(app) }
 
 // Why the gateway closed a tunnel, reported in its "finished" line.
@@ -62,7 +76,11 @@ func (t *tunnel) touch() { t.lastActive.Store(time.Now().UnixNano()) }
 // tunnel, re-armed lazily, costs less than a deadline update per read.
 func (t *tunnel) watch() {
 	t.touch()
-	t.timer = time.AfterFunc(t.idle, t.checkIdle)
+	first := t.idle
+	if left := time.Until(t.deadline); left < first {
+		first = left
+	}
+	t.timer = time.AfterFunc(first, t.checkIdle)
 }
 
 func (t *tunnel) checkIdle() {
@@ -106,7 +124,7 @@ func (t *tunnel) closeFor(reason error) {
 // run copies until both directions are done and returns the byte counts.
 // When the client finishes sending, the upstream gets a half-close and the
 // response keeps flowing; when the upstream finishes, the tunnel closes.
-func (t *tunnel) run(clientR io.Reader, clientW io.Writer, flush func(), stats *decision.Stats) (up, down int64, err error) {
+func (t *tunnel) run(clientR io.Reader, clientW io.Writer, flush func(), stats *decision.Stats, log *zap.Logger) (up, down int64, err error) {
 	// Registered only now that both sides can be closed: a reload or a
 	// shutdown may close it from here on.
 	openTunnels.add(t)
@@ -115,6 +133,9 @@ func (t *tunnel) run(clientR io.Reader, clientW io.Writer, flush func(), stats *
 		openTunnels.remove(t)
 		stats.OpenTunnels.Add(-1)
 	}()
+	// A reload may have happened while this tunnel was being set up, after
+	// the old configuration settled its tunnels: settle this one now.
+	settle(t, log)
 	t.watch()
 	upDone := make(chan error, 1)
 	go func() {
@@ -235,7 +256,7 @@ func (h *Handler) tunnelHijacked(w http.ResponseWriter, t *tunnel, out *decision
 		}
 		pending = int64(n)
 	}
-	up, down, err := t.run(client, client, nil, h.pipeline.Stats())
+	up, down, err := t.run(client, client, nil, h.pipeline.Stats(), h.logger)
 	return up + pending, down, err
 }
 
@@ -250,5 +271,5 @@ func (h *Handler) tunnelStream(w http.ResponseWriter, r *http.Request, t *tunnel
 		t.closeFor(nil)
 		return 0, 0, err
 	}
-	return t.run(r.Body, w, func() { _ = rc.Flush() }, h.pipeline.Stats())
+	return t.run(r.Body, w, func() { _ = rc.Flush() }, h.pipeline.Stats(), h.logger)
 }

@@ -213,7 +213,6 @@ func BenchmarkSharedDataBuild(b *testing.B) {
 	}
 }
 
-
 // BenchmarkSharedDataOpen reads and validates the compiled real index, as
 // the gateway does at start-up and at each swap.
 func BenchmarkSharedDataOpen(b *testing.B) {

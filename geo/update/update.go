@@ -162,6 +162,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		r.opts.Progress = io.Discard
 	}
 	start := r.now()
+	if !opts.SkipFeeds {
+		if _, err := r.selectedFeeds(); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, err
 	}

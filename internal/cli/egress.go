@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -101,6 +102,12 @@ func egressConfig(app *sovereignty.App, listen, admin string, accessLog, debug b
 			HandlersRaw: []json.RawMessage{caddyconfig.JSONModuleObject(egress.Handler{}, "handler", "sovereign_egress", nil)},
 		}},
 		AutoHTTPS: &caddyhttp.AutoHTTPSConfig{Disabled: true},
+		// A slow or oversized request must not hold the gateway: headers
+		// within 10 s and 64 KiB, idle keep-alive connections closed
+		// after 2 minutes.
+		ReadHeaderTimeout: caddy.Duration(10 * time.Second),
+		IdleTimeout:       caddy.Duration(2 * time.Minute),
+		MaxHeaderBytes:    64 << 10,
 	}
 	if accessLog {
 		server.Logs = &caddyhttp.ServerLogConfig{}

@@ -65,7 +65,6 @@ Examples:
 			lf.String("format", "text", "output format: text or json")
 			lf.Duration("timeout", 10*time.Second, "give up after this long")
 			addSettingFlags(lf)
-			lookup.SilenceErrors = true
 			lookup.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
 				return runGeoLookup(fl, os.Stdout)
 			})
@@ -125,7 +124,6 @@ Examples:
 			uf.StringSlice("dbip-editions", nil, "DB-IP Lite editions: country, city, asn (default "+strings.Join(update.DefaultDBIPEditions, ",")+")")
 			uf.Duration("timeout", 15*time.Minute, "give up after this long")
 			uf.BoolP("quiet", "q", false, "no progress lines, only the summary")
-			upd.SilenceErrors = true
 			upd.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
 				return runGeoUpdate(fl, os.Stdout, os.Stderr, nil)
 			})

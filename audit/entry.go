@@ -1,0 +1,361 @@
+package audit
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The audit log is a list of entries, chained per gateway node. An entry is
+// immutable once written. There are three kinds:
+//
+//   - a decision entry is the audit record of one decision, written before
+//     the request is forwarded (bytes are 0, duration_us is the decision
+//     time);
+//   - a completion entry is written when a forwarded exchange or tunnel
+//     ends. It carries the decision's id, bytes_up, bytes_down and the
+//     exchange's duration_us, and nothing else. Queries present one record
+//     per decision, with the bytes and duration of its completion when
+//     there is one. A gateway killed mid-tunnel loses only the completion;
+//   - a checkpoint entry is written by retention when it purges the oldest
+//     entries of a chain: it names the last purged entry and its hash, so
+//     what remains is still verifiable.
+const (
+	KindDecision   = "decision"
+	KindCompletion = "completion"
+	KindCheckpoint = "checkpoint"
+)
+
+// GenesisHash is the prev_hash of the first entry of every chain.
+const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// ReasonUnavailable is the reason code of a request that enforce mode
+// refused (503) because its decision could not be recorded: neither the
+// store nor the spool took it.
+const ReasonUnavailable = "AUDIT_UNAVAILABLE"
+
+// Entry is one row of the chained audit log, as stored. Addresses,
+// Reasons and Detail hold JSON text; the hash covers the stored text, so
+// anyone can recompute it from the columns (see Canonical).
+type Entry struct {
+	Node string `json:"node"`
+	// Seq is the position in the node's chain: 1, 2, 3... It is assigned
+	// when the entry is written to the store; 0 before.
+	Seq  int64  `json:"seq,omitempty"`
+	Kind string `json:"kind"`
+	// ID is the decision id (for a completion, the id of the decision it
+	// completes; for a checkpoint, its own id).
+	ID string `json:"id"`
+	// Time is in microseconds since the Unix epoch (UTC): the decision time,
+	// the end of the exchange for a completion, the purge time for a
+	// checkpoint.
+	Time           int64  `json:"time"`
+	App            string `json:"app,omitempty"`
+	SourceIP       string `json:"source_ip,omitempty"`
+	Method         string `json:"method,omitempty"`
+	Scheme         string `json:"scheme,omitempty"`
+	Host           string `json:"host,omitempty"`
+	Port           int64  `json:"port,omitempty"`
+	Path           string `json:"path,omitempty"`
+	Addresses      string `json:"addresses,omitempty"`
+	Verdict        string `json:"verdict,omitempty"`
+	Action         string `json:"action,omitempty"`
+	Mode           string `json:"mode,omitempty"`
+	Reasons        string `json:"reasons,omitempty"`
+	PolicyRevision string `json:"policy_revision,omitempty"`
+	DurationUS     int64  `json:"duration_us,omitempty"`
+	BytesUp        int64  `json:"bytes_up,omitempty"`
+	BytesDown      int64  `json:"bytes_down,omitempty"`
+	Detail         string `json:"detail,omitempty"`
+	PrevHash       string `json:"prev_hash,omitempty"`
+	Hash           string `json:"hash,omitempty"`
+
+	// tagList caches the index terms of a decision made here, so a batch
+	// need not parse its own JSON again.
+	tagList []string
+	hasTags bool
+}
+
+// DecisionEntry makes the decision entry of a record. The path is kept
+// only when recordPath is true; nothing else of the request (query string,
+// headers, credentials) is ever part of a record.
+func DecisionEntry(rec *Record, recordPath bool) *Entry {
+	e := &Entry{
+		Node:           rec.Node,
+		Kind:           KindDecision,
+		ID:             rec.ID,
+		Time:           rec.Time.UnixMicro(),
+		App:            rec.App,
+		SourceIP:       rec.SourceIP,
+		Method:         rec.Method,
+		Scheme:         rec.Scheme,
+		Host:           rec.Host,
+		Port:           int64(rec.Port),
+		Addresses:      addressesJSON(rec.Addresses),
+		Verdict:        rec.Verdict,
+		Action:         rec.Action,
+		Mode:           rec.Mode,
+		Reasons:        reasonsJSON(rec.Reasons),
+		PolicyRevision: rec.PolicyRevision,
+		DurationUS:     rec.DurationUS,
+		BytesUp:        rec.BytesUp,
+		BytesDown:      rec.BytesDown,
+	}
+	if recordPath {
+		e.Path = recordedPath(rec)
+	}
+	e.tagList, e.hasTags = recordTags(rec.Addresses, rec.Reasons), true
+	return e
+}
+
+// CompletionEntry makes the completion entry of a finished exchange: the
+// decision's id, the bytes each way and the whole exchange's duration.
+// Its time is the end of the exchange.
+func CompletionEntry(rec *Record) *Entry {
+	return &Entry{
+		Node:       rec.Node,
+		Kind:       KindCompletion,
+		ID:         rec.ID,
+		Time:       rec.Time.UnixMicro() + rec.DurationUS,
+		DurationUS: rec.DurationUS,
+		BytesUp:    rec.BytesUp,
+		BytesDown:  rec.BytesDown,
+	}
+}
+
+func addressesJSON(addrs []Address) string {
+	if len(addrs) == 0 {
+		return "[]"
+	}
+	b, err := json.Marshal(addrs)
+	if err != nil { // cannot happen: plain strings and numbers
+		return "[]"
+	}
+	return string(b)
+}
+
+func reasonsJSON(reasons []string) string {
+	if len(reasons) == 0 {
+		return "[]"
+	}
+	b, err := json.Marshal(reasons)
+	if err != nil {
+		return "[]"
+	}
+	return string(b)
+}
+
+// Canonical appends the canonical encoding of the entry to buf: a version
+// tag, then every column in a fixed order, each as a netstring
+// (<decimal length>:<bytes>,), numbers in decimal, prev_hash last.
+// The hash of an entry is the lowercase hex SHA-256 of this encoding.
+//
+//	v1 node seq kind id time app source_ip method scheme host port path
+//	addresses verdict action mode reasons policy_revision duration_us
+//	bytes_up bytes_down detail prev_hash
+func (e *Entry) Canonical(buf []byte) []byte {
+	buf = netstring(buf, "sovgate-audit-v1")
+	buf = netstring(buf, e.Node)
+	buf = netint(buf, e.Seq)
+	buf = netstring(buf, e.Kind)
+	buf = netstring(buf, e.ID)
+	buf = netint(buf, e.Time)
+	buf = netstring(buf, e.App)
+	buf = netstring(buf, e.SourceIP)
+	buf = netstring(buf, e.Method)
+	buf = netstring(buf, e.Scheme)
+	buf = netstring(buf, e.Host)
+	buf = netint(buf, e.Port)
+	buf = netstring(buf, e.Path)
+	buf = netstring(buf, e.Addresses)
+	buf = netstring(buf, e.Verdict)
+	buf = netstring(buf, e.Action)
+	buf = netstring(buf, e.Mode)
+	buf = netstring(buf, e.Reasons)
+	buf = netstring(buf, e.PolicyRevision)
+	buf = netint(buf, e.DurationUS)
+	buf = netint(buf, e.BytesUp)
+	buf = netint(buf, e.BytesDown)
+	buf = netstring(buf, e.Detail)
+	buf = netstring(buf, e.PrevHash)
+	return buf
+}
+
+func netstring(buf []byte, s string) []byte {
+	buf = strconv.AppendInt(buf, int64(len(s)), 10)
+	buf = append(buf, ':')
+	buf = append(buf, s...)
+	return append(buf, ',')
+}
+
+func netint(buf []byte, n int64) []byte {
+	var tmp [20]byte
+	return netstring(buf, string(strconv.AppendInt(tmp[:0], n, 10)))
+}
+
+// ComputeHash returns the hash the entry must carry, given its PrevHash.
+// scratch is reused when large enough.
+func (e *Entry) ComputeHash(scratch []byte) (string, []byte) {
+	scratch = e.Canonical(scratch[:0])
+	sum := sha256.Sum256(scratch)
+	return hex.EncodeToString(sum[:]), scratch
+}
+
+// chain sets seq, prev_hash and hash of entries appended after head.
+func chain(head Head, entries []*Entry) Head {
+	var scratch []byte
+	for _, e := range entries {
+		head.Seq++
+		e.Seq = head.Seq
+		e.PrevHash = head.Hash
+		e.Hash, scratch = e.ComputeHash(scratch)
+		head.Hash = e.Hash
+		head.Time = e.Time
+	}
+	return head
+}
+
+// Head is the end of one node's chain: how many entries it ever had (the
+// seq of the last one) and the last hash. Anchoring heads outside the
+// database (they are logged at an interval) lets `audit verify --anchor`
+// prove that nothing was cut from the end.
+type Head struct {
+	Node string `json:"node"`
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
+	// Time of the last entry, in microseconds since the epoch.
+	Time int64 `json:"time"`
+}
+
+// String renders a head as an anchor: node:seq:hash.
+func (h Head) String() string {
+	return h.Node + ":" + strconv.FormatInt(h.Seq, 10) + ":" + h.Hash
+}
+
+// tags returns the index terms of a decision entry for the multi-valued
+// filters (country, provider, reason), sorted and without duplicates.
+func (e *Entry) tags() ([]string, error) {
+	if e.Kind != KindDecision {
+		return nil, nil
+	}
+	if e.hasTags {
+		return e.tagList, nil
+	}
+	var addrs []Address
+	if e.Addresses != "" {
+		if err := json.Unmarshal([]byte(e.Addresses), &addrs); err != nil {
+			return nil, err
+		}
+	}
+	var reasons []string
+	if e.Reasons != "" {
+		if err := json.Unmarshal([]byte(e.Reasons), &reasons); err != nil {
+			return nil, err
+		}
+	}
+	return recordTags(addrs, reasons), nil
+}
+
+func recordTags(addrs []Address, reasons []string) []string {
+	tags := make([]string, 0, 2*len(addrs)+len(reasons))
+	for _, a := range addrs {
+		if a.Country != "" {
+			tags = append(tags, TagCountry+strings.ToUpper(a.Country))
+		}
+		if a.Provider != "" {
+			tags = append(tags, TagProvider+strings.ToLower(a.Provider))
+		}
+	}
+	for _, r := range reasons {
+		if r != "" {
+			tags = append(tags, TagReason+r)
+		}
+	}
+	sort.Strings(tags)
+	out := tags[:0]
+	for i, t := range tags {
+		if i == 0 || t != tags[i-1] {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Prefixes of the index terms in the audit_tags table.
+const (
+	TagCountry  = "country:"
+	TagProvider = "provider:"
+	TagReason   = "reason:"
+)
+
+// Stored is a record as read back from the store: the decision with the
+// bytes and duration of its completion, when the exchange has ended.
+type Stored struct {
+	Record
+	// Completed is true when the completion entry of a forwarded exchange
+	// was written: bytes_up, bytes_down and duration_us are then final.
+	Completed bool `json:"completed"`
+}
+
+// toRecord turns a decision entry (and its completion, if any) into the
+// record auditors see.
+func (e *Entry) toRecord(completion *Entry) (Stored, error) {
+	var out Stored
+	out.Record = Record{
+		ID:             e.ID,
+		Time:           time.UnixMicro(e.Time).UTC(),
+		Node:           e.Node,
+		App:            e.App,
+		SourceIP:       e.SourceIP,
+		Method:         e.Method,
+		Scheme:         e.Scheme,
+		Host:           e.Host,
+		Port:           uint16(e.Port),
+		Path:           e.Path,
+		Verdict:        e.Verdict,
+		Action:         e.Action,
+		Mode:           e.Mode,
+		PolicyRevision: e.PolicyRevision,
+		DurationUS:     e.DurationUS,
+		BytesUp:        e.BytesUp,
+		BytesDown:      e.BytesDown,
+		PrevHash:       e.PrevHash,
+		Hash:           e.Hash,
+		Addresses:      []Address{},
+		Reasons:        []string{},
+	}
+	rec := &out.Record
+	if e.Addresses != "" {
+		if err := json.Unmarshal([]byte(e.Addresses), &rec.Addresses); err != nil {
+			return out, err
+		}
+	}
+	if e.Reasons != "" {
+		if err := json.Unmarshal([]byte(e.Reasons), &rec.Reasons); err != nil {
+			return out, err
+		}
+	}
+	if completion != nil {
+		rec.DurationUS = completion.DurationUS
+		rec.BytesUp = completion.BytesUp
+		rec.BytesDown = completion.BytesDown
+		out.Completed = true
+	}
+	return out, nil
+}
+
+func recordedPath(rec *Record) string {
+	p := rec.Path
+	// A query string never belongs in the record, even with record_path.
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	if len(p) > 2048 {
+		p = p[:2048]
+	}
+	return p
+}

@@ -1,0 +1,187 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"encoding/xml"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func fixtureStore(t *testing.T, n int) (Store, []*Record) {
+	t.Helper()
+	s := openStore(t, filepath.Join(t.TempDir(), "audit.db"))
+	var recs []*Record
+	for i := range n {
+		recs = append(recs, fixtureRecord(i, "gw-1"))
+	}
+	appendRecords(t, s, recs...)
+	// Complete the forwarded ones with bytes.
+	var comps []*Entry
+	for i, r := range recs {
+		if r.Action == ActionForwarded {
+			fin := *r
+			fin.BytesUp, fin.BytesDown, fin.DurationUS = int64(100+i), int64(1000+i), 5000
+			comps = append(comps, CompletionEntry(&fin))
+		}
+	}
+	if _, _, err := s.Append(context.Background(), comps, false); err != nil {
+		t.Fatal(err)
+	}
+	return s, recs
+}
+
+func TestRecordWriterFormats(t *testing.T) {
+	s, _ := fixtureStore(t, 30)
+	page, err := s.Query(context.Background(), Filter{Limit: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page.Records[0].App = "=HYPERLINK(\"http://evil\")"
+	render := func(format string) string {
+		var b bytes.Buffer
+		rw, err := NewRecordWriter(&b, format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range page.Records {
+			if err := rw.Write(&page.Records[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := rw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+
+	var recs []map[string]any
+	if err := json.Unmarshal([]byte(render("json")), &recs); err != nil || len(recs) != 30 {
+		t.Fatalf("json: %d records, %v", len(recs), err)
+	}
+	for _, name := range []string{"id", "time", "node", "app", "source_ip", "method", "scheme", "host", "port", "addresses",
+		"verdict", "action", "mode", "reasons", "policy_revision", "duration_us", "bytes_up", "bytes_down", "prev_hash", "hash", "completed"} {
+		if _, ok := recs[1][name]; !ok {
+			t.Errorf("json record has no %q", name)
+		}
+	}
+
+	rows, err := csv.NewReader(strings.NewReader(render("csv"))).ReadAll()
+	if err != nil || len(rows) != 31 {
+		t.Fatalf("csv: %d rows, %v", len(rows), err)
+	}
+	if strings.Join(rows[0], ",") != strings.Join(csvHeader, ",") {
+		t.Errorf("csv header %v", rows[0])
+	}
+	if !strings.HasPrefix(rows[1][3], "'=") {
+		t.Errorf("a formula in a csv cell is not neutralised: %q", rows[1][3])
+	}
+
+	table := render("table")
+	if lines := strings.Split(strings.TrimSpace(table), "\n"); len(lines) != 31 || !strings.HasPrefix(lines[0], "TIME (UTC)") {
+		t.Errorf("table:\n%s", table)
+	}
+	if !strings.Contains(table, "api.us.example:443") || !strings.Contains(table, "RESIDENCY_NON_EU") {
+		t.Errorf("table lacks values:\n%s", table)
+	}
+	if _, err := NewRecordWriter(&bytes.Buffer{}, "xml"); err == nil {
+		t.Error("format xml accepted")
+	}
+	var empty bytes.Buffer
+	rw, _ := NewRecordWriter(&empty, "json")
+	rw.Close()
+	if strings.TrimSpace(empty.String()) != "[]" {
+		t.Errorf("empty json = %q", empty.String())
+	}
+}
+
+func TestReport(t *testing.T) {
+	s, recs := fixtureStore(t, 200)
+	since, until := fixtureStart, fixtureStart.Add(24*time.Hour)
+	rep, err := BuildReport(context.Background(), s, ReportOptions{Since: since, Until: until, Now: fixtureStart.Add(48 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want Totals
+	for _, r := range recs {
+		if r.Time.Before(since) || !r.Time.Before(until) {
+			continue
+		}
+		want.Decisions++
+		switch {
+		case r.Verdict == VerdictAllow:
+			want.Allowed++
+		case r.Action == ActionBlocked:
+			want.Violations++
+			want.Blocked++
+		default:
+			want.Violations++
+			want.ViolationsForwarded++
+		}
+	}
+	got := rep.Totals
+	if got.Decisions != want.Decisions || got.Allowed != want.Allowed || got.Blocked != want.Blocked || got.ViolationsForwarded != want.ViolationsForwarded {
+		t.Errorf("totals %+v, want %+v", got, want)
+	}
+	if got.BytesUp == 0 || len(rep.ViolationsByCountry) == 0 || rep.ViolationsByCountry[0].Key != "US" {
+		t.Errorf("report %+v", rep.ViolationsByCountry)
+	}
+	var n int64
+	for _, c := range rep.ViolationsByApp {
+		n += c.Count
+	}
+	if n != want.Violations {
+		t.Errorf("violations by app add up to %d, want %d", n, want.Violations)
+	}
+
+	var md bytes.Buffer
+	if err := rep.Write(&md, "md"); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"## Totals", "## Violations by app", "## Violations by destination country", "## Violations by provider", "## Violations by reason", "## Top destinations", "| US |"} {
+		if !strings.Contains(md.String(), s) {
+			t.Errorf("markdown lacks %q:\n%s", s, md.String())
+		}
+	}
+	var cs bytes.Buffer
+	if err := rep.Write(&cs, "csv"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&cs).ReadAll()
+	if err != nil || len(rows) != len(rep.Transfers)+1 || rows[0][2] != "app" {
+		t.Fatalf("csv %d rows %v", len(rows), err)
+	}
+
+	rep.ViolationsByApp[0].Key = `<script>alert(1)</script>`
+	var h bytes.Buffer
+	if err := rep.Write(&h, "html"); err != nil {
+		t.Fatal(err)
+	}
+	page := h.String()
+	if strings.Contains(page, "<script>") {
+		t.Error("html does not escape an app name")
+	}
+	if strings.Contains(page, "src=") || strings.Contains(page, "<link") || strings.Count(page, "<svg") < 3 {
+		t.Error("html must carry its charts inline, with no external asset")
+	}
+	// The SVG charts are well-formed XML.
+	for rest := page; ; {
+		i := strings.Index(rest, "<svg")
+		if i < 0 {
+			break
+		}
+		j := strings.Index(rest[i:], "</svg>")
+		svg := rest[i : i+j+6]
+		if err := xml.Unmarshal([]byte(svg), new(struct{})); err != nil {
+			t.Errorf("svg is not well-formed: %v\n%s", err, svg)
+		}
+		rest = rest[i+j+6:]
+	}
+	if err := rep.Write(&h, "pdf"); err == nil {
+		t.Error("format pdf accepted")
+	}
+}
