@@ -37,6 +37,7 @@ import (
 	"golang.org/x/net/http2"
 
 	_ "github.com/sovgate/sovgate/caddy-modules/egress"
+	_ "github.com/sovgate/sovgate/caddy-modules/handoff"
 	_ "github.com/sovgate/sovgate/caddy-modules/sovereignty"
 	"github.com/sovgate/sovgate/geo/geotest"
 )
@@ -373,9 +374,10 @@ func startGateway(t *testing.T, w *world, opts gatewayOptions) *gateway {
 		"apps": map[string]any{
 			"sovereignty": app,
 			"http": map[string]any{"servers": map[string]any{"egress": map[string]any{
-				"listen":          []string{g.proxyAddr},
-				"protocols":       []string{"h1", "h2", "h2c"},
-				"automatic_https": map[string]any{"disable": true},
+				"listen":            []string{g.proxyAddr},
+				"listener_wrappers": []any{map[string]any{"wrapper": "sovgate_handoff"}},
+				"protocols":         []string{"h1", "h2", "h2c"},
+				"automatic_https":   map[string]any{"disable": true},
 				"routes": []any{map[string]any{"handle": []any{
 					handler,
 					map[string]any{"handler": "static_response", "status_code": 421, "body": "not a proxy request"},

@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,10 +44,56 @@ func PostgresURL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("SOVGATE_TEST_POSTGRES")
 	if base == "" {
-		srv := StartServer(t)
-		base = srv.URL("postgres")
+		base = sharedURL(t)
 	}
 	return CreateDatabase(t, base)
+}
+
+// The server started for a test package that runs through Main, shared by
+// its tests and stopped when they are done.
+var shared struct {
+	sync.Mutex
+	active bool
+	srv    *Server
+	err    string
+}
+
+// Main runs a package's tests (call it from TestMain). Without
+// SOVGATE_TEST_POSTGRES, the tests then share one PostgreSQL server of
+// their own, started on first use and stopped at the end.
+func Main(m *testing.M) int {
+	shared.Lock()
+	shared.active = true
+	shared.Unlock()
+	code := m.Run()
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.srv != nil {
+		_, _ = shared.srv.stop("immediate")
+		os.RemoveAll(shared.srv.root)
+	}
+	return code
+}
+
+func sharedURL(t testing.TB) string {
+	t.Helper()
+	shared.Lock()
+	defer shared.Unlock()
+	if !shared.active {
+		return StartServer(t).URL("postgres")
+	}
+	if shared.err != "" {
+		unavailable(t, shared.err)
+	}
+	if shared.srv == nil {
+		srv, err := startServer()
+		if err != "" {
+			shared.err = err
+			unavailable(t, err)
+		}
+		shared.srv = srv
+	}
+	return shared.srv.URL("postgres")
 }
 
 // CreateDatabase creates a database with a random name on the server of
@@ -102,6 +149,7 @@ func redact(s string) string {
 // port, which the test may stop and start again (the outage test).
 type Server struct {
 	t       testing.TB
+	root    string
 	bin     string
 	dataDir string
 	sockDir string
@@ -113,46 +161,70 @@ type Server struct {
 // it is stopped and removed when the test ends.
 func StartServer(t testing.TB) *Server {
 	t.Helper()
+	s, why := startServer()
+	if why != "" {
+		unavailable(t, why)
+	}
+	s.t = t
+	t.Cleanup(func() {
+		_, _ = s.stop("immediate")
+		os.RemoveAll(s.root)
+	})
+	return s
+}
+
+// startServer initialises and starts a server; why says what is missing
+// when it cannot.
+func startServer() (*Server, string) {
 	bin := findBin()
 	if bin == "" {
-		unavailable(t, "no initdb under /usr/lib/postgresql/*/bin")
+		return nil, "no initdb under /usr/lib/postgresql/*/bin"
 	}
 	root, err := os.MkdirTemp("", "sovgate-pg-")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err.Error()
 	}
-	t.Cleanup(func() { os.RemoveAll(root) })
-	s := &Server{t: t, bin: bin, dataDir: filepath.Join(root, "data"), sockDir: filepath.Join(root, "sock")}
+	s := &Server{bin: bin, root: root, dataDir: filepath.Join(root, "data"), sockDir: filepath.Join(root, "sock")}
+	fail := func(format string, args ...any) (*Server, string) {
+		os.RemoveAll(root)
+		return nil, fmt.Sprintf(format, args...)
+	}
 	for _, d := range []string{s.dataDir, s.sockDir} {
 		if err := os.Mkdir(d, 0o700); err != nil {
-			t.Fatal(err)
+			return fail("%v", err)
 		}
 	}
 	if os.Geteuid() == 0 {
 		// PostgreSQL refuses to run as root: run it as the postgres user.
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			unavailable(t, "running as root and there is no postgres user")
+			return fail("running as root and there is no postgres user")
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
 		if err := os.Chmod(root, 0o755); err != nil {
-			t.Fatal(err)
+			return fail("%v", err)
 		}
 		for _, d := range []string{s.dataDir, s.sockDir} {
 			if err := os.Chown(d, uid, gid); err != nil {
-				t.Fatal(err)
+				return fail("%v", err)
 			}
 		}
 		s.asUser = []string{"runuser", "-u", "postgres", "--"}
 	}
 	if out, err := s.run("initdb", "-D", s.dataDir, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
+		return fail("initdb: %v\n%s", err, out)
 	}
-	s.Port = freePort(t)
-	s.Start()
-	t.Cleanup(func() { s.stop("immediate") })
-	return s
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fail("%v", err)
+	}
+	s.Port = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	if out, err := s.start(); err != nil {
+		return fail("pg_ctl start: %v\n%s", err, out)
+	}
+	return s, ""
 }
 
 func findBin() string {
@@ -162,15 +234,6 @@ func findBin() string {
 	}
 	sort.Strings(matches)
 	return filepath.Dir(matches[len(matches)-1])
-}
-
-func freePort(t testing.TB) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func (s *Server) run(tool string, args ...string) ([]byte, error) {
@@ -191,11 +254,19 @@ func (s *Server) URL(db string) string {
 // Start starts the server and waits until it accepts connections.
 func (s *Server) Start() {
 	s.t.Helper()
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=50", s.Port, s.sockDir)
-	if out, err := s.run("pg_ctl", "-D", s.dataDir, "-o", opts, "-l", filepath.Join(s.sockDir, "server.log"), "-w", "-t", "60", "start"); err != nil {
-		log, _ := os.ReadFile(filepath.Join(s.sockDir, "server.log"))
-		s.t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
+	if out, err := s.start(); err != nil {
+		s.t.Fatalf("pg_ctl start: %v\n%s", err, out)
 	}
+}
+
+func (s *Server) start() ([]byte, error) {
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=100", s.Port, s.sockDir)
+	out, err := s.run("pg_ctl", "-D", s.dataDir, "-o", opts, "-l", filepath.Join(s.sockDir, "server.log"), "-w", "-t", "60", "start")
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.sockDir, "server.log"))
+		out = append(out, log...)
+	}
+	return out, err
 }
 
 // Stop stops the server at once (mode immediate: like a crash, open

@@ -22,6 +22,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/caddy-modules/sovereignty"
 	"github.com/sovgate/sovgate/decision"
 )
@@ -159,27 +160,41 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	}
 	out := h.pipeline.Decide(r.Context(), target, caller)
+	release := func() {}
 	if isConnect && !out.Blocked() {
-		release, ok := h.pipeline.AcquireTunnel(out)
-		if ok {
-			defer release()
+		if rel, ok := h.pipeline.AcquireTunnel(out); ok {
+			release = rel
 		}
 	}
+	defer release() // idempotent; the tunnel releases its slot as it closes
 	h.decided(out)
 	if out.Blocked() {
 		h.writeBlocked(w, out)
 		return nil
 	}
 	if isConnect {
-		return h.tunnel(w, r, out)
+		return h.tunnel(w, r, out, release)
 	}
 	return h.forward(w, r, out)
 }
 
+// decided records the decision. When it cannot be recorded (neither the
+// audit store nor its spool takes it), enforce mode fails closed: the
+// request is answered 503 AUDIT_UNAVAILABLE instead of being forwarded;
+// monitor mode forwards it and logs the loss.
 func (h *Handler) decided(out *decision.Outcome) {
-	if err := h.journal.Decided(out); err != nil {
-		h.logger.Error("recording decision", zap.String("id", out.ID), zap.Error(err))
+	err := h.journal.Decided(out)
+	if err == nil {
+		return
 	}
+	if out.Mode == decision.Enforce && !out.Blocked() {
+		h.logger.Error("decision not recorded: refused (enforce mode fails closed)", zap.String("id", out.ID), zap.Error(err))
+		out.Verdict, out.Action, out.Status = audit.VerdictDeny, audit.ActionBlocked, http.StatusServiceUnavailable
+		out.Reasons, out.Detail, out.Addrs = []string{audit.ReasonUnavailable}, "the decision could not be recorded in the audit log", nil
+		return
+	}
+	h.logger.Error("DECISION NOT RECORDED in the audit log", zap.String("id", out.ID), zap.String("mode", string(out.Mode)),
+		zap.String("action", out.Action), zap.Error(err))
 }
 
 // connectTarget reads the authority of a CONNECT request. HTTP/2 and

@@ -32,6 +32,8 @@ type tunnel struct {
 	// (tunnel_max_lifetime).
 	deadline time.Time
 
+	// release frees the tunnel's slot in the gateway's tunnel limits.
+	release func()
 	// outcome is the decision that opened the tunnel; owner is the
 	// configuration whose decision currently keeps it open.
 	outcome *decision.Outcome
@@ -131,6 +133,9 @@ func (t *tunnel) run(clientR io.Reader, clientW io.Writer, flush func(), stats *
 	stats.OpenTunnels.Add(1)
 	defer func() {
 		openTunnels.remove(t)
+		if t.release != nil {
+			t.release()
+		}
 		stats.OpenTunnels.Add(-1)
 	}()
 	// A reload may have happened while this tunnel was being set up, after
@@ -198,7 +203,7 @@ func isClosedErr(err error) bool {
 }
 
 // tunnel opens a CONNECT tunnel to a vetted address.
-func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, out *decision.Outcome) error {
+func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, out *decision.Outcome, release func()) error {
 	upstream, err := h.dialVetted(r.Context(), out.Addrs, out.Target.Port)
 	if err != nil {
 		status := http.StatusBadGateway
@@ -215,6 +220,7 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, out *decision.O
 		idle:     time.Duration(h.TunnelIdleTimeout),
 		deadline: time.Now().Add(time.Duration(h.TunnelMaxLifetime)),
 		outcome:  out,
+		release:  release,
 		server:   h.server,
 		stream:   r.ProtoMajor > 1,
 	}

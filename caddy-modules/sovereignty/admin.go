@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/sovgate/sovgate/audit"
 )
 
 func init() {
@@ -41,6 +43,7 @@ func (a *adminAPI) Provision(ctx caddy.Context) error {
 func (a *adminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{
 		{Pattern: "/sovereignty/status", Handler: caddy.AdminHandlerFunc(a.handleStatus)},
+		{Pattern: "/sovereignty/audit", Handler: caddy.AdminHandlerFunc(a.handleAudit)},
 	}
 }
 
@@ -52,6 +55,8 @@ type Status struct {
 	Data          any              `json:"data"`
 	Counters      map[string]int64 `json:"counters"`
 	UptimeSeconds int64            `json:"uptime_seconds"`
+	// Audit is the audit writer's state; absent without an audit store.
+	Audit *audit.Stats `json:"audit,omitempty"`
 }
 
 // PolicyStatus describes the policy revision in service.
@@ -85,6 +90,7 @@ func (a *adminAPI) handleStatus(w http.ResponseWriter, r *http.Request) error {
 		},
 		UptimeSeconds: int64(time.Since(processStart).Seconds()),
 	}
+	a.app.auditStatus(&status)
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/decision"
 	"github.com/sovgate/sovgate/geo"
 	"github.com/sovgate/sovgate/policy"
@@ -70,10 +71,36 @@ type App struct {
 	// legitimately call through the gateway). Default: none.
 	AllowPrivate []string `json:"allow_private,omitempty"`
 
-	// Audit is the audit store: a SQLite file path or a postgres:// URL.
-	// It is accepted now; until the audit store lands, decisions go to the
-	// sovgate.decision log only.
+	// Audit is the audit store: a SQLite file path, or a postgres:// URL
+	// for one log shared by several gateways. Every decision is recorded
+	// there, chained per node (tamper-evident), and can be queried,
+	// reported on and verified with `sovgate audit`. Empty: decisions go
+	// to the sovgate.decision log only.
 	Audit string `json:"audit,omitempty"`
+
+	// AuditSync is "batched" (default: a record is on disk within one
+	// second, the request never waits) or "strict" (the record is fsynced,
+	// in the store or the spool, before the request is forwarded).
+	AuditSync string `json:"audit_sync,omitempty"`
+
+	// Retention purges audit records older than this (e.g. 400d); a
+	// checkpoint record keeps what remains verifiable. Default: keep all.
+	Retention caddy.Duration `json:"retention,omitempty"`
+
+	// RecordPath keeps the URL path of absolute-form requests in the
+	// audit records. Paths (and never query strings or credentials) are
+	// not stored otherwise.
+	RecordPath bool `json:"record_path,omitempty"`
+
+	// AuditSpool is the directory where records wait while the audit
+	// store is unreachable. Default: beside a SQLite store
+	// (audit.db.spool), or under Caddy's data directory for PostgreSQL.
+	AuditSpool string `json:"audit_spool,omitempty"`
+
+	// AuditHeadInterval is how often the head of each audit chain is
+	// logged (anchor it outside the database: `sovgate audit verify
+	// --anchor`). Default 1m.
+	AuditHeadInterval caddy.Duration `json:"audit_head_interval,omitempty"`
 
 	// Node names this gateway in decision records; default the host name.
 	Node string `json:"node,omitempty"`
@@ -102,6 +129,8 @@ type App struct {
 	logger  *zap.Logger
 	ctx     caddy.Context
 	pooled  []string
+
+	auditWriter *audit.Writer
 }
 
 // CaddyModule returns the Caddy module information.
@@ -146,10 +175,6 @@ func (decisionLogID) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx = ctx
 	a.logger = ctx.Logger()
-	if a.Audit != "" {
-		a.logger.Warn("the audit option is accepted but the audit store is not part of this build yet; decisions are written to the sovgate.decision log only",
-			zap.String("audit", a.Audit))
-	}
 	parts, err := a.build(ctx, a.pooledClassifier, a.pooledResolver)
 	if err != nil {
 		_ = a.Cleanup()
@@ -161,6 +186,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		node, _ = os.Hostname()
 	}
 	a.journal = &decision.Journal{Node: node, Log: ctx.Logger(decisionLogID{})}
+	if err := a.provisionAudit(ctx, node); err != nil {
+		_ = a.Cleanup()
+		return err
+	}
 	a.logger.Info("sovereignty pipeline ready",
 		zap.String("mode", string(parts.Pipeline.Mode())),
 		zap.String("policy", parts.PolicySource),
@@ -176,6 +205,9 @@ func (a *App) Validate() error { return nil }
 // pipeline itself is ready after Provision.
 func (a *App) Start() error {
 	setCurrent(a)
+	if err := a.startAudit(); err != nil {
+		return err
+	}
 	return a.startProviderWatch()
 }
 

@@ -28,6 +28,9 @@ func init() {
 //			resolver 192.0.2.53:53
 //			allow_private 10.20.0.0/16
 //			audit /var/lib/sovgate/audit.db
+//			audit_sync strict
+//			retention 400d
+//			record_path
 //			node gw-1
 //		}
 //	}
@@ -95,6 +98,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.Errf("%s: takes one server, got also %q", option, d.Val())
 			}
+		case "audit_sync", "retention", "record_path", "audit_spool", "audit_head_interval":
+			if err := a.unmarshalAuditOption(d, option); err != nil {
+				return err
+			}
 		case "resolver_timeout":
 			if !d.NextArg() {
 				return d.Errf("%s: missing duration (e.g. 3s)", option)
@@ -145,7 +152,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			a.AllowPrivate = append(a.AllowPrivate, args...)
 		default:
-			return d.Errf("unknown sovereignty option %q (known: mode, policies, geoip_country, geoip_asn, provider_ranges, resolver, resolver_timeout, allow_private, rate_per_app, max_tunnels, max_tunnels_per_app, audit, node)", option)
+			return d.Errf("unknown sovereignty option %q (known: mode, policies, geoip_country, geoip_asn, provider_ranges, resolver, resolver_timeout, allow_private, rate_per_app, max_tunnels, max_tunnels_per_app, audit, audit_sync, retention, record_path, audit_spool, audit_head_interval, node)", option)
 		}
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 
 	// sovgate's modules and commands.
 	_ "github.com/sovgate/sovgate/caddy-modules/egress"
+	_ "github.com/sovgate/sovgate/caddy-modules/handoff"
 	_ "github.com/sovgate/sovgate/caddy-modules/sovereignty"
 	_ "github.com/sovgate/sovgate/internal/cli"
 )

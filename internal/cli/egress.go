@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sovgate/sovgate/caddy-modules/egress"
+	"github.com/sovgate/sovgate/caddy-modules/handoff"
 	"github.com/sovgate/sovgate/caddy-modules/sovereignty"
 	"github.com/sovgate/sovgate/decision"
 )
@@ -31,7 +32,9 @@ Defaults: listen on 127.0.0.1:3128 (this machine only: the proxy is never
 open by default), monitor mode (violations are forwarded and recorded, never
 blocked), the embedded sovereignty policies, the embedded IP-to-country data,
 and the system resolver. Every decision is logged as one JSON line by the
-logger sovgate.decision.
+logger sovgate.decision, and recorded in the audit store
+./sovgate-data/audit.db (SQLite, in the current directory; --audit off
+records nothing): 'sovgate audit query' reads it there.
 
 Point an app at it:
 
@@ -48,7 +51,7 @@ use 'sovgate run --config Caddyfile'.
 		CobraFunc: func(cmd *cobra.Command) {
 			fs := cmd.Flags()
 			fs.String("listen", "127.0.0.1:3128", "address to listen on")
-			fs.String("audit", "", "audit store: SQLite file or postgres:// URL (accepted; the audit store is not in this build yet)")
+			fs.String("audit", defaultAuditStore, "audit store: SQLite file or postgres:// URL; off to record nothing")
 			fs.String("admin", "localhost:2019", "address of Caddy's admin endpoint (status at /sovereignty/status); 'off' disables it")
 			fs.Bool("access-log", false, "also log every request in Caddy's access log")
 			fs.Bool("debug", false, "verbose logging")
@@ -71,6 +74,9 @@ func cmdEgress(fl caddycmd.Flags) (int, error) {
 		return caddy.ExitCodeFailedStartup, err
 	}
 	app.Audit = fl.String("audit")
+	if app.Audit == "off" {
+		app.Audit = ""
+	}
 
 	cfg, err := egressConfig(app, listen, fl.String("admin"), fl.Bool("access-log"), fl.Bool("debug"))
 	if err != nil {
@@ -108,6 +114,9 @@ func egressConfig(app *sovereignty.App, listen, admin string, accessLog, debug b
 		ReadHeaderTimeout: caddy.Duration(10 * time.Second),
 		IdleTimeout:       caddy.Duration(2 * time.Minute),
 		MaxHeaderBytes:    64 << 10,
+		// A reload (sovgate reload) loses no request (see the handoff
+		// package).
+		ListenerWrappersRaw: []json.RawMessage{caddyconfig.JSONModuleObject(handoff.Wrapper{}, "wrapper", "sovgate_handoff", nil)},
 	}
 	if accessLog {
 		server.Logs = &caddyhttp.ServerLogConfig{}

@@ -1,0 +1,401 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+
+	"github.com/sovgate/sovgate/audit"
+)
+
+// defaultAuditStore is where `sovgate egress` records decisions, and where
+// the audit commands look when given neither --audit nor --config.
+const defaultAuditStore = "./sovgate-data/audit.db"
+
+// Exit statuses of `sovgate audit verify` (PRODUCT.md).
+const (
+	exitIntact   = 0
+	exitTampered = 4
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "audit",
+		Usage: "query|report|verify [--config FILE | --audit STORE] [...]",
+		Short: "Query, report on and verify the audit log (for auditors)",
+		Long: `
+Every decision of the gateway, allowed or not, is a record of the audit log.
+These commands read it; none of them changes it.
+
+  sovgate audit query    list decisions, newest first, with filters
+  sovgate audit report   summary of a period: totals, violations by app,
+                         country, provider and reason, top destinations
+  sovgate audit verify   check that no record was edited, deleted, inserted
+                         or reordered (exit 0 intact, 4 tampered)
+
+The log is found with --audit STORE (a SQLite file, or a postgres:// URL),
+or --config FILE (the gateway's Caddyfile: its audit option), else in
+./sovgate-data/audit.db, where 'sovgate egress' writes it.
+
+Start with: sovgate audit report --since 2026-10 --until 2026-11
+`,
+		CobraFunc: func(cmd *cobra.Command) {
+			query := &cobra.Command{
+				Use:   "query [filters]",
+				Short: "List decisions, newest first (exit 0)",
+				Long: `
+Lists the decisions of the audit log, newest first, as a table, JSON or CSV.
+Filters add up (all must match):
+
+  --since, --until   a period: 2026-10-01, 2026-10 (a month), an RFC 3339
+                     time, or a duration before now (30d, 12h); since is
+                     inclusive, until exclusive
+  --app NAME         the calling app
+  --host NAME        the destination host; *.example.com for a domain and
+                     every name under it
+  --country CC       any address of the destination is in this country
+  --provider ID      any address belongs to this provider (aws, azure, ovh...)
+  --verdict V        allow, or deny (a violation)
+  --reason CODE      a reason code (RESIDENCY_NON_EU, JURISDICTION_NON_EU...)
+  --action A         forwarded or blocked
+  --node NAME, --id ID
+
+Each record shows the decision, and once a forwarded exchange has ended, its
+bytes and duration. --limit 0 lists every matching record.
+
+Examples:
+  sovgate audit query --since 30d --verdict deny
+  sovgate audit query --since 2026-10 --until 2026-11 --country US --format csv > us-october.csv
+  sovgate audit query --app etat-civil --reason JURISDICTION_NON_EU --format json
+  sovgate audit query --id 019ad5c2-7c1e-7a51-9b0e-4f1e6b2c8d10
+  sovgate audit query --audit postgres://auditor@db.example/sovgate --host '*.amazonaws.com'
+`,
+				Args: cobra.NoArgs,
+			}
+			addStoreFlags(query)
+			addFilterFlags(query)
+			query.Flags().String("format", "table", "output format: table, json or csv")
+			query.Flags().Int("limit", audit.DefaultLimit, "at most this many records; 0 for all")
+			query.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
+				return runAuditQuery(fl, os.Stdout)
+			})
+
+			report := &cobra.Command{
+				Use:   "report --since WHEN --until WHEN",
+				Short: "Summarise a period: totals, violations, top destinations (exit 0)",
+				Long: `
+Summarises the decisions of a period: totals (allowed, violations forwarded
+in monitor mode, violations blocked); violations by app, by destination
+country, by provider and by reason; the top destinations; and the transfers
+by app x country x provider x verdict.
+
+Formats: md (Markdown, the default), csv (the transfers table, for a
+spreadsheet) and html (one self-contained page with charts, to send as is).
+Without --since, the period is the 30 days before --until (default now).
+
+Examples:
+  sovgate audit report --since 2026-10 --until 2026-11
+  sovgate audit report --since 2026-10 --until 2026-11 --format html -o october.html
+  sovgate audit report --since 7d --format csv > last-week.csv
+`,
+				Args: cobra.NoArgs,
+			}
+			addStoreFlags(report)
+			report.Flags().String("since", "", "start of the period (inclusive)")
+			report.Flags().String("until", "", "end of the period (exclusive); default now")
+			report.Flags().String("format", "md", "output format: md, csv or html")
+			report.Flags().Int("top", 10, "length of the breakdowns and of the top destinations")
+			report.Flags().StringP("output", "o", "", "write to this file instead of standard output")
+			report.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
+				return runAuditReport(fl, os.Stdout)
+			})
+
+			verify := &cobra.Command{
+				Use:   "verify [--anchor NODE:SEQ:HASH]...",
+				Short: "Check the hash chains of the audit log (exit 0 intact, 4 tampered)",
+				Long: `
+Walks every chain of the audit log (one per gateway node) and recomputes
+each record's SHA-256 hash. Any record edited, deleted, inserted or
+reordered breaks the chain: verify then prints the first broken record and
+exits 4. Records purged by the retention option are accounted for by a
+checkpoint record and do not break the chain.
+
+The chain proves that nothing changed before its last record. To prove that
+no record was cut from the end, give the heads the gateway logged ("audit
+chain head" lines, field anchor) with --anchor: each must still be in its
+chain, with the same hash.
+
+Exit status: 0 intact, 4 tampered, 1 error (store unreachable).
+
+Examples:
+  sovgate audit verify
+  sovgate audit verify --config /etc/caddy/Caddyfile
+  sovgate audit verify --anchor gw-lyon-1:48213:9f2c...e1
+`,
+				Args: cobra.NoArgs,
+			}
+			addStoreFlags(verify)
+			verify.Flags().StringArray("anchor", nil, "a chain head recorded elsewhere, as node:seq:hash (repeatable)")
+			verify.Flags().String("format", "text", "output format: text or json")
+			// Exit status 4 (tampered) is an answer, not a failure.
+			verify.SilenceErrors = true
+			verify.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
+				return runAuditVerify(fl, os.Stdout)
+			})
+			cmd.AddCommand(query, report, verify)
+		},
+	})
+}
+
+func addStoreFlags(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringP("config", "c", "", "the gateway's Caddyfile or JSON config, to find its audit store")
+	fs.StringP("adapter", "a", "", "config adapter (default: caddyfile for files named Caddyfile*)")
+	fs.String("audit", "", "the audit store: a SQLite file or a postgres:// URL")
+	fs.Duration("timeout", 10*time.Minute, "give up after this long")
+}
+
+func addFilterFlags(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.String("since", "", "decisions at or after this time (2026-10-01, 2026-10, 30d...)")
+	fs.String("until", "", "decisions before this time")
+	fs.String("app", "", "the calling app")
+	fs.String("host", "", "the destination host (*.example.com for a domain)")
+	fs.String("country", "", "a country of the destination's addresses (ISO code)")
+	fs.String("provider", "", "a provider of the destination's addresses")
+	fs.String("verdict", "", "allow or deny")
+	fs.String("reason", "", "a reason code")
+	fs.String("action", "", "forwarded or blocked")
+	fs.String("node", "", "the gateway node")
+	fs.String("id", "", "a decision id")
+}
+
+// openAuditStore finds and opens the store the command reads.
+func openAuditStore(ctx context.Context, fl caddycmd.Flags) (audit.Store, error) {
+	location := fl.String("audit")
+	if configFile := fl.String("config"); location == "" && configFile != "" {
+		cfgJSON, _, _, err := caddycmd.LoadConfig(configFile, fl.String("adapter"))
+		if err != nil {
+			return nil, fmt.Errorf("loading %s: %w", configFile, err)
+		}
+		var cfg struct {
+			Apps struct {
+				Sovereignty struct {
+					Audit string `json:"audit"`
+				} `json:"sovereignty"`
+			} `json:"apps"`
+		}
+		if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+			return nil, fmt.Errorf("reading %s: %w", configFile, err)
+		}
+		if location = cfg.Apps.Sovereignty.Audit; location == "" {
+			return nil, fmt.Errorf("%s configures no audit store (sovereignty option audit)", configFile)
+		}
+	}
+	if location == "" {
+		if _, err := os.Stat(defaultAuditStore); err != nil {
+			return nil, fmt.Errorf("no audit store: give --audit STORE (a SQLite file or a postgres:// URL) or --config FILE; %s does not exist", defaultAuditStore)
+		}
+		location = defaultAuditStore
+	}
+	return audit.OpenExisting(ctx, location)
+}
+
+func filterFromFlags(fl caddycmd.Flags, now time.Time) (audit.Filter, error) {
+	var f audit.Filter
+	var err error
+	if f.Since, err = audit.ParseTime(fl.String("since"), now); err != nil {
+		return f, fmt.Errorf("--since: %w", err)
+	}
+	if f.Until, err = audit.ParseTime(fl.String("until"), now); err != nil {
+		return f, fmt.Errorf("--until: %w", err)
+	}
+	f.App, f.Host, f.Country, f.Provider = fl.String("app"), fl.String("host"), fl.String("country"), fl.String("provider")
+	f.Verdict, f.Reason, f.Action = fl.String("verdict"), fl.String("reason"), fl.String("action")
+	f.Node, f.ID = fl.String("node"), fl.String("id")
+	return f, f.Normalize()
+}
+
+func runAuditQuery(fl caddycmd.Flags, stdout io.Writer) (int, error) {
+	now := time.Now()
+	f, err := filterFromFlags(fl, now)
+	if err != nil {
+		return 1, err
+	}
+	limit := fl.Int("limit")
+	if limit < 0 {
+		return 1, fmt.Errorf("--limit %d: give 0 (all) or more", limit)
+	}
+	rw, err := audit.NewRecordWriter(stdout, fl.String("format"))
+	if err != nil {
+		return 1, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), fl.Duration("timeout"))
+	defer cancel()
+	store, err := openAuditStore(ctx, fl)
+	if err != nil {
+		return 1, err
+	}
+	defer store.Close()
+	const pageSize = 5000
+	written := 0
+	for {
+		f.Limit = pageSize
+		if limit > 0 {
+			f.Limit = min(pageSize, limit-written)
+		}
+		page, err := store.Query(ctx, f)
+		if err != nil {
+			return 1, err
+		}
+		for i := range page.Records {
+			if err := rw.Write(&page.Records[i]); err != nil {
+				return 1, err
+			}
+		}
+		written += len(page.Records)
+		if page.NextCursor == "" || (limit > 0 && written >= limit) {
+			break
+		}
+		f.Cursor = page.NextCursor
+	}
+	if err := rw.Close(); err != nil {
+		return 1, err
+	}
+	return 0, nil
+}
+
+func runAuditReport(fl caddycmd.Flags, stdout io.Writer) (int, error) {
+	now := time.Now()
+	format := fl.String("format")
+	switch format {
+	case "md", "markdown", "csv", "html":
+	default:
+		return 1, fmt.Errorf("--format %q: use md, csv or html", format)
+	}
+	until, err := audit.ParseTime(fl.String("until"), now)
+	if err != nil {
+		return 1, fmt.Errorf("--until: %w", err)
+	}
+	if until.IsZero() {
+		until = now.UTC()
+	}
+	since, err := audit.ParseTime(fl.String("since"), now)
+	if err != nil {
+		return 1, fmt.Errorf("--since: %w", err)
+	}
+	if since.IsZero() {
+		since = until.Add(-30 * 24 * time.Hour)
+	}
+	if !since.Before(until) {
+		return 1, fmt.Errorf("--since %s is not before --until %s", since.Format(time.RFC3339), until.Format(time.RFC3339))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), fl.Duration("timeout"))
+	defer cancel()
+	store, err := openAuditStore(ctx, fl)
+	if err != nil {
+		return 1, err
+	}
+	defer store.Close()
+	rep, err := audit.BuildReport(ctx, store, audit.ReportOptions{Since: since, Until: until, Top: fl.Int("top"), Now: now})
+	if err != nil {
+		return 1, err
+	}
+	out := stdout
+	if path := fl.String("output"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return 1, err
+		}
+		defer f.Close()
+		out = f
+	}
+	if err := rep.Write(out, format); err != nil {
+		return 1, err
+	}
+	if c, ok := out.(io.Closer); ok && out != stdout {
+		if err := c.Close(); err != nil {
+			return 1, err
+		}
+	}
+	return 0, nil
+}
+
+func runAuditVerify(fl caddycmd.Flags, stdout io.Writer) (int, error) {
+	format := fl.String("format")
+	if format != "text" && format != "json" {
+		return 1, fmt.Errorf("--format %q: use text or json", format)
+	}
+	var opts audit.VerifyOptions
+	anchors, _ := fl.GetStringArray("anchor")
+	for _, a := range anchors {
+		h, err := audit.ParseAnchor(a)
+		if err != nil {
+			return 1, err
+		}
+		opts.Anchors = append(opts.Anchors, h)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), fl.Duration("timeout"))
+	defer cancel()
+	store, err := openAuditStore(ctx, fl)
+	if err != nil {
+		return 1, err
+	}
+	defer store.Close()
+	res, err := audit.Verify(ctx, store, opts)
+	if err != nil {
+		return 1, fmt.Errorf("reading the audit store: %w", err)
+	}
+	if format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return 1, err
+		}
+	} else {
+		writeVerifyText(stdout, store.Describe(), res)
+	}
+	if !res.OK() {
+		return exitTampered, nil
+	}
+	return exitIntact, nil
+}
+
+func writeVerifyText(w io.Writer, store string, res *audit.VerifyResult) {
+	if !res.OK() {
+		b := res.Break
+		fmt.Fprintf(w, "AUDIT LOG TAMPERED (%s)\n", store)
+		if b.Node != "" {
+			fmt.Fprintf(w, "first broken record: node %s, entry %d\n", b.Node, b.Seq)
+		}
+		fmt.Fprintf(w, "reason: %s\n", b.Reason)
+		if b.Entry != nil {
+			raw, err := json.MarshalIndent(b.Entry, "", "  ")
+			if err == nil {
+				fmt.Fprintf(w, "the record as stored:\n%s\n", raw)
+			}
+		}
+		return
+	}
+	var entries, decisions int64
+	for _, c := range res.Chains {
+		entries += c.Entries
+		decisions += c.Decisions
+	}
+	fmt.Fprintf(w, "audit log intact (%s): %d chain(s), %d entries, %d decisions; tag index %d rows\n",
+		store, len(res.Chains), entries, decisions, res.TagRows)
+	for _, c := range res.Chains {
+		purged := ""
+		if c.First > 1 {
+			purged = fmt.Sprintf(" (1-%d purged by retention)", c.First-1)
+		}
+		fmt.Fprintf(w, "  node %s: entries %d-%d%s: %d decisions, %d completions, %d checkpoints; head %s:%d:%s\n",
+			c.Node, c.First, c.Last, purged, c.Decisions, c.Completions, c.Checkpoints, c.Node, c.Last, c.Head)
+	}
+}
