@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -231,18 +233,11 @@ func TestTunnelLimits(t *testing.T) {
 	if resp.Header.Get("Retry-After") == "" {
 		t.Error("no Retry-After on TOO_MANY_TUNNELS")
 	}
-	// Closing the first tunnel frees the slot.
+	// Closing the first tunnel frees the slot. Its "finished" line is
+	// written once the tunnel has let go of everything, slot included.
 	conn.Close()
 	_ = br
-	waitFor(t, func() bool {
-		resp, _ := http.Get("http://" + g.adminAddr + "/sovereignty/status")
-		if resp == nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return strings.Contains(string(b), `"open_tunnels": 0`)
-	}, "the closed tunnel to be released")
+	g.waitLog(t, "finished", func(l decisionLine) bool { return true })
 	c2, _ := g.openTunnel(t, fmt.Sprintf("eu.test:%d", w.httpPort))
 	c2.Close()
 }
@@ -302,4 +297,125 @@ func TestOversizedHeadersAndSlowClients(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
+}
+
+// tlsThroughTunnel opens a CONNECT tunnel (HTTP/1.1 or HTTP/2) to authority
+// and starts TLS in it with serverName as SNI ("" for a client that sends
+// none). It returns the handshake error, if any.
+func tlsThroughTunnel(t *testing.T, g *gateway, h2 bool, authority, serverName string) error {
+	t.Helper()
+	var conn net.Conn
+	if h2 {
+		resp, c := g.connectH2(t, authority)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("CONNECT %s over HTTP/2: %d", authority, resp.StatusCode)
+		}
+		conn = c
+	} else {
+		c, br := g.openTunnel(t, authority)
+		conn = &bufferedConn{Conn: c, r: br}
+	}
+	cfg := &tls.Config{RootCAs: g.world.roots, ServerName: serverName}
+	if serverName == "" || net.ParseIP(serverName) != nil {
+		// Go sends no SNI for an IP address; verify nothing, the test is
+		// about what the gateway does with a ClientHello without SNI.
+		cfg.ServerName = "127.0.0.2"
+		cfg.InsecureSkipVerify = true
+	}
+	tc := tls.Client(conn, cfg)
+	tc.SetDeadline(time.Now().Add(10 * time.Second))
+	err := tc.Handshake()
+	if err == nil {
+		fmt.Fprintf(tc, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", serverName)
+		_, err = http.ReadResponse(bufio.NewReader(tc), nil)
+	}
+	tc.Close()
+	return err
+}
+
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+func TestTunnelTLSChecks(t *testing.T) {
+	w := newWorld(t)
+	handler := map[string]any{"tls_ports": []int{w.tlsPort}}
+	for _, mode := range []string{"enforce", "monitor"} {
+		g := startGateway(t, w, gatewayOptions{mode: mode, handler: handler})
+		target := fmt.Sprintf("eu.test:%d", w.tlsPort)
+		ipTarget := fmt.Sprintf("%s:%d", ipEU, w.tlsPort)
+		cases := []struct {
+			name, authority, sni string
+			reason               string // "" when the tunnel is clean
+		}{
+			{"matching SNI", target, "eu.test", ""},
+			{"SNI of another host (domain fronting)", target, "us.test", "SNI_MISMATCH"},
+			{"no SNI for a host name", target, "", "SNI_MISMATCH"},
+			{"no SNI for an IP target", ipTarget, "", ""},
+			{"a host-name SNI for an IP target", ipTarget, "eu.test", "SNI_MISMATCH"},
+		}
+		for _, tc := range cases {
+			for _, h2 := range []bool{false, true} {
+				name := fmt.Sprintf("%s/%s/h2=%v", mode, tc.name, h2)
+				t.Run(name, func(t *testing.T) {
+					before := len(g.readLog(t))
+					err := tlsThroughTunnel(t, g, h2, tc.authority, tc.sni)
+					line := g.waitLog(t, "decision", func(l decisionLine) bool { return l.Method == "CONNECT" && len(g.readLog(t)) > before })
+					lines := g.readLog(t)
+					line = lines[len(lines)-1]
+					for i := len(lines) - 1; i >= before; i-- {
+						if lines[i].Msg == "decision" {
+							line = lines[i]
+							break
+						}
+					}
+					blocked := tc.reason != "" && mode == "enforce"
+					if blocked {
+						if err == nil || !strings.Contains(err.Error(), "access denied") {
+							t.Fatalf("handshake error %v, want the gateway's access_denied alert", err)
+						}
+						if line.Action != "blocked" {
+							t.Errorf("action %q, want blocked", line.Action)
+						}
+					} else if err != nil {
+						t.Fatalf("TLS through the tunnel: %v", err)
+					}
+					if tc.reason != "" {
+						if line.Verdict != "deny" || !slices.Contains(line.Reasons, tc.reason) {
+							t.Errorf("decision %s %v, want deny with %s", line.Verdict, line.Reasons, tc.reason)
+						}
+					} else if line.Verdict != "allow" {
+						t.Errorf("decision %s %v, want allow", line.Verdict, line.Reasons)
+					}
+				})
+			}
+		}
+		t.Run(mode+"/not TLS on a TLS port", func(t *testing.T) {
+			conn, br := g.openTunnel(t, target)
+			fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: eu.test\r\n\r\n")
+			line := g.waitLog(t, "decision", func(l decisionLine) bool { return slices.Contains(l.Reasons, "NOT_TLS") && l.Mode == mode })
+			if mode == "enforce" {
+				expectClosed(t, conn, br, 5*time.Second)
+				if line.Action != "blocked" {
+					t.Errorf("action %q", line.Action)
+				}
+			} else if line.Action != "forwarded" {
+				t.Errorf("monitor: action %q, want forwarded", line.Action)
+			}
+		})
+	}
+}
+
+func TestConnectPorts(t *testing.T) {
+	w := newWorld(t)
+	g := startGateway(t, w, gatewayOptions{mode: "monitor", handler: map[string]any{"connect_ports": []int{w.tlsPort}}})
+	resp, body := g.rawRequest(t, fmt.Sprintf("CONNECT eu.test:%d HTTP/1.1\r\nHost: eu.test\r\n\r\n", w.httpPort))
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Sovgate-Reasons") != "PORT_NOT_ALLOWED" {
+		t.Fatalf("status %d reasons %q body %s", resp.StatusCode, resp.Header.Get("Sovgate-Reasons"), body)
+	}
+	conn, _ := g.openTunnel(t, fmt.Sprintf("eu.test:%d", w.tlsPort))
+	conn.Close()
 }

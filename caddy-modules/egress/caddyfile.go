@@ -1,6 +1,8 @@
 package egress
 
 import (
+	"strconv"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -25,6 +27,11 @@ func init() {
 //		tunnel_idle_timeout 5m
 //		tunnel_max_lifetime 24h
 //		response_header_timeout 60s
+//		connect_ports 443
+//		tls_ports 443
+//		sni_check on
+//		require_tls on
+//		client_hello_timeout 10s
 //	}
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	handler := new(Handler)
@@ -44,6 +51,48 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		option := d.Val()
 		var target *caddy.Duration
 		switch option {
+		case "connect_ports", "tls_ports":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Errf("%s: missing port numbers (e.g. 443)", option)
+			}
+			ports := make([]int, 0, len(args))
+			for _, a := range args {
+				p, err := strconv.Atoi(a)
+				if err != nil || p < 1 || p > 65535 {
+					return d.Errf("%s: %q is not a port (1-65535)", option, a)
+				}
+				ports = append(ports, p)
+			}
+			if option == "connect_ports" {
+				h.ConnectPorts = append(h.ConnectPorts, ports...)
+			} else {
+				h.TLSPorts = append(h.TLSPorts, ports...)
+			}
+			continue
+		case "sni_check", "require_tls":
+			if !d.NextArg() {
+				return d.Errf("%s: missing on or off", option)
+			}
+			var on bool
+			switch d.Val() {
+			case "on":
+				on = true
+			case "off":
+			default:
+				return d.Errf("%s: %q: use on or off", option, d.Val())
+			}
+			if option == "sni_check" {
+				h.SNICheck = &on
+			} else {
+				h.RequireTLS = &on
+			}
+			if d.NextArg() {
+				return d.Errf("%s: takes one value, got also %q", option, d.Val())
+			}
+			continue
+		case "client_hello_timeout":
+			target = &h.ClientHelloTimeout
 		case "dial_timeout":
 			target = &h.DialTimeout
 		case "tunnel_idle_timeout":
@@ -53,7 +102,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "tunnel_max_lifetime":
 			target = &h.TunnelMaxLifetime
 		default:
-			return d.Errf("unknown sovereign_egress option %q (known: dial_timeout, tunnel_idle_timeout, tunnel_max_lifetime, response_header_timeout)", option)
+			return d.Errf("unknown sovereign_egress option %q (known: dial_timeout, tunnel_idle_timeout, tunnel_max_lifetime, response_header_timeout, connect_ports, tls_ports, sni_check, require_tls, client_hello_timeout)", option)
 		}
 		if !d.NextArg() {
 			return d.Errf("%s: missing duration (e.g. 30s)", option)

@@ -50,6 +50,29 @@ type Handler struct {
 	// not, so no tunnel lives forever on one decision. Default 24h.
 	TunnelMaxLifetime caddy.Duration `json:"tunnel_max_lifetime,omitempty"`
 
+	// ConnectPorts restricts CONNECT to these destination ports (403
+	// PORT_NOT_ALLOWED otherwise, in every mode). Default: any port.
+	ConnectPorts []int `json:"connect_ports,omitempty"`
+
+	// TLSPorts are the destination ports where a tunnel must start with a
+	// TLS ClientHello. The gateway reads it without terminating TLS and
+	// checks its server name (SNI) against the CONNECT target. Default [443].
+	TLSPorts []int `json:"tls_ports,omitempty"`
+
+	// SNICheck refuses a tunnel whose ClientHello names another server than
+	// the CONNECT target, or none for a host name (domain fronting): code
+	// SNI_MISMATCH, blocked in enforce mode, recorded in monitor mode.
+	// Default true.
+	SNICheck *bool `json:"sni_check,omitempty"`
+
+	// RequireTLS refuses a tunnel to a TLS port whose first bytes are not
+	// TLS (code NOT_TLS). Default true.
+	RequireTLS *bool `json:"require_tls,omitempty"`
+
+	// ClientHelloTimeout bounds the wait for the ClientHello after the
+	// tunnel is open. Default 10s.
+	ClientHelloTimeout caddy.Duration `json:"client_hello_timeout,omitempty"`
+
 	app       *sovereignty.App
 	pipeline  *decision.Pipeline
 	journal   *decision.Journal
@@ -57,6 +80,7 @@ type Handler struct {
 	transport *http.Transport
 	dialer    *net.Dialer
 	server    *caddyhttp.Server
+	checks    decision.TunnelChecks
 }
 
 // CaddyModule returns the Caddy module information.
@@ -90,6 +114,25 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	if h.TunnelMaxLifetime <= 0 {
 		h.TunnelMaxLifetime = caddy.Duration(24 * time.Hour)
+	}
+	if h.ClientHelloTimeout <= 0 {
+		h.ClientHelloTimeout = caddy.Duration(10 * time.Second)
+	}
+	if h.TLSPorts == nil {
+		h.TLSPorts = []int{443}
+	}
+	h.checks = decision.TunnelChecks{SNI: h.SNICheck == nil || *h.SNICheck, RequireTLS: h.RequireTLS == nil || *h.RequireTLS}
+	for _, list := range []struct {
+		name  string
+		ports []int
+		into  *[]uint16
+	}{{"connect_ports", h.ConnectPorts, &h.checks.ConnectPorts}, {"tls_ports", h.TLSPorts, &h.checks.TLSPorts}} {
+		for _, port := range list.ports {
+			if port < 1 || port > 65535 {
+				return fmt.Errorf("sovereign_egress: %s: %d is not a port (1-65535)", list.name, port)
+			}
+			*list.into = append(*list.into, uint16(port))
+		}
 	}
 	h.dialer = &net.Dialer{Timeout: time.Duration(h.DialTimeout), KeepAlive: 30 * time.Second}
 	h.transport = &http.Transport{
@@ -159,6 +202,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.writeBlocked(w, out)
 		return nil
 	}
+	if out := h.pipeline.RefusePort(target, caller, h.checks); out != nil {
+		h.decided(out)
+		h.writeBlocked(w, out)
+		return nil
+	}
 	out := h.pipeline.Decide(r.Context(), target, caller)
 	release := func() {}
 	if isConnect && !out.Blocked() {
@@ -167,14 +215,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 	defer release() // idempotent; the tunnel releases its slot as it closes
-	h.decided(out)
 	if out.Blocked() {
+		h.decided(out)
 		h.writeBlocked(w, out)
 		return nil
 	}
 	if isConnect {
+		// The tunnel records the decision itself, once its own checks
+		// (the TLS ClientHello) are done.
 		return h.tunnel(w, r, out, release)
 	}
+	h.decided(out)
 	return h.forward(w, r, out)
 }
 

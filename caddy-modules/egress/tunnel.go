@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/sovgate/sovgate/caddy-modules/sovereignty"
 	"github.com/sovgate/sovgate/decision"
+	"github.com/sovgate/sovgate/tlspeek"
 )
 
 // copyBuffers are shared by every copy loop. 16 KiB holds a full TLS
@@ -202,7 +204,9 @@ func isClosedErr(err error) bool {
 	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, http.ErrBodyReadAfterClose)
 }
 
-// tunnel opens a CONNECT tunnel to a vetted address.
+// tunnel opens a CONNECT tunnel to a vetted address. It records the
+// decision itself: after the checks on the tunnel's first bytes, which can
+// still turn an allowed tunnel into a violation.
 func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, out *decision.Outcome, release func()) error {
 	upstream, err := h.dialVetted(r.Context(), out.Addrs, out.Target.Port)
 	if err != nil {
@@ -211,6 +215,7 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, out *decision.O
 		if errors.As(err, &ne) && ne.Timeout() {
 			status = http.StatusGatewayTimeout
 		}
+		h.decided(out)
 		writeUpstreamError(w, out, status, err)
 		h.journal.Finished(out, 0, 0, time.Now(), err)
 		return nil
@@ -232,7 +237,9 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, out *decision.O
 	} else {
 		up, down, err = h.tunnelStream(w, r, t, out)
 	}
-	h.journal.Finished(out, up, down, time.Now(), err)
+	if !out.Blocked() {
+		h.journal.Finished(out, up, down, time.Now(), err)
+	}
 	return nil
 }
 
@@ -241,6 +248,7 @@ func (h *Handler) tunnelHijacked(w http.ResponseWriter, t *tunnel, out *decision
 	client, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		t.closeFor(nil)
+		h.decided(out)
 		writeUpstreamError(w, out, http.StatusInternalServerError, err)
 		return 0, 0, err
 	}
@@ -249,21 +257,28 @@ func (h *Handler) tunnelHijacked(w http.ResponseWriter, t *tunnel, out *decision
 	t.closeClient = client.Close
 	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection Established\r\nSovgate-Decision-Id: "+out.ID+"\r\n\r\n"); err != nil {
 		t.closeFor(nil)
+		h.decided(out)
 		return 0, 0, err
 	}
-	var pending int64
+	// Bytes the client sent right after CONNECT (often its TLS ClientHello)
+	// may already sit in the server's buffer: read them first.
+	var clientR io.Reader = client
 	if n := brw.Reader.Buffered(); n > 0 {
-		// Bytes the client sent right after CONNECT (often its TLS
-		// ClientHello) were read into the server's buffer.
 		early, _ := brw.Reader.Peek(n)
-		if _, err := t.upstream.Write(early); err != nil {
-			t.closeFor(nil)
-			return 0, 0, err
-		}
-		pending = int64(n)
+		clientR = io.MultiReader(bytes.NewReader(bytes.Clone(early)), client)
 	}
-	up, down, err := t.run(client, client, nil, h.pipeline.Stats(), h.logger)
-	return up + pending, down, err
+	first, ok, err := h.checkFirstBytes(t, out, clientR, func(d time.Duration) {
+		if d == 0 {
+			_ = client.SetReadDeadline(time.Time{})
+		} else {
+			_ = client.SetReadDeadline(time.Now().Add(d))
+		}
+	}, client)
+	if !ok {
+		return first, 0, err
+	}
+	up, down, err := t.run(clientR, client, nil, h.pipeline.Stats(), h.logger)
+	return up + first, down, err
 }
 
 // tunnelStream serves a CONNECT over HTTP/2 or HTTP/3: the request body is
@@ -275,7 +290,71 @@ func (h *Handler) tunnelStream(w http.ResponseWriter, r *http.Request, t *tunnel
 	rc := http.NewResponseController(w)
 	if err := rc.Flush(); err != nil {
 		t.closeFor(nil)
+		h.decided(out)
 		return 0, 0, err
 	}
-	return t.run(r.Body, w, func() { _ = rc.Flush() }, h.pipeline.Stats(), h.logger)
+	// A stream has no read deadline: a timer closes the body instead.
+	var timer *time.Timer
+	first, ok, err := h.checkFirstBytes(t, out, r.Body, func(d time.Duration) {
+		if d == 0 {
+			timer.Stop()
+		} else {
+			timer = time.AfterFunc(d, func() { _ = r.Body.Close() })
+		}
+	}, flushWriter{w, rc})
+	if !ok {
+		return first, 0, err
+	}
+	up, down, err := t.run(r.Body, w, func() { _ = rc.Flush() }, h.pipeline.Stats(), h.logger)
+	return up + first, down, err
 }
+
+type flushWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	_ = f.rc.Flush()
+	return n, err
+}
+
+// tlsAccessDenied is a fatal TLS alert (access_denied, RFC 8446 section 6.2):
+// what the client's TLS stack reports when the gateway refuses the tunnel
+// after its ClientHello.
+var tlsAccessDenied = []byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 49}
+
+// checkFirstBytes reads and checks the TLS ClientHello of a tunnel to a TLS
+// port, records the decision, and forwards the bytes it read. It reports
+// how many bytes went upstream and whether the tunnel goes on; when it does
+// not, the client has been told (a TLS alert) and the tunnel is closed.
+func (h *Handler) checkFirstBytes(t *tunnel, out *decision.Outcome, clientR io.Reader, deadline func(time.Duration), clientW io.Writer) (int64, bool, error) {
+	if !h.checks.PeeksAt(out.Target.Port) {
+		h.decided(out)
+		return 0, true, nil
+	}
+	deadline(time.Duration(h.ClientHelloTimeout))
+	hello, consumed, err := tlspeek.Read(clientR, maxClientHello)
+	deadline(0)
+	ok := h.pipeline.JudgeClientHello(out, hello, err, h.checks)
+	h.decided(out)
+	if !ok {
+		if !errors.Is(err, tlspeek.ErrNotTLS) {
+			_, _ = clientW.Write(tlsAccessDenied)
+		}
+		t.closeFor(nil)
+		return 0, false, nil
+	}
+	if len(consumed) > 0 {
+		if _, werr := t.upstream.Write(consumed); werr != nil {
+			t.closeFor(nil)
+			return 0, false, werr
+		}
+	}
+	return int64(len(consumed)), true, nil
+}
+
+// maxClientHello bounds what the gateway reads before deciding: large
+// enough for post-quantum key shares and long ALPN lists.
+const maxClientHello = 64 << 10
