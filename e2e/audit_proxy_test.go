@@ -243,6 +243,18 @@ func TestAuditPostgresAndFailClosed(t *testing.T) {
 			} else if resp.StatusCode != http.StatusOK {
 				t.Errorf("monitor without audit: %d %s; want the request forwarded", resp.StatusCode, body)
 			}
+			// A tunnel too: enforce mode closes it before a byte goes
+			// through; monitor mode lets it go on.
+			tresp, err := g.client("etat-civil", nil).Get(g.httpsURL("eu.test", "/"))
+			if err == nil {
+				tresp.Body.Close()
+			}
+			if mode == "enforce" && err == nil {
+				t.Errorf("enforce without audit: the tunnel carried a request (%d)", tresp.StatusCode)
+			}
+			if mode == "monitor" && err != nil {
+				t.Errorf("monitor without audit: the tunnel failed: %v", err)
+			}
 			// The decision is lost (and, in monitor mode, the completion of
 			// the exchange that went on anyway).
 			_, status := g.adminGet(t, "/sovereignty/status")

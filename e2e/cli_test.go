@@ -321,6 +321,16 @@ func TestCaddyfileExampleValidates(t *testing.T) {
 			t.Fatalf("validate accepted a broken policy or did not name the file: exit %d\n%s", res.exit, res.stderr)
 		}
 	})
+	t.Run("a site matched by host name is refused", func(t *testing.T) {
+		// CONNECT requests carry their destination as host: such a site
+		// would never see them, and Caddy would answer an empty 200.
+		cfg := filepath.Join(dir, "Caddyfile.hostsite")
+		writeFile(t, cfg, "{\n\tsovereignty\n}\n\nhttp://127.0.0.1:3128 {\n\tsovereign_egress\n}\n")
+		res := runSovgate(t, "validate", "--config", cfg, "--adapter", "caddyfile")
+		if res.exit == 0 || !strings.Contains(res.stderr, "matched by host name") || !strings.Contains(res.stderr, "bind 127.0.0.1") {
+			t.Fatalf("exit %d\n%s", res.exit, res.stderr)
+		}
+	})
 	t.Run("a missing GeoIP database names the file", func(t *testing.T) {
 		cfg := filepath.Join(dir, "Caddyfile.nodb")
 		writeFile(t, cfg, "{\n\tsovereignty {\n\t\tgeoip_country /nonexistent/GeoLite2-Country.mmdb\n\t}\n}\n\nhttp://:3128 {\n\tsovereign_egress\n}\n")

@@ -156,6 +156,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	// as destinations (a request to the gateway itself), and its shutdown
 	// (reload or exit) is when its tunnels are decided again or closed.
 	if srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv != nil {
+		if err := checkNoHostMatcher(srv.Routes); err != nil {
+			return err
+		}
 		h.server = srv
 		h.pipeline.AddListeners(listenerAddrs(srv.Listen, h.logger))
 		srv.RegisterOnShutdown(h.serverShuttingDown)
@@ -226,6 +229,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.tunnel(w, r, out, release)
 	}
 	h.decided(out)
+	if out.Blocked() { // the decision could not be recorded, and enforce mode fails closed
+		h.writeBlocked(w, out)
+		return nil
+	}
 	return h.forward(w, r, out)
 }
 

@@ -332,6 +332,10 @@ var tlsAccessDenied = []byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 49}
 func (h *Handler) checkFirstBytes(t *tunnel, out *decision.Outcome, clientR io.Reader, deadline func(time.Duration), clientW io.Writer) (int64, bool, error) {
 	if !h.checks.PeeksAt(out.Target.Port) {
 		h.decided(out)
+		if out.Blocked() { // the decision could not be recorded, and enforce mode fails closed
+			t.closeFor(nil)
+			return 0, false, nil
+		}
 		return 0, true, nil
 	}
 	deadline(time.Duration(h.ClientHelloTimeout))
@@ -339,6 +343,7 @@ func (h *Handler) checkFirstBytes(t *tunnel, out *decision.Outcome, clientR io.R
 	deadline(0)
 	ok := h.pipeline.JudgeClientHello(out, hello, err, h.checks)
 	h.decided(out)
+	ok = ok && !out.Blocked() // enforce mode fails closed on a decision it could not record
 	if !ok {
 		if !errors.Is(err, tlspeek.ErrNotTLS) {
 			_, _ = clientW.Write(tlsAccessDenied)

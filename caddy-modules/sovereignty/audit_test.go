@@ -1,0 +1,52 @@
+package sovereignty
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+func TestAuditOptions(t *testing.T) {
+	d := caddyfile.NewTestDispenser(`sovereignty {
+		audit /var/lib/sovgate/audit.db
+		audit_sync strict
+		retention 400d
+		record_path
+		audit_spool /var/spool/sovgate
+		audit_head_interval 30s
+	}`)
+	var a App
+	if err := a.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	if a.Audit != "/var/lib/sovgate/audit.db" || a.AuditSync != "strict" || time.Duration(a.Retention) != 400*24*time.Hour ||
+		!a.RecordPath || a.AuditSpool != "/var/spool/sovgate" || time.Duration(a.AuditHeadInterval) != 30*time.Second {
+		t.Errorf("%+v", a)
+	}
+	for _, bad := range []string{
+		"audit_sync sometimes", "retention forever", "retention 0s", "record_path maybe", "audit_spool", "audit_sync strict batched",
+	} {
+		var a App
+		err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser("sovereignty {\n\t" + bad + "\n}"))
+		if err == nil || !strings.Contains(err.Error(), ":2") {
+			t.Errorf("%q: %v, want an error naming line 2", bad, err)
+		}
+	}
+}
+
+func TestAuditSpoolDir(t *testing.T) {
+	a := App{Audit: "/var/lib/sovgate/audit.db"}
+	if dir, err := a.AuditSpoolDir(); err != nil || dir != "/var/lib/sovgate/audit.db.spool" {
+		t.Errorf("sqlite spool %q %v", dir, err)
+	}
+	a = App{Audit: "postgres://audit:pw@db.example/sovgate"}
+	dir, err := a.AuditSpoolDir()
+	if err != nil || strings.Contains(dir, "pw") || !strings.Contains(dir, "audit-spool-") {
+		t.Errorf("postgres spool %q %v", dir, err)
+	}
+	if _, err := parseAuditSync("STRICT"); err != nil {
+		t.Error(err)
+	}
+}
