@@ -34,7 +34,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
-	"golang.org/x/net/http2"
 
 	_ "github.com/sovgate/sovgate/caddy-modules/egress"
 	_ "github.com/sovgate/sovgate/caddy-modules/handoff"
@@ -309,6 +308,7 @@ type gatewayOptions struct {
 	handler  map[string]any // extra sovereign_egress settings
 	app      map[string]any // extra sovereignty app settings (provider_ranges, ...)
 	server   map[string]any // extra Caddy server settings (timeouts, header size)
+	apps     map[string]any // extra Caddy apps (tls, ...)
 	// proxyAddr and adminAddr reuse the addresses of a running gateway: a
 	// reload, as `sovgate reload` does it.
 	proxyAddr, adminAddr string
@@ -384,6 +384,9 @@ func startGateway(t *testing.T, w *world, opts gatewayOptions) *gateway {
 				}}},
 			}}},
 		},
+	}
+	for name, v := range opts.apps {
+		cfg["apps"].(map[string]any)[name] = v
 	}
 	srv := cfg["apps"].(map[string]any)["http"].(map[string]any)["servers"].(map[string]any)["egress"].(map[string]any)
 	for k, v := range opts.server {
@@ -465,14 +468,14 @@ func firstLine(s string) string {
 // returns the proxy's response and, on 200, a net.Conn over the stream.
 func (g *gateway) connectH2(t *testing.T, authority string) (*http.Response, net.Conn) {
 	t.Helper()
-	raw, err := net.DialTimeout("tcp", g.proxyAddr, 5*time.Second)
+	// HTTP/2 with prior knowledge (h2c) over one new connection, as an
+	// HTTP/2-capable proxy client speaks to the proxy.
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cc, err := tr.NewClientConn(ctx, "http", g.proxyAddr)
 	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &http2.Transport{AllowHTTP: true}
-	cc, err := tr.NewClientConn(raw)
-	if err != nil {
-		raw.Close()
 		t.Fatal(err)
 	}
 	pr, pw := io.Pipe()
@@ -483,14 +486,18 @@ func (g *gateway) connectH2(t *testing.T, authority string) (*http.Response, net
 	req.Host = authority
 	resp, err := cc.RoundTrip(req)
 	if err != nil {
-		raw.Close()
+		cc.Close()
 		t.Fatalf("HTTP/2 CONNECT %s: %v", authority, err)
 	}
-	t.Cleanup(func() { pw.Close(); resp.Body.Close(); cc.Close(); raw.Close() })
+	t.Cleanup(func() { pw.Close(); resp.Body.Close(); cc.Close() })
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("the proxy answered CONNECT over HTTP/%d, want HTTP/2", resp.ProtoMajor)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return resp, nil
 	}
-	return resp, &streamConn{r: resp.Body, w: pw, local: raw.LocalAddr(), remote: raw.RemoteAddr()}
+	proxyAddr, _ := net.ResolveTCPAddr("tcp", g.proxyAddr)
+	return resp, &streamConn{r: resp.Body, w: pw, local: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, remote: proxyAddr}
 }
 
 // streamConn makes an HTTP/2 CONNECT stream usable as a net.Conn.
