@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -84,7 +85,9 @@ func (t *tunnel) watch() {
 	if left := time.Until(t.deadline); left < first {
 		first = left
 	}
-	t.timer = time.AfterFunc(first, t.checkIdle)
+	// Armed only once assigned, so checkIdle never sees a nil timer.
+	t.timer = time.AfterFunc(time.Duration(math.MaxInt64), t.checkIdle)
+	t.timer.Reset(first)
 }
 
 func (t *tunnel) checkIdle() {
@@ -129,8 +132,9 @@ func (t *tunnel) closeFor(reason error) {
 // When the client finishes sending, the upstream gets a half-close and the
 // response keeps flowing; when the upstream finishes, the tunnel closes.
 func (t *tunnel) run(clientR io.Reader, clientW io.Writer, flush func(), stats *decision.Stats, log *zap.Logger) (up, down int64, err error) {
-	// Registered only now that both sides can be closed: a reload or a
-	// shutdown may close it from here on.
+	// Watched, then registered only now that both sides can be closed: a
+	// reload or a shutdown may close it from here on.
+	t.watch()
 	openTunnels.add(t)
 	stats.OpenTunnels.Add(1)
 	defer func() {
@@ -143,7 +147,6 @@ func (t *tunnel) run(clientR io.Reader, clientW io.Writer, flush func(), stats *
 	// A reload may have happened while this tunnel was being set up, after
 	// the old configuration settled its tunnels: settle this one now.
 	settle(t, log)
-	t.watch()
 	upDone := make(chan error, 1)
 	go func() {
 		n, err := t.pipe(t.upstream, clientR, nil)
