@@ -18,7 +18,7 @@ var metrics = struct {
 	}),
 	spooled: prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "sovgate", Subsystem: "audit", Name: "records_spooled_total",
-		Help: "Audit entries written to the local spool because the store was down or slow.",
+		Help: "Audit entries written to the local spool because the store was down or slow (a batch the store then committed late is counted here too; the replay skips it).",
 	}),
 	replayed: prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "sovgate", Subsystem: "audit", Name: "records_replayed_total",

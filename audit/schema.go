@@ -59,7 +59,7 @@ var migrations = []migration{
 	PRIMARY KEY (node, seq)
 )`,
 			`CREATE UNIQUE INDEX audit_log_id ON audit_log (id, kind)`,
-			`CREATE INDEX audit_log_time ON audit_log (time) WHERE kind = 'decision'`,
+			`CREATE INDEX audit_log_time ON audit_log (time, id) WHERE kind = 'decision'`,
 			`CREATE INDEX audit_log_app ON audit_log (app, time) WHERE kind = 'decision'`,
 			`CREATE INDEX audit_log_host ON audit_log (host, time) WHERE kind = 'decision'`,
 			`CREATE INDEX audit_log_verdict ON audit_log (verdict, time) WHERE kind = 'decision'`,

@@ -25,6 +25,37 @@ type sqlStore struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
+
+	// rd, when set, is the read transaction of a snapshot (see snapshot).
+	rd *sql.Tx
+}
+
+type reader interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func (s *sqlStore) reader() reader {
+	if s.rd != nil {
+		return s.rd
+	}
+	return s.db
+}
+
+// snapshot returns a view of the store inside one read-only transaction:
+// every read sees the log as it was at the first one, while the gateway
+// goes on appending (verification must not take new entries for
+// tampering). release ends the transaction.
+func (s *sqlStore) snapshot(ctx context.Context) (Store, func(), error) {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := s.db.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	view := &sqlStore{db: s.db, postgres: s.postgres, desc: s.desc, rd: tx}
+	return view, func() { _ = tx.Rollback() }, nil
 }
 
 // entryColumns are the columns of audit_log in Canonical's order.
@@ -51,6 +82,17 @@ func (s *sqlStore) Close() error {
 }
 
 func (s *sqlStore) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Optimize refreshes the query planner's statistics (SQLite; PostgreSQL's
+// autovacuum does it by itself), so filtered queries keep choosing the
+// right index as the log grows.
+func (s *sqlStore) Optimize(ctx context.Context) error {
+	if s.postgres {
+		return nil
+	}
+	_, err := s.db.ExecContext(ctx, `PRAGMA optimize`)
+	return err
+}
 
 // q rewrites ? placeholders to $n for PostgreSQL.
 func (s *sqlStore) q(query string) string {
@@ -496,7 +538,7 @@ func (s *sqlStore) scanRecords(ctx context.Context, query string, args []any, fn
 }
 
 func (s *sqlStore) Nodes(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT node FROM audit_heads UNION SELECT DISTINCT node FROM audit_log ORDER BY 1`)
+	rows, err := s.reader().QueryContext(ctx, `SELECT node FROM audit_heads UNION SELECT DISTINCT node FROM audit_log ORDER BY 1`)
 	if err != nil {
 		return nil, err
 	}
@@ -513,7 +555,7 @@ func (s *sqlStore) Nodes(ctx context.Context) ([]string, error) {
 }
 
 func (s *sqlStore) Walk(ctx context.Context, node string, fn func(*Entry) error) error {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+entryColumns+` FROM audit_log WHERE node = ? ORDER BY seq`), node)
+	rows, err := s.reader().QueryContext(ctx, s.q(`SELECT `+entryColumns+` FROM audit_log WHERE node = ? ORDER BY seq`), node)
 	if err != nil {
 		return err
 	}
@@ -532,7 +574,7 @@ func (s *sqlStore) Walk(ctx context.Context, node string, fn func(*Entry) error)
 }
 
 func (s *sqlStore) WalkTags(ctx context.Context, fn func(tag, id string) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT tag, id FROM audit_tags`)
+	rows, err := s.reader().QueryContext(ctx, `SELECT tag, id FROM audit_tags`)
 	if err != nil {
 		return err
 	}
@@ -550,7 +592,7 @@ func (s *sqlStore) WalkTags(ctx context.Context, fn func(tag, id string) error) 
 }
 
 func (s *sqlStore) Heads(ctx context.Context) ([]Head, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT node, seq, hash, time FROM audit_heads ORDER BY node`)
+	rows, err := s.reader().QueryContext(ctx, `SELECT node, seq, hash, time FROM audit_heads ORDER BY node`)
 	if err != nil {
 		return nil, err
 	}

@@ -74,6 +74,17 @@ func (r *VerifyResult) OK() bool { return r.Break == nil }
 // It stops at the first break. An error is returned only when the store
 // cannot be read.
 func Verify(ctx context.Context, s Store, opts VerifyOptions) (*VerifyResult, error) {
+	// A gateway may be appending while we read: read one snapshot.
+	if sn, ok := s.(interface {
+		snapshot(context.Context) (Store, func(), error)
+	}); ok {
+		view, release, err := sn.snapshot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		s = view
+	}
 	res := &VerifyResult{}
 	nodes, err := s.Nodes(ctx)
 	if err != nil {
@@ -150,7 +161,7 @@ func verifyChain(ctx context.Context, s Store, node string, headOf map[string]He
 		brk = &Break{Node: node, Seq: e.Seq, Reason: fmt.Sprintf(format, args...), Entry: &cp}
 		return errStop
 	}
-	err := s.Walk(ctx, node, func(e *Entry) error {
+	err := walkPipelined(ctx, s, node, func(e *Entry) error {
 		if prev == nil {
 			report.First = e.Seq
 			firstPrev = e.PrevHash
@@ -255,6 +266,58 @@ func verifyChain(ctx context.Context, s Store, node string, headOf map[string]He
 		return report, &Break{Node: node, Seq: seq, Reason: fmt.Sprintf("the anchored head %s:%d:%s is not in the chain (it ends at entry %d): entries were removed from the end", node, seq, short(h), report.Last)}, nil
 	}
 	return report, nil, nil
+}
+
+// walkPipelined is s.Walk with the reading in another goroutine, handing
+// entries over in batches, so reading the store and hashing run on two
+// cores. fn may stop the walk by returning an error.
+func walkPipelined(ctx context.Context, s Store, node string, fn func(*Entry) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	const size = 512
+	ch := make(chan []Entry, 4)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(ch)
+		batch := make([]Entry, 0, size)
+		send := func() error {
+			select {
+			case ch <- batch:
+				batch = make([]Entry, 0, size)
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		err := s.Walk(ctx, node, func(e *Entry) error {
+			batch = append(batch, *e)
+			if len(batch) == size {
+				return send()
+			}
+			return nil
+		})
+		if err == nil && len(batch) > 0 {
+			err = send()
+		}
+		errc <- err
+	}()
+	var fnErr error
+	for batch := range ch {
+		if fnErr != nil {
+			continue // drain until the reader sees the cancellation
+		}
+		for i := range batch {
+			if fnErr = fn(&batch[i]); fnErr != nil {
+				cancel()
+				break
+			}
+		}
+	}
+	werr := <-errc
+	if fnErr != nil {
+		return fnErr
+	}
+	return werr
 }
 
 // locateTagBreak finds the first decision whose tag rows differ from what

@@ -109,10 +109,11 @@ type Writer struct {
 	spoolFault atomic.Pointer[error]
 
 	// writer-goroutine state
-	storeDown   bool
-	nextTry     time.Time
-	nextHeadLog time.Time
-	nextPurge   time.Time
+	storeDown    bool
+	nextTry      time.Time
+	nextHeadLog  time.Time
+	nextPurge    time.Time
+	nextOptimize time.Time
 }
 
 type item struct {
@@ -556,6 +557,16 @@ func (w *Writer) maintain(now time.Time) {
 			w.logHeads()
 		}
 		w.nextHeadLog = now.Add(w.cfg.HeadInterval)
+	}
+	if o, ok := w.store.(interface{ Optimize(context.Context) error }); ok && !w.storeDown && !now.Before(w.nextOptimize) {
+		if !w.nextOptimize.IsZero() {
+			ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout)
+			if err := o.Optimize(ctx); err != nil {
+				w.log().Warn("refreshing the audit store's statistics", zap.Error(err))
+			}
+			cancel()
+		}
+		w.nextOptimize = now.Add(time.Hour)
 	}
 	if rp := w.retention.Load(); rp != nil && !w.storeDown && !now.Before(w.nextPurge) {
 		w.nextPurge = now.Add(rp.every)

@@ -207,14 +207,14 @@ func TestWriterSlowStoreSpoolsWithinTheWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	fs.delay.Store(int64(400 * time.Millisecond))
+	fs.delay.Store(int64(3 * time.Second))
 	r := w.Recorder(RecorderConfig{Strict: true})
 	rec := newRecord("gw-1")
 	start := time.Now()
 	if err := r.Decided(rec); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took > 350*time.Millisecond {
+	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("strict Decided took %v with a slow store; the spool should have taken it within the window", took)
 	}
 	fs.delay.Store(0)
@@ -282,8 +282,10 @@ func TestWriterCloseFlushesThenNextStartReplays(t *testing.T) {
 	late := newRecord("gw-1")
 	late.BytesUp = 7
 	r.Finished(late)
+	// Everything is in the store or the spool (a batch slower than the
+	// durability window is in both; the replay skips it).
 	st := w.Stats()
-	if st.Written+st.Spooled != 3001 || st.Dropped != 0 {
+	if st.Written+st.Spooled < 3001 || st.Dropped != 0 {
 		t.Fatalf("after close: %+v", st)
 	}
 	fs.down.Store(false)
@@ -554,4 +556,77 @@ func TestOutageUnderLoadPostgres(t *testing.T) {
 	if logs.FilterMessageSnippet("AUDIT RECORDS LOST").Len() != 0 {
 		t.Error("records reported lost")
 	}
+}
+
+func TestWriterRetentionAndHeadLog(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "audit.db"))
+	core, logs := observer.New(zap.InfoLevel)
+	w := NewWriter(s, WriterConfig{SpoolDir: t.TempDir(), HeadInterval: 50 * time.Millisecond, Logger: zap.New(core)})
+	r := w.Recorder(RecorderConfig{Strict: true})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for i := range 20 {
+		if err := r.Decided(fixtureRecord(i, "gw-1")); err != nil { // October 2026: older than a day
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the chain head in the log", func() bool { return logs.FilterMessage("audit chain head").Len() > 0 })
+	anchor, _ := logs.FilterMessage("audit chain head").All()[0].ContextMap()["anchor"].(string)
+	head, err := ParseAnchor(anchor)
+	if err != nil || head.Node != "gw-1" {
+		t.Fatalf("logged anchor %q: %v", anchor, err)
+	}
+	w.SetRetention("gw-1", 24*time.Hour, 20*time.Millisecond)
+	waitFor(t, "a retention checkpoint", func() bool { return logs.FilterMessageSnippet("audit retention: purged").Len() > 0 })
+	res, err := Verify(context.Background(), s, VerifyOptions{Anchors: []Head{head}})
+	if err != nil || !res.OK() {
+		t.Fatalf("verify after retention: %v %+v", err, res.Break)
+	}
+	if c := res.Chains[0]; c.First != 20 || c.Checkpoints != 1 {
+		t.Errorf("chain after retention: %+v (the head entry stays; the rest is purged)", c)
+	}
+}
+
+// TestVerifyWhileWriting verifies while a writer appends: what was appended
+// after verification started is not taken for tampering.
+func TestVerifyWhileWriting(t *testing.T) {
+	backends(t, func(t *testing.T, s Store, _ string) {
+		w := NewWriter(s, WriterConfig{SpoolDir: t.TempDir(), HeadInterval: -1})
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		r := w.Recorder(RecorderConfig{})
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				rec := newRecord("gw-1")
+				_ = r.Decided(rec)
+				if i%2 == 0 {
+					r.Finished(rec)
+				}
+				time.Sleep(200 * time.Microsecond)
+			}
+		}()
+		waitFor(t, "some records", func() bool { return w.Stats().Written > 200 })
+		for range 5 {
+			res, err := Verify(context.Background(), s, VerifyOptions{})
+			if err != nil || !res.OK() {
+				close(stop)
+				<-done
+				t.Fatalf("verify during writes: %v %+v", err, res.Break)
+			}
+		}
+		close(stop)
+		<-done
+	})
 }
