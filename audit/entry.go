@@ -108,10 +108,22 @@ func DecisionEntry(rec *Record, recordPath bool) *Entry {
 	if recordPath {
 		e.Path = recordedPath(rec)
 	}
+	if len(rec.Exceptions) > 0 {
+		// The exceptions that allowed the request ride in the decision's
+		// detail column, so the chain's encoding needs no new column.
+		b, _ := json.Marshal(decisionDetail{Exceptions: rec.Exceptions})
+		e.Detail = string(b)
+	}
 	e.tagList, e.hasTags = recordTags(rec.Addresses, rec.Reasons), true
 	return e
 }
 
+// decisionDetail is the detail column of a decision entry.
+type decisionDetail struct {
+	// Exceptions are the ids of the exceptions (data.sovgate.exceptions)
+	// that allowed the request.
+	Exceptions []string `json:"exceptions,omitempty"`
+}
 
 // CompletionEntry makes the completion entry of a finished exchange: the
 // decision's id, the bytes each way and the whole exchange's duration.
@@ -393,6 +405,13 @@ func (e *Entry) toRecord(completion *Entry) (Stored, error) {
 		if err := json.Unmarshal([]byte(e.Reasons), &rec.Reasons); err != nil {
 			return out, err
 		}
+	}
+	if e.Kind == KindDecision && e.Detail != "" {
+		var d decisionDetail
+		if err := json.Unmarshal([]byte(e.Detail), &d); err != nil {
+			return out, err
+		}
+		rec.Exceptions = d.Exceptions
 	}
 	if completion != nil {
 		rec.DurationUS = completion.DurationUS

@@ -51,7 +51,7 @@ func NewRecordWriter(w io.Writer, format string) (*RecordWriter, error) {
 }
 
 var csvHeader = []string{"id", "time", "node", "app", "source_ip", "method", "scheme", "host", "port", "path",
-	"countries", "providers", "ips", "verdict", "action", "mode", "reasons", "policy_revision",
+	"countries", "providers", "ips", "verdict", "action", "mode", "reasons", "exceptions", "policy_revision",
 	"duration_us", "bytes_up", "bytes_down", "completed", "prev_hash", "hash"}
 
 // Write adds one record.
@@ -76,7 +76,7 @@ func (rw *RecordWriter) Write(r *Stored) error {
 		row := []string{r.ID, r.Time.UTC().Format(time.RFC3339Nano), r.Node, r.App, r.SourceIP, r.Method, r.Scheme,
 			r.Host, strconv.Itoa(int(r.Port)), r.Path, strings.Join(Countries(&r.Record), ";"),
 			strings.Join(Providers(&r.Record), ";"), strings.Join(ips, ";"), r.Verdict, r.Action, r.Mode,
-			strings.Join(r.Reasons, ";"), r.PolicyRevision, strconv.FormatInt(r.DurationUS, 10),
+			strings.Join(r.Reasons, ";"), strings.Join(r.Exceptions, ";"), r.PolicyRevision, strconv.FormatInt(r.DurationUS, 10),
 			strconv.FormatInt(r.BytesUp, 10), strconv.FormatInt(r.BytesDown, 10), strconv.FormatBool(r.Completed),
 			r.PrevHash, r.Hash}
 		for i := range row {

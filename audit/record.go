@@ -32,7 +32,11 @@ type Record struct {
 	// Mode is the gateway mode that turned the verdict into the action.
 	Mode string `json:"mode"`
 	// Reasons are the decision's reason codes (RESIDENCY_NON_EU, ...).
-	Reasons        []string `json:"reasons"`
+	Reasons []string `json:"reasons"`
+	// Exceptions are the ids of the exceptions (dérogations, in
+	// data.sovgate.exceptions) that allowed the request: one per
+	// EXCEPTION_APPLIED reason, in the same order. Empty otherwise.
+	Exceptions     []string `json:"exceptions,omitempty"`
 	PolicyRevision string   `json:"policy_revision"`
 	// DurationUS is the time from the arrival of the request to this record:
 	// the decision time when the record is made before forwarding, the

@@ -167,6 +167,39 @@ func TestCompletionIsOneRecordWithBytes(t *testing.T) {
 	})
 }
 
+func TestExceptionsAreStoredAndChained(t *testing.T) {
+	backends(t, func(t *testing.T, s Store, _ string) {
+		ctx := context.Background()
+		rec := fixtureRecord(1, "gw-1")
+		rec.Verdict, rec.Action = VerdictAllow, ActionForwarded
+		rec.Reasons = []string{"EXCEPTION_APPLIED", "RESIDENCY_NON_EU"}
+		rec.Exceptions = []string{"derog-2026-014"}
+		appendRecords(t, s, rec, fixtureRecord(2, "gw-1"))
+		page, err := s.Query(ctx, Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := page.Records[1]
+		if got.ID != rec.ID || len(got.Exceptions) != 1 || got.Exceptions[0] != "derog-2026-014" {
+			t.Fatalf("record %+v, want exception derog-2026-014", got.Record)
+		}
+		if len(page.Records[0].Exceptions) != 0 {
+			t.Errorf("a record without exception shows %v", page.Records[0].Exceptions)
+		}
+		if res, err := Verify(ctx, s, VerifyOptions{}); err != nil || !res.OK() {
+			t.Fatalf("verify: %v %+v", err, res)
+		}
+		// The exception is covered by the chain: editing it is tampering.
+		if _, err := dbOf(s).ExecContext(ctx, s.(*sqlStore).q(`UPDATE audit_log SET detail = ? WHERE id = ? AND kind = 'decision'`),
+			`{"exceptions":["forged"]}`, rec.ID); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := Verify(ctx, s, VerifyOptions{}); err != nil || res.OK() {
+			t.Fatalf("verify after editing the exception: %v ok=%v", err, res.OK())
+		}
+	})
+}
+
 func TestQueryFiltersAndPaging(t *testing.T) {
 	backends(t, func(t *testing.T, s Store, _ string) {
 		ctx := context.Background()

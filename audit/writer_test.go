@@ -584,7 +584,9 @@ func TestWriterRetentionAndHeadLog(t *testing.T) {
 	if err != nil || !res.OK() {
 		t.Fatalf("verify after retention: %v %+v", err, res.Break)
 	}
-	if c := res.Chains[0]; c.First != 20 || c.Checkpoints != 1 {
+	// Retention may have run more than once by now (every 20 ms): the
+	// head entry or a later checkpoint stays, everything older is purged.
+	if c := res.Chains[0]; c.First < 20 || c.Checkpoints < 1 || c.Decisions > 1 {
 		t.Errorf("chain after retention: %+v (the head entry stays; the rest is purged)", c)
 	}
 }

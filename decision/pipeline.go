@@ -334,6 +334,9 @@ func (p *Pipeline) decide(ctx context.Context, out *Outcome) {
 		},
 		Source: policy.Source{
 			App: out.Caller.App, IP: out.Caller.IP, IdentifiedBy: out.Caller.IdentifiedBy,
+			// The categories of the revision that evaluates: identification
+			// rules change with the policy revision.
+			Categories: engine.Apps().Categories(out.Caller.App),
 		},
 		Destination: dest,
 		Time:        out.Start.UTC(),
@@ -413,6 +416,9 @@ func (o *Outcome) LogFields(node string) []zap.Field {
 		zap.String("policy_revision", o.PolicyRevision),
 		zap.Int64("duration_us", o.DecidedIn.Microseconds()),
 	)
+	if ids := o.Exceptions(); ids != nil {
+		fields = append(fields, zap.Strings("exceptions", ids))
+	}
 	if o.Detail != "" {
 		fields = append(fields, zap.String("detail", o.Detail))
 	}

@@ -102,6 +102,7 @@ func (o *Outcome) Record(node string) *audit.Record {
 		PolicyRevision: o.PolicyRevision,
 		DurationUS:     o.DecidedIn.Microseconds(),
 	}
+	rec.Exceptions = o.Exceptions()
 	if o.Destination != nil {
 		rec.Addresses = make([]audit.Address, len(o.Destination.Addresses))
 		for i, a := range o.Destination.Addresses {
@@ -111,6 +112,21 @@ func (o *Outcome) Record(node string) *audit.Record {
 		}
 	}
 	return rec
+}
+
+// Exceptions returns the ids of the exceptions that allowed the request
+// (the EXCEPTION_APPLIED reasons of the policy's decision), or nil.
+func (o *Outcome) Exceptions() []string {
+	if o.Decision == nil {
+		return nil
+	}
+	var ids []string
+	for _, r := range o.Decision.Reasons {
+		if r.Exception != "" {
+			ids = append(ids, r.Exception)
+		}
+	}
+	return ids
 }
 
 // logAddresses renders classified addresses compactly in the decision line.

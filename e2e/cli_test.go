@@ -220,7 +220,7 @@ func TestCheckCommandExitStatus(t *testing.T) {
 	}
 	t.Run("text output explains", func(t *testing.T) {
 		res := runSovgate(t, append([]string{"check"}, append(common, "https://aws-paris.test/")...)...)
-		for _, want := range []string{"127.0.0.4", "FR, in the EU", "AS16509", "aws (Amazon Web Services)", "JURISDICTION_NON_EU"} {
+		for _, want := range []string{"127.0.0.4", "FR (EU)", "AS16509", "aws (Amazon Web Services)", "JURISDICTION_NON_EU"} {
 			if !strings.Contains(res.stdout, want) {
 				t.Errorf("text output lacks %q:\n%s", want, res.stdout)
 			}

@@ -2,8 +2,11 @@ package policies_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"io/fs"
 	"testing"
 
+	"github.com/sovgate/sovgate/policies"
 	"github.com/sovgate/sovgate/policy"
 )
 
@@ -30,5 +33,25 @@ func TestRegoUnitTests(t *testing.T) {
 				t.Logf("\n%s", out.String())
 			}
 		})
+	}
+}
+
+// TestShippedRegistryIsEmpty: the default bundle lists no app and no
+// exception; DPO staff add theirs to their copy (the Rego tests do not
+// depend on them, see helpers_test.rego).
+func TestShippedRegistryIsEmpty(t *testing.T) {
+	raw, err := fs.ReadFile(policies.FS(), "sovgate/data.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data struct {
+		Apps       map[string]any `json:"apps"`
+		Exceptions map[string]any `json:"exceptions"`
+	}
+	if err := json.Unmarshal(raw, &data); err != nil {
+		t.Fatal(err)
+	}
+	if data.Apps == nil || len(data.Apps) != 0 || data.Exceptions == nil || len(data.Exceptions) != 0 {
+		t.Errorf("apps %v, exceptions %v: want both present and empty", data.Apps, data.Exceptions)
 	}
 }

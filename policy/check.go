@@ -3,6 +3,8 @@ package policy
 import (
 	"context"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -15,12 +17,32 @@ import (
 // silently do nothing, so Check reports them.
 var dataProblemsRef = ast.MustParseRef("data.sovgate.data_problems")
 
+// CheckOptions adjust Check.
+type CheckOptions struct {
+	// Now is the date exceptions are checked against; zero means now.
+	Now time.Time
+	// ExpiryWarning is how far ahead an exception's expiry is announced;
+	// zero means 30 days, a negative value turns the warnings off.
+	ExpiryWarning time.Duration
+}
+
+// DefaultExpiryWarning is how long before its expiry an exception is
+// announced by Check.
+const DefaultExpiryWarning = 30 * 24 * time.Hour
+
 // Check reads and compiles every file of src, unit tests included, in OPA's
 // strict mode (unused variables and imports, deprecated built-ins, ... are
-// errors), and reports the messages of data.sovgate.data_problems. It is
-// `sovgate policy check`. The error is for a source that cannot be read at
+// errors), checks the app registry (see Apps), and reports the messages of
+// data.sovgate.data_problems. It is `sovgate policy check`. It also warns
+// about exceptions that have expired or expire within 30 days (warnings:
+// Diagnostic.IsWarning). The error is for a source that cannot be read at
 // all; problems in the files are the diagnostics, sorted by file and line.
 func Check(ctx context.Context, src Bundle) ([]Diagnostic, error) {
+	return CheckWithOptions(ctx, src, CheckOptions{})
+}
+
+// CheckWithOptions is Check with a clock and a warning horizon.
+func CheckWithOptions(ctx context.Context, src Bundle, opts CheckOptions) ([]Diagnostic, error) {
 	files, diags, err := readSource(src, true)
 	if err != nil {
 		return nil, err
@@ -32,12 +54,91 @@ func Check(ctx context.Context, src Bundle) ([]Diagnostic, error) {
 		// that did not (undefined functions...): show the cause only.
 		return sortedDiagnostics(diags), nil
 	}
+	_, appDiags := buildApps(b)
 	store := newStore(b.data)
 	compiler, diags := compile(ctx, src, b, store, compileOptions{strict: true, print: true})
 	if len(diags) > 0 {
-		return diags, nil
+		return sortedDiagnostics(append(diags, appDiags...)), nil
 	}
-	return dataProblems(ctx, src, b, compiler, store)
+	problems, err := dataProblems(ctx, src, b, compiler, store)
+	if err != nil {
+		return nil, err
+	}
+	diags = append(appDiags, problems...)
+	diags = append(diags, expiryWarnings(b, opts)...)
+	return sortedDiagnostics(diags), nil
+}
+
+var exceptionsPath = []string{"sovgate", "exceptions"}
+
+// expiryWarnings announces the exceptions that have expired (they no longer
+// apply: someone is probably about to be blocked) or expire within the
+// horizon (time to renew them or finish the migration).
+func expiryWarnings(b *parsedBundle, opts CheckOptions) Diagnostics {
+	horizon := opts.ExpiryWarning
+	if horizon == 0 {
+		horizon = DefaultExpiryWarning
+	}
+	if horizon < 0 {
+		return nil
+	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	now = now.UTC()
+	raw, _ := lookupData(b.data, exceptionsPath)
+	exceptions, ok := raw.(map[string]any)
+	if !ok {
+		return nil
+	}
+	loc := b.locator(exceptionsPath)
+	ids := make([]string, 0, len(exceptions))
+	for id := range exceptions {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var diags Diagnostics
+	for _, id := range ids {
+		e, _ := exceptions[id].(map[string]any)
+		expires, _ := e["expires"].(string)
+		day, err := time.Parse(time.DateOnly, expires)
+		if err != nil {
+			continue // data_problems says why
+		}
+		// Valid through the whole day, in UTC (exceptions.rego): count in
+		// calendar days from today.
+		today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+		days := int(day.Sub(today).Hours() / 24)
+		var msg string
+		switch {
+		case days < 0:
+			msg = fmt.Sprintf("exception %q expired on %s (%s); it no longer applies: renew it or remove it", id, expires, daysText(-days, "ago"))
+		case time.Duration(days)*24*time.Hour <= horizon:
+			when := "today is its last day"
+			if days > 0 {
+				when = "in " + daysText(days, "")
+			}
+			msg = fmt.Sprintf("exception %q expires on %s (%s); renew it or finish the migration", id, expires, when)
+		default:
+			continue
+		}
+		d := loc.diag([]string{id}, "%s", msg)
+		d.Code, d.Severity = CodeExceptionExpiry, SeverityWarning
+		diags = append(diags, d)
+	}
+	return diags
+}
+
+func daysText(n int, suffix string) string {
+	s := fmt.Sprintf("%d days", n)
+	if n == 1 {
+		s = "1 day"
+	}
+	if suffix != "" {
+		s += " " + suffix
+	}
+	return s
 }
 
 func dataProblems(ctx context.Context, src Bundle, b *parsedBundle, c *ast.Compiler, store storage.Store) (Diagnostics, error) {

@@ -21,20 +21,36 @@ type Diagnostic struct {
 	// one of sovgate's: sovgate_load_error, sovgate_data_error.
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Severity is "" for an error, which stops a policy from loading or
+	// `sovgate policy check` from passing, or SeverityWarning for something
+	// the DPO should look at soon (an exception about to expire) that
+	// changes nothing today.
+	Severity string `json:"severity,omitempty"`
 }
+
+// SeverityWarning marks a diagnostic that is not an error.
+const SeverityWarning = "warning"
+
+// IsWarning reports whether d is a warning rather than an error.
+func (d Diagnostic) IsWarning() bool { return d.Severity == SeverityWarning }
 
 // Codes of diagnostics that sovgate, not OPA, produces.
 const (
 	// CodeLoadError is a file that cannot be read or decoded, or a bundle
 	// that lacks what the gateway needs (data.sovgate.decision).
 	CodeLoadError = "sovgate_load_error"
-	// CodeDataProblem is a mistake that the policy itself reports through
-	// data.sovgate.data_problems (see Check).
+	// CodeDataProblem is a mistake in the policy data: one the policy
+	// itself reports through data.sovgate.data_problems (see Check), or an
+	// app registry the gateway cannot use (see Apps).
 	CodeDataProblem = "sovgate_data_error"
+	// CodeExceptionExpiry is the warning about an exception that has
+	// expired or expires soon (see CheckOptions.ExpiryWarning).
+	CodeExceptionExpiry = "sovgate_exception_expiry"
 )
 
 // String formats d as "file:row:col: code: message", the form editors and CI
-// systems turn into links. Missing parts are left out.
+// systems turn into links; a warning as "file:row:col: warning: message".
+// Missing parts are left out.
 func (d Diagnostic) String() string {
 	var b strings.Builder
 	if d.File != "" {
@@ -49,7 +65,10 @@ func (d Diagnostic) String() string {
 		}
 		b.WriteString(": ")
 	}
-	if d.Code != "" {
+	switch {
+	case d.IsWarning():
+		b.WriteString("warning: ")
+	case d.Code != "":
 		b.WriteString(d.Code)
 		b.WriteString(": ")
 	}

@@ -68,6 +68,12 @@ type Engine struct {
 	// inputReads says which input fields the policy can read (see
 	// ReadsInput), for the gateway's decision-cache key.
 	inputReads inputReads
+	// apps is the app registry (data.sovgate.apps), indexed for
+	// identification.
+	apps *Apps
+	// digest and tests are set by LoadTested.
+	digest string
+	tests  TestSummary
 }
 
 // Load reads, compiles and prepares the policy bundle of src. Test files
@@ -88,7 +94,16 @@ func Load(ctx context.Context, src Bundle) (*Engine, error) {
 	if len(diags) > 0 {
 		return nil, fmt.Errorf("load policies from %s: %w", src.Name(), diags)
 	}
-	return prepare(ctx, src, b, compiler)
+	apps, diags := buildApps(b)
+	if len(diags) > 0 {
+		return nil, fmt.Errorf("load policies from %s: %w", src.Name(), diags)
+	}
+	e, err := prepare(ctx, src, b, compiler)
+	if err != nil {
+		return nil, err
+	}
+	e.apps = apps
+	return e, nil
 }
 
 // prepare builds the Engine for a compiled bundle.
@@ -147,6 +162,13 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) (*Decision, error) {
 	// already gone need not be decided.
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("evaluate %s: %w", Query, err)
+	}
+	if in.Source.Categories == nil {
+		// The caller left the categories to the registry of this
+		// revision; the caller's Input is not modified (it may be shared).
+		withCategories := *in
+		withCategories.Source.Categories = e.apps.Categories(in.Source.App)
+		in = &withCategories
 	}
 	rs, err := e.query.Eval(ctx,
 		rego.EvalParsedInput(inputValue(in)),

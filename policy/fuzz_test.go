@@ -20,6 +20,8 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("package sovgate\n\ndecision := {\n"), []byte(`{"apps": {`))
 	f.Add([]byte("package sovgate\n\ndecision := data.sovgate.d\n"), []byte(`{"d": {"allow": true, "profile": "p", "reasons": []}}`))
 	f.Add([]byte("package sovgate\n\ndecision := input\n"), []byte("a: [1, 2]\n"))
+	f.Add([]byte(goodPolicy), []byte(registryData))
+	f.Add([]byte(goodPolicy), []byte(`{"apps": {"a": {"identified_by": {"cidr": ["::ffff:10.0.0.0/104", "10.0.0.0/8"], "mtls": ["x"]}}, "b": {"identified_by": {"mtls": ["X"]}}}}`))
 	f.Fuzz(func(t *testing.T, module, data []byte) {
 		ctx := context.Background()
 		b := policy.Bundle{FS: fstest.MapFS{

@@ -51,6 +51,12 @@ type Source struct {
 	IP  string `json:"ip"`
 	// IdentifiedBy is "basic", "mtls", "cidr" or "none".
 	IdentifiedBy string `json:"identified_by"`
+	// Categories are the data categories the app handles ("personal",
+	// "health", "public", ...), as the app registry of the policy data
+	// (data.sovgate.apps) lists them; empty for an app it does not list.
+	// Engine.Evaluate fills them in from the registry of its own revision
+	// when they are nil.
+	Categories []string `json:"categories"`
 }
 
 // Decision is the value of data.sovgate.decision (PRODUCT.md "Policy decision").

@@ -219,8 +219,10 @@ type parsedBundle struct {
 	data map[string]any
 	// revision identifies the bytes of every file read (see Engine.Revision).
 	revision string
-	// dataFiles maps a data path ("sovgate") to the file that defined it.
+	// dataFiles maps a data path ("sovgate") to the file that defined it,
+	// and dataRaw to that file's bytes (to point diagnostics at a line).
 	dataFiles map[string]string
+	dataRaw   map[string][]byte
 }
 
 // parseFiles parses the modules (Rego v1) and decodes the data files. It
@@ -231,6 +233,7 @@ func parseFiles(files []sourceFile) (*parsedBundle, Diagnostics) {
 		modules:   make(map[string]*ast.Module),
 		data:      make(map[string]any),
 		dataFiles: make(map[string]string),
+		dataRaw:   make(map[string][]byte),
 	}
 	var diags Diagnostics
 	h := sha256.New()
@@ -328,6 +331,7 @@ func (b *parsedBundle) insertData(f sourceFile, value any) *Diagnostic {
 		return &d
 	}
 	b.dataFiles[key] = f.display
+	b.dataRaw[key] = f.raw
 	if len(keys) == 0 {
 		obj, ok := value.(map[string]any)
 		if !ok {

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/cover"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/tester"
 )
@@ -22,6 +24,10 @@ type TestOptions struct {
 	// Verbose lists every test, not only failures, and prints the trace of
 	// each failure. Same as `opa test --verbose`.
 	Verbose bool
+	// Coverage measures which lines of the policy (test files excepted)
+	// the tests evaluate, as `opa test --coverage` does; the result is in
+	// TestSummary.Coverage.
+	Coverage bool
 }
 
 // TestSummary counts the outcome of a test run. A test that errors (a built-in
@@ -31,6 +37,40 @@ type TestSummary struct {
 	Failed  int `json:"failed"`
 	Errored int `json:"errored"`
 	Skipped int `json:"skipped"`
+	// Coverage is set when TestOptions.Coverage asked for it.
+	Coverage *Coverage `json:"coverage,omitempty"`
+}
+
+// Coverage says which lines of the policy files the tests evaluated.
+type Coverage struct {
+	// Percent is covered lines over lines that count, for all files.
+	Percent         float64        `json:"coverage"`
+	CoveredLines    int            `json:"covered_lines"`
+	NotCoveredLines int            `json:"not_covered_lines"`
+	Files           []FileCoverage `json:"files"`
+}
+
+// FileCoverage is the coverage of one policy file.
+type FileCoverage struct {
+	File            string  `json:"file"`
+	Percent         float64 `json:"coverage"`
+	CoveredLines    int     `json:"covered_lines"`
+	NotCoveredLines int     `json:"not_covered_lines"`
+	// NotCovered are the line ranges no test evaluated.
+	NotCovered []LineRange `json:"not_covered,omitempty"`
+}
+
+// LineRange is the lines Start to End, both included.
+type LineRange struct {
+	Start int `json:"start"`
+	End   int `json:"end"`
+}
+
+func (r LineRange) String() string {
+	if r.Start == r.End {
+		return strconv.Itoa(r.Start)
+	}
+	return fmt.Sprintf("%d-%d", r.Start, r.End)
 }
 
 // Total is the number of tests run or skipped.
@@ -50,6 +90,12 @@ func (s TestSummary) OK() bool { return s.Failed == 0 && s.Errored == 0 }
 // report. Files that do not parse or compile give an error wrapping
 // Diagnostics and no summary.
 func RunTests(ctx context.Context, src Bundle, opts TestOptions, w io.Writer) (TestSummary, error) {
+	return runTests(ctx, src, opts, w, true)
+}
+
+// runTests runs the tests; trace gives each failure its failing line, and
+// costs about a third of the run.
+func runTests(ctx context.Context, src Bundle, opts TestOptions, w io.Writer, trace bool) (TestSummary, error) {
 	files, diags, err := readSource(src, true)
 	if err != nil {
 		return TestSummary{}, err
@@ -71,7 +117,13 @@ func RunTests(ctx context.Context, src Bundle, opts TestOptions, w io.Writer) (T
 	}
 	compiler := newCompiler(compileOptions{print: true}).
 		WithPathConflictsCheck(storage.NonEmpty(ctx, store, txn))
-	runner := tester.NewRunner().
+	var cov *cover.Cover
+	runner := tester.NewRunner()
+	if opts.Coverage {
+		cov = cover.New()
+		runner = runner.SetCoverageQueryTracer(cov)
+	}
+	runner = runner.
 		SetCompiler(compiler).
 		SetStore(store).
 		SetModules(b.modules).
@@ -79,8 +131,9 @@ func RunTests(ctx context.Context, src Bundle, opts TestOptions, w io.Writer) (T
 		Filter(opts.Run).
 		CapturePrintOutput(true).
 		// Traces give the failing line of each failure, which is what a
-		// DPO needs first; tests are few, so the cost does not matter.
-		EnableTracing(true)
+		// DPO needs first; tests are few, so the cost does not matter. OPA
+		// cannot trace and measure coverage in the same run.
+		EnableTracing(trace && cov == nil)
 	ch, err := runner.RunTests(ctx, nil)
 	// The runner compiles before RunTests returns; the transaction only
 	// served the path conflict check.
@@ -125,6 +178,9 @@ func RunTests(ctx context.Context, src Bundle, opts TestOptions, w io.Writer) (T
 		}
 	}
 
+	if cov != nil {
+		sum.Coverage = coverageOf(cov, b, files)
+	}
 	if len(results) == 0 {
 		_, err := fmt.Fprintln(w, "no tests found")
 		return sum, err
@@ -139,6 +195,40 @@ func RunTests(ctx context.Context, src Bundle, opts TestOptions, w io.Writer) (T
 		return sum, fmt.Errorf("write test report: %w", err)
 	}
 	return sum, nil
+}
+
+// coverageOf reports the coverage of the policy modules (test files are
+// left out: they are covered by running).
+func coverageOf(cov *cover.Cover, b *parsedBundle, files []sourceFile) *Coverage {
+	modules := map[string]*ast.Module{}
+	for _, f := range files {
+		if f.kind == kindModule {
+			if m := b.modules[f.display]; m != nil {
+				modules[f.display] = m
+			}
+		}
+	}
+	report := cov.Report(modules)
+	c := &Coverage{}
+	for file := range modules {
+		fr := report.Files[file]
+		if fr == nil {
+			continue
+		}
+		fc := FileCoverage{File: file, Percent: fr.Coverage, CoveredLines: fr.CoveredLines, NotCoveredLines: fr.NotCoveredLines}
+		for _, r := range fr.NotCovered {
+			fc.NotCovered = append(fc.NotCovered, LineRange{Start: r.Start.Row, End: r.End.Row})
+		}
+		slices.SortFunc(fc.NotCovered, func(a, b LineRange) int { return a.Start - b.Start })
+		c.CoveredLines += fc.CoveredLines
+		c.NotCoveredLines += fc.NotCoveredLines
+		c.Files = append(c.Files, fc)
+	}
+	slices.SortFunc(c.Files, func(a, b FileCoverage) int { return cmp.Compare(a.File, b.File) })
+	if total := c.CoveredLines + c.NotCoveredLines; total > 0 {
+		c.Percent = 100 * float64(c.CoveredLines) / float64(total)
+	}
+	return c
 }
 
 func compareResults(a, b *tester.Result) int {

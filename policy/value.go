@@ -29,6 +29,7 @@ var (
 	keyApp          = ast.StringTerm("app")
 	keyIP           = ast.StringTerm("ip")
 	keyIdentifiedBy = ast.StringTerm("identified_by")
+	keyCategories   = ast.StringTerm("categories")
 	keyAddresses    = ast.StringTerm("addresses")
 	keyProviders    = ast.StringTerm("providers")
 	keyCountry      = ast.StringTerm("country")
@@ -55,7 +56,7 @@ func inputValue(in *Input) ast.Value {
 	d := &in.Destination
 	// One block holds every term this input may need (an upper bound: shared
 	// terms take none), instead of one allocation per term.
-	n := 15 + 10*len(d.Addresses) + 6*len(d.Providers)
+	n := 16 + len(in.Source.Categories) + 10*len(d.Addresses) + 6*len(d.Providers)
 	for i := range d.Providers {
 		n += len(d.Providers[i].Jurisdictions)
 	}
@@ -72,6 +73,7 @@ func inputValue(in *Input) ast.Value {
 			ast.Item(keyApp, a.str(in.Source.App)),
 			ast.Item(keyIP, a.str(in.Source.IP)),
 			ast.Item(keyIdentifiedBy, a.str(in.Source.IdentifiedBy)),
+			ast.Item(keyCategories, a.strings(in.Source.Categories)),
 		))),
 		ast.Item(keyDestination, a.term(destinationValue(&a, d))),
 		ast.Item(keyTime, a.str(formatTime(in.Time))),
@@ -130,19 +132,11 @@ func addressValue(a *termArena, addr *geo.Address) ast.Value {
 }
 
 func providerValue(a *termArena, p *geo.Provider) ast.Value {
-	jurisdictions := ast.InternedNullTerm
-	if p.Jurisdictions != nil {
-		terms := make([]*ast.Term, len(p.Jurisdictions))
-		for i, j := range p.Jurisdictions {
-			terms[i] = a.str(j)
-		}
-		jurisdictions = a.term(ast.NewArray(terms...))
-	}
 	return ast.NewObject(
 		ast.Item(keyID, a.str(p.ID)),
 		ast.Item(keyName, a.str(p.Name)),
 		ast.Item(keyHeadquarters, a.str(p.Headquarters)),
-		ast.Item(keyJurisdiction, jurisdictions),
+		ast.Item(keyJurisdiction, a.strings(p.Jurisdictions)),
 		ast.Item(keyMatchedBy, a.str(p.MatchedBy)),
 	)
 }
@@ -171,6 +165,19 @@ func (a *termArena) str(s string) *ast.Term {
 	return a.term(ast.String(s))
 }
 
+// strings returns an array of strings, or null for a nil slice (as
+// encoding/json writes it).
+func (a *termArena) strings(list []string) *ast.Term {
+	if list == nil {
+		return ast.InternedNullTerm
+	}
+	terms := make([]*ast.Term, len(list))
+	for i, s := range list {
+		terms[i] = a.str(s)
+	}
+	return a.term(ast.NewArray(terms...))
+}
+
 func (a *termArena) num(n int) *ast.Term {
 	if ast.HasInternedIntNumberTerm(n) {
 		return ast.InternedTerm(n)
@@ -185,6 +192,7 @@ var commonStrings = func() map[string]*ast.Term {
 		"CONNECT", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
 		"http", "https",
 		"basic", "mtls", "cidr", "none", "unknown",
+		"personal", "health", "public",
 		"range", "asn", "domain",
 	}
 	m := make(map[string]*ast.Term, len(words)+26*26)

@@ -7,7 +7,6 @@ package egress
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
@@ -184,7 +183,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !isConnect && !(r.ProtoMajor == 1 && r.URL.IsAbs()) {
 		return next.ServeHTTP(w, r)
 	}
-	caller, err := identify(r)
+	caller, err := h.identify(r)
+	if ie, ok := err.(*identityError); ok {
+		h.refuseIdentity(w, r, caller, ie)
+		return nil
+	}
 	var target decision.Target
 	if err == nil {
 		if isConnect {
@@ -275,65 +278,6 @@ func rawTarget(r *http.Request) decision.Target {
 		t.Scheme = r.URL.Scheme
 	}
 	return t
-}
-
-// identify finds the calling app. For now the proxy Basic-auth user name
-// names the app (the password is not checked yet, and never logged);
-// otherwise the app is "unknown".
-func identify(r *http.Request) (decision.Caller, error) {
-	c := decision.Caller{App: decision.UnknownApp, IP: clientIP(r), IdentifiedBy: "none"}
-	auth := r.Header.Get("Proxy-Authorization")
-	if auth == "" {
-		return c, nil
-	}
-	user, ok := basicUser(auth)
-	if !ok {
-		return c, &decision.TargetError{Input: "Proxy-Authorization", Reason: "malformed Proxy-Authorization header: use Basic with app:password"}
-	}
-	if !validAppName(user) {
-		return c, &decision.TargetError{Input: "Proxy-Authorization", Reason: "the app name must be 1-64 letters, digits, '.', '_' or '-'"}
-	}
-	c.App, c.IdentifiedBy = user, "basic"
-	return c, nil
-}
-
-func basicUser(header string) (string, bool) {
-	const prefix = "basic "
-	if len(header) < len(prefix) || !strings.EqualFold(header[:len(prefix)], prefix) {
-		return "", false
-	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(header[len(prefix):]))
-	if err != nil {
-		return "", false
-	}
-	user, _, ok := strings.Cut(string(raw), ":")
-	return user, ok
-}
-
-func validAppName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// clientIP is the address of the client, as Caddy determined it (it honours
-// trusted_proxies when the gateway sits behind a load balancer).
-func clientIP(r *http.Request) string {
-	if v, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && v != "" {
-		return v
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // writeBlocked answers a request that will not be forwarded: the status of

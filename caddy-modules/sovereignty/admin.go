@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/sovgate/sovgate/audit"
+	"github.com/sovgate/sovgate/policy"
 )
 
 func init() {
@@ -44,6 +45,7 @@ func (a *adminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{
 		{Pattern: "/sovereignty/status", Handler: caddy.AdminHandlerFunc(a.handleStatus)},
 		{Pattern: "/sovereignty/audit", Handler: caddy.AdminHandlerFunc(a.handleAudit)},
+		{Pattern: "/sovereignty/policy/reload", Handler: caddy.AdminHandlerFunc(a.handleReload)},
 	}
 }
 
@@ -63,6 +65,20 @@ type Status struct {
 type PolicyStatus struct {
 	Revision string `json:"revision"`
 	Source   string `json:"source"`
+	// Digest identifies the files in service, tests included.
+	Digest string `json:"digest,omitempty"`
+	// ActivatedAt is when the revision was put in service.
+	ActivatedAt time.Time `json:"activated_at"`
+	// Tests are the revision's own tests, which passed before it was
+	// activated.
+	Tests *policy.TestSummary `json:"tests,omitempty"`
+	// Apps is the number of apps in the registry (data.sovgate.apps).
+	Apps int `json:"apps"`
+	// LastReload is the last reload attempt; Refused the last revision
+	// refused, while the source still holds it (its problems as
+	// file:line:col in diagnostics).
+	LastReload *ReloadReport `json:"last_reload,omitempty"`
+	Refused    *ReloadReport `json:"refused,omitempty"`
 }
 
 func (a *adminAPI) handleStatus(w http.ResponseWriter, r *http.Request) error {
@@ -90,6 +106,7 @@ func (a *adminAPI) handleStatus(w http.ResponseWriter, r *http.Request) error {
 		},
 		UptimeSeconds: int64(time.Since(processStart).Seconds()),
 	}
+	a.app.policyStatus(&status.Policy)
 	a.app.auditStatus(&status)
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)

@@ -19,7 +19,6 @@ import (
 	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/decision"
 	"github.com/sovgate/sovgate/geo"
-	"github.com/sovgate/sovgate/policy"
 )
 
 func init() {
@@ -36,9 +35,45 @@ type App struct {
 	Mode string `json:"mode,omitempty"`
 
 	// Policies is a directory of Rego policies and data (the layout of the
-	// embedded bundle: sovgate/*.rego and sovgate/data.json). Empty means the
-	// embedded default bundle. The policies' own tests must pass.
+	// embedded bundle: sovgate/*.rego and sovgate/data.json), or the URL
+	// (http:// or https://) of a signed policy bundle on a bundle server
+	// (see PolicyPublicKey). Empty means the embedded default bundle. A
+	// revision is put in service only if it compiles and its own tests
+	// pass, at start-up and at every hot reload; a directory is watched and
+	// a URL polled, and POST /sovereignty/policy/reload reloads at once.
 	Policies string `json:"policies,omitempty"`
+
+	// PolicyPublicKey is the PEM public key (RSA or ECDSA) that must have
+	// signed a policy bundle fetched from a URL; required with a URL.
+	// Unsigned and wrongly signed bundles are refused.
+	PolicyPublicKey string `json:"policy_public_key,omitempty"`
+
+	// PolicyPollInterval is how often the policy source is checked for a
+	// new revision: the bundle server (default 1m, with up to 10% jitter;
+	// If-None-Match makes an unchanged bundle a 304), or the policies
+	// directory (default 10s: a safety net besides the file watcher, for
+	// file systems without change notification).
+	PolicyPollInterval caddy.Duration `json:"policy_poll_interval,omitempty"`
+
+	// PolicyCache is where the bundle in service is kept, so a gateway
+	// that restarts while the bundle server is down starts on it. Default:
+	// sovgate/policy-bundles under Caddy's data directory.
+	PolicyCache string `json:"policy_cache,omitempty"`
+
+	// Credentials is a file of proxy Basic-auth credentials, one
+	// "app:bcrypt-hash" line per app (made with `htpasswd -nB APP` or
+	// `caddy hash-password`). With it, a Basic-auth user is the app of that
+	// name only with the right password; a wrong one is answered 407.
+	// Without it, the Basic-auth user name is taken as the app name
+	// unchecked (trials only). Passwords never appear in the policy data or
+	// in a log.
+	Credentials string `json:"credentials,omitempty"`
+
+	// RequireIdentity answers 407 Proxy Authentication Required to
+	// requests the gateway cannot identify (no client certificate, Basic
+	// credentials or source network of the app registry), instead of
+	// handling them as the app "unknown".
+	RequireIdentity bool `json:"require_identity,omitempty"`
 
 	// GeoIPCountry is a GeoIP2/GeoLite2/DB-IP Country or City MMDB file.
 	// Without it, countries come from the IP2Location LITE data built into
@@ -131,6 +166,12 @@ type App struct {
 	pooled  []string
 
 	auditWriter *audit.Writer
+
+	// reloader keeps the policy up to date (reload.go); identity checks
+	// proxy credentials (identity.go).
+	reloader      *reloader
+	initialBundle *bundleSource
+	identity      *Identity
 }
 
 // CaddyModule returns the Caddy module information.
@@ -175,12 +216,21 @@ func (decisionLogID) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.ctx = ctx
 	a.logger = ctx.Logger()
-	parts, err := a.build(ctx, a.pooledClassifier, a.pooledResolver)
+	parts, err := a.build(ctx, true, a.pooledClassifier, a.pooledResolver)
 	if err != nil {
 		_ = a.Cleanup()
 		return err
 	}
 	a.parts = parts
+	a.newReloader()
+	if err := registerPolicyMetrics(ctx.GetMetricsRegistry()); err != nil {
+		_ = a.Cleanup()
+		return fmt.Errorf("sovereignty: policy metrics: %w", err)
+	}
+	if err := a.provisionIdentity(); err != nil {
+		_ = a.Cleanup()
+		return err
+	}
 	node := a.Node
 	if node == "" {
 		node, _ = os.Hostname()
@@ -208,6 +258,9 @@ func (a *App) Start() error {
 	if err := a.startAudit(); err != nil {
 		return err
 	}
+	if err := a.startPolicyReload(); err != nil {
+		return err
+	}
 	return a.startProviderWatch()
 }
 
@@ -215,11 +268,13 @@ func (a *App) Start() error {
 // handed over by the handlers (see Current).
 func (a *App) Stop() error {
 	clearCurrent(a)
+	a.stopPolicyReload()
 	return nil
 }
 
 // Cleanup releases this config's hold on the shared databases and resolver.
 func (a *App) Cleanup() error {
+	a.stopPolicyReload()
 	for _, key := range a.pooled {
 		if _, err := sharedResources.Delete(key); err != nil {
 			a.logger.Error("releasing shared resource", zap.String("key", key), zap.Error(err))
@@ -242,7 +297,7 @@ func (a *App) Parts() *Parts { return a.parts }
 // caller must Close the result.
 func (a *App) Build(ctx context.Context) (*Parts, error) {
 	var opened []*geo.Classifier
-	parts, err := a.build(ctx,
+	parts, err := a.build(ctx, false,
 		func(cfg geo.ClassifierConfig) (*geo.Classifier, error) {
 			c, err := geo.NewClassifier(cfg)
 			if err == nil {
@@ -273,7 +328,9 @@ type (
 	resolverFactory   func(geo.ResolverConfig) (*geo.Resolver, error)
 )
 
-func (a *App) build(ctx context.Context, newClassifier classifierFactory, newResolver resolverFactory) (*Parts, error) {
+// build assembles the pipeline; gate loads the policy through the test gate
+// (the gateway) rather than plainly (commands such as sovgate check).
+func (a *App) build(ctx context.Context, gate bool, newClassifier classifierFactory, newResolver resolverFactory) (*Parts, error) {
 	mode, err := decision.ParseMode(a.Mode)
 	if err != nil {
 		return nil, fmt.Errorf("sovereignty: mode: %w", err)
@@ -287,14 +344,7 @@ func (a *App) build(ctx context.Context, newClassifier classifierFactory, newRes
 		return nil, fmt.Errorf("sovereignty: resolver: %w", err)
 	}
 
-	var engine *policy.Engine
-	source := "embedded default policies"
-	if a.Policies == "" {
-		engine, err = policy.LoadEmbedded(ctx)
-	} else {
-		source = a.Policies
-		engine, err = policy.LoadDir(ctx, a.Policies)
-	}
+	engine, source, err := a.loadPolicy(ctx, gate)
 	if err != nil {
 		return nil, fmt.Errorf("sovereignty: policies: %w", err)
 	}

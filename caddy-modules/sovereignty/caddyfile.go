@@ -21,7 +21,11 @@ func init() {
 //	{
 //		sovereignty {
 //			mode enforce
-//			policies /etc/sovgate/policies
+//			policies /etc/sovgate/policies   # or https://bundles.example/sovgate.tar.gz
+//			policy_public_key /etc/sovgate/policy-signing.pub
+//			policy_poll_interval 1m
+//			credentials /etc/sovgate/credentials
+//			require_identity
 //			geoip_country /var/lib/sovgate/GeoLite2-Country.mmdb
 //			geoip_asn /var/lib/sovgate/GeoLite2-ASN.mmdb
 //			provider_ranges /var/lib/sovgate/providers
@@ -98,6 +102,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.Errf("%s: takes one server, got also %q", option, d.Val())
 			}
+		case "credentials", "require_identity", "policy_public_key", "policy_poll_interval", "policy_cache":
+			if err := a.unmarshalPolicyOption(d, option); err != nil {
+				return err
+			}
 		case "audit_sync", "retention", "record_path", "audit_spool", "audit_head_interval":
 			if err := a.unmarshalAuditOption(d, option); err != nil {
 				return err
@@ -152,7 +160,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			a.AllowPrivate = append(a.AllowPrivate, args...)
 		default:
-			return d.Errf("unknown sovereignty option %q (known: mode, policies, geoip_country, geoip_asn, provider_ranges, resolver, resolver_timeout, allow_private, rate_per_app, max_tunnels, max_tunnels_per_app, audit, audit_sync, retention, record_path, audit_spool, audit_head_interval, node)", option)
+			return d.Errf("unknown sovereignty option %q (known: mode, policies, policy_public_key, policy_poll_interval, policy_cache, credentials, require_identity, geoip_country, geoip_asn, provider_ranges, resolver, resolver_timeout, allow_private, rate_per_app, max_tunnels, max_tunnels_per_app, audit, audit_sync, retention, record_path, audit_spool, audit_head_interval, node)", option)
 		}
 	}
 	return nil

@@ -30,7 +30,7 @@ const (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "check",
-		Usage: "[--config FILE] [--app NAME] [--format text|json] TARGET",
+		Usage: "[--config FILE] [--app NAME] [--format text|json] [--explain] TARGET",
 		Short: "Classify and evaluate one destination without sending it anything",
 		Long: `
 Runs the decision pipeline for one destination, exactly as the proxy would,
@@ -52,8 +52,13 @@ unreadable configuration or policy error). In monitor mode a denied
 destination is still forwarded by the proxy, but check exits 3 so scripts
 can find violations before enforcing.
 
+With --explain, check also lists the policy rules that made the decision,
+each with its file:line (the branch of data.sovgate.decision that decided is
+marked), using OPA's tracer: the answer to "which rule blocked my request?".
+
 Examples:
   sovgate check https://bucket.s3.eu-west-3.amazonaws.com/
+  sovgate check --explain --app etat-civil https://api.example.com/
   sovgate check --app etat-civil --format json api.example.com:443
   sovgate check --config /etc/caddy/Caddyfile https://graph.microsoft.com/
 `,
@@ -65,6 +70,7 @@ Examples:
 			fs.String("method", "", "HTTP method for http:// targets (default GET)")
 			fs.String("format", "text", "output format: text or json")
 			fs.Duration("timeout", 10*time.Second, "give up after this long")
+			fs.Bool("explain", false, "list the policy rules that decided, with file:line")
 			addSettingFlags(fs)
 			cmd.Args = cobra.ExactArgs(1)
 			// Exit status 3 (denied) is an answer, not a failure: no
@@ -90,6 +96,8 @@ type CheckReport struct {
 	PolicyRevision string           `json:"policy_revision"`
 	Input          *policy.Input    `json:"input"`
 	Decision       *policy.Decision `json:"decision"`
+	// Explanation lists the rules that decided (--explain).
+	Explanation *policy.Explanation `json:"explanation,omitempty"`
 }
 
 func runCheck(fl caddycmd.Flags, stdout io.Writer) (int, error) {
@@ -133,6 +141,14 @@ func runCheck(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 	}
 	if out.Blocked() {
 		report.Status = out.Status
+	}
+	if explain, _ := fl.GetBool("explain"); explain && out.Input != nil {
+		// Tracing only here, never on the proxy's request path.
+		ex, err := parts.Pipeline.Policy().Explain(ctx, out.Input)
+		if err != nil {
+			return exitError, fmt.Errorf("explain the decision: %w", err)
+		}
+		report.Explanation = ex
 	}
 	if format == "json" {
 		enc := json.NewEncoder(stdout)
@@ -221,7 +237,7 @@ func writeCheckText(w io.Writer, r *CheckReport, dest *geo.Destination, policySo
 			if i == 0 {
 				label = "Addresses"
 			}
-			fmt.Fprintf(tw, "%s\t%s\n", label, describeAddress(a))
+			fmt.Fprintf(tw, "%s\t%s\n", label, geoAddressText(a, ""))
 		}
 		for i, p := range dest.Providers {
 			label := ""
@@ -256,6 +272,19 @@ func writeCheckText(w io.Writer, r *CheckReport, dest *geo.Destination, policySo
 		fmt.Fprintf(tw, "Reasons\t%s: %s\n", strings.Join(r.Reasons, ","), r.Detail)
 	}
 	fmt.Fprintf(tw, "Policy\trevision %s (%s)\n", r.PolicyRevision, policySource)
+	if r.Explanation != nil {
+		for i, h := range r.Explanation.Rules {
+			label := ""
+			if i == 0 {
+				label = "Rules"
+			}
+			mark := ""
+			if h.Decided {
+				mark = "   <- decided"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s%s\n", label, h.Where(), h.Text, mark)
+		}
+	}
 	tw.Flush()
 }
 
@@ -267,32 +296,4 @@ func actionText(r *CheckReport) string {
 		return "forwards it"
 	}
 	return fmt.Sprintf("answers %d %s and blocks it", r.Status, http.StatusText(r.Status))
-}
-
-func describeAddress(a geo.Address) string {
-	var b strings.Builder
-	b.WriteString(a.IP.String())
-	country := a.Country
-	if country == "" {
-		country = "country unknown"
-	}
-	fmt.Fprintf(&b, "  %s", country)
-	switch {
-	case a.EU:
-		b.WriteString(", in the EU")
-	case a.EEA:
-		b.WriteString(", in the EEA")
-	case a.Country != "":
-		b.WriteString(", outside the EU/EEA")
-	}
-	if a.ASN != 0 {
-		fmt.Fprintf(&b, "  AS%d %s", a.ASN, a.ASOrg)
-	}
-	if a.Provider != "" {
-		fmt.Fprintf(&b, "  provider %s", a.Provider)
-		if a.Region != "" {
-			fmt.Fprintf(&b, " %s", a.Region)
-		}
-	}
-	return b.String()
 }

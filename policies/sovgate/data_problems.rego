@@ -19,6 +19,19 @@ data_problems contains msg if {
 
 data_problems contains "apps is missing: write \"apps\": {} when no app needs a setting" if not data.sovgate.apps
 
+data_problems contains msg if {
+	not data.sovgate.profiles[data.sovgate.unknown_profile]
+	msg := sprintf("unknown_profile %q is not defined in profiles", [data.sovgate.unknown_profile])
+}
+
+data_problems contains msg if {
+	some name, settings in data.sovgate.apps
+	some category in settings.categories
+	data.sovgate.categories
+	not data.sovgate.categories[category]
+	msg := sprintf("apps[%q]: category %q is not defined in categories (a typing mistake would hide personal data from the rules)", [name, category])
+}
+
 data_problems contains "exceptions is missing: write \"exceptions\": {} when there is none" if not data.sovgate.exceptions
 
 data_problems contains msg if {
@@ -63,6 +76,30 @@ data_problems contains msg if {
 	contains(exception.host, "*")
 	not regex.match(`^\*\.[^*]+$`, exception.host)
 	msg := sprintf("exceptions[%q]: host %q: a wildcard is only allowed as a leading \"*.\"", [id, exception.host])
+}
+
+data_problems contains msg if {
+	some name, settings in data.sovgate.apps
+	hosts := settings.allowed_hosts
+	not is_array(hosts)
+	msg := sprintf("apps[%q]: allowed_hosts must be a list of host names", [name])
+}
+
+data_problems contains msg if {
+	some name, settings in data.sovgate.apps
+	some host in settings.allowed_hosts
+	not valid_host_pattern(host)
+	msg := sprintf("apps[%q]: allowed_hosts: %v is not a host name or \"*.domain\"", [name, host])
+}
+
+valid_host_pattern(host) if {
+	non_empty_string(host)
+	not contains(host, "*")
+}
+
+valid_host_pattern(host) if {
+	non_empty_string(host)
+	regex.match(`^\*\.[^*]+$`, host)
 }
 
 non_empty_string(value) if {

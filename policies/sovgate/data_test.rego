@@ -9,46 +9,64 @@ test_shipped_data_has_no_problems if {
 
 test_shipped_defaults if {
 	data.sovgate.default_profile == "sovereign"
+	data.sovgate.unknown_profile == "sovereign"
 	count(data.sovgate.eu_countries) == 27
 	count(data.sovgate.eea_extra_countries) == 3
-	count(data.sovgate.exceptions) == 0
-	count(data.sovgate.apps) == 0
 }
 
 test_problem_incomplete_exception if {
-	problems := sovgate.data_problems with data.sovgate.exceptions as {"e1": {"app": "visio", "host": "x.example", "expires": "2026-12-31"}}
-	problems == {
-		"exceptions[\"e1\"]: approved_by is missing or empty; the exception does not apply",
-		"exceptions[\"e1\"]: reason is missing or empty; the exception does not apply",
-	}
+	problems := sovgate.data_problems with data.sovgate.exceptions as {"e1": {"app": "test-visio", "host": "x.example", "expires": "2026-12-31"}}
+	"exceptions[\"e1\"]: approved_by is missing or empty; the exception does not apply" in problems
+	"exceptions[\"e1\"]: reason is missing or empty; the exception does not apply" in problems
 }
 
 test_problem_bad_date if {
-	problems := sovgate.data_problems with data.sovgate.exceptions as {"e1": exception("visio", "x.example", "2026-02-30")}
-	problems == {"exceptions[\"e1\"]: expires \"2026-02-30\" is not a date YYYY-MM-DD; the exception does not apply"}
+	problems := sovgate.data_problems with data.sovgate.exceptions as {"e1": exception("test-visio", "x.example", "2026-02-30")}
+	"exceptions[\"e1\"]: expires \"2026-02-30\" is not a date YYYY-MM-DD; the exception does not apply" in problems
 }
 
 test_problem_bad_wildcard if {
-	problems := sovgate.data_problems with data.sovgate.exceptions as {"e1": exception("visio", "api.*.example.com", "2026-12-31")}
-	count(problems) == 1
+	problems := sovgate.data_problems with data.sovgate.exceptions as {"e1": exception("test-visio", "api.*.example.com", "2026-12-31")}
+	"exceptions[\"e1\"]: host \"api.*.example.com\": a wildcard is only allowed as a leading \"*.\"" in problems
 }
 
 test_problem_app_profile_unknown if {
-	problems := sovgate.data_problems with data.sovgate.apps as {"visio": {"profile": "sovreign"}}
-	problems == {"apps[\"visio\"]: profile \"sovreign\" is not defined in profiles"}
+	problems := sovgate.data_problems with data.sovgate.apps as {"test-visio": {"profile": "sovreign"}}
+	"apps[\"test-visio\"]: profile \"sovreign\" is not defined in profiles" in problems
 }
 
 test_problem_accept_adequacy_not_boolean if {
-	problems := sovgate.data_problems with data.sovgate.apps as {"visio": {"accept_adequacy": "yes"}}
-	count(problems) == 1
+	problems := sovgate.data_problems with data.sovgate.apps as {"test-visio": {"accept_adequacy": "yes"}}
+	"apps[\"test-visio\"]: accept_adequacy must be true or false, not yes" in problems
 }
 
 test_problem_unknown_check if {
 	problems := sovgate.data_problems with data.sovgate.profiles as {"sovereign": {"checks": ["residence"]}}
-	problems == {"profiles[\"sovereign\"]: unknown check \"residence\" (known checks: residency, jurisdiction)"}
+	"profiles[\"sovereign\"]: unknown check \"residence\" (known checks: residency, jurisdiction)" in problems
+}
+
+test_problem_unknown_profile_undefined if {
+	problems := sovgate.data_problems with data.sovgate.unknown_profile as "closed"
+	"unknown_profile \"closed\" is not defined in profiles" in problems
+}
+
+test_problem_category_undefined if {
+	problems := sovgate.data_problems with data.sovgate.apps as {"test-visio": {"categories": ["persona1"]}}
+	"apps[\"test-visio\"]: category \"persona1\" is not defined in categories (a typing mistake would hide personal data from the rules)" in problems
+}
+
+test_problem_allowed_hosts_not_a_list if {
+	problems := sovgate.data_problems with data.sovgate.apps as {"test-visio": {"allowed_hosts": "api.example.com"}}
+	"apps[\"test-visio\"]: allowed_hosts must be a list of host names" in problems
+}
+
+test_problem_allowed_host_bad_wildcard if {
+	problems := sovgate.data_problems with data.sovgate.apps as {"test-visio": {"allowed_hosts": ["api.*.example.com", ""]}}
+	"apps[\"test-visio\"]: allowed_hosts: api.*.example.com is not a host name or \"*.domain\"" in problems
+	"apps[\"test-visio\"]: allowed_hosts:  is not a host name or \"*.domain\"" in problems
 }
 
 test_problem_default_profile_unknown if {
 	problems := sovgate.data_problems with data.sovgate.default_profile as "strict"
-	problems == {"default_profile \"strict\" is not defined in profiles"}
+	"default_profile \"strict\" is not defined in profiles" in problems
 }

@@ -13,13 +13,14 @@
 #      it enforces: "residency" (residency.rego) and "jurisdiction"
 #      (jurisdiction.rego).
 #   2. Run those checks. Each problem found is a violation.
-#   3. An exception in force for this app and host tolerates the violations
-#      (exceptions.rego).
-#   4. Allow when there is no violation, or when an exception tolerates them.
-#      A configuration mistake (an unknown profile) always denies.
+#   3. The violations are tolerated when the app registry allows this host
+#      for the app (allowed_hosts.rego), or when an exception in force for
+#      this app and host covers it (exceptions.rego).
+#   4. Allow when there is no violation, or when they are tolerated. A
+#      configuration mistake (an unknown profile) always denies.
 #
 # The reasons list every violation found, tolerated or not, so auditors see
-# what an exception allowed.
+# what an allowed host or an exception allowed.
 package sovgate
 
 # The decision, in four cases tried in order.
@@ -28,10 +29,11 @@ package sovgate
 #    exists and no check found a problem. Allow.
 # 2. The profile does not exist: a mistake in the configuration. Deny (fail
 #    closed); no exception applies.
-# 3. A check found a problem and no exception is in force. Deny, listing the
-#    problems.
-# 4. A check found a problem and an exception in force tolerates it. Allow,
-#    listing the problems and the exceptions that tolerated them.
+# 3. A check found a problem, no exception is in force and the app is not
+#    allowed this host (allowed_hosts.rego). Deny, listing the problems.
+# 4. A check found a problem and it is tolerated: the app is allowed this
+#    host, or an exception is in force. Allow, listing the problems and what
+#    tolerated them (ALLOWED_FOR_APP, EXCEPTION_APPLIED).
 decision := {"allow": true, "profile": profile, "reasons": []} if {
 	data.sovgate.profiles[profile]
 	count(residency_violations) == 0
@@ -40,7 +42,14 @@ decision := {"allow": true, "profile": profile, "reasons": []} if {
 	not data.sovgate.profiles[profile]
 } else := {"allow": false, "profile": profile, "reasons": violations} if {
 	count(exceptions_in_force) == 0
-} else := {"allow": true, "profile": profile, "reasons": array.concat(violations, exception_reasons)}
+	not data.sovgate.apps[input.source.app].allowed_hosts # the usual case, checked cheaply
+} else := {"allow": false, "profile": profile, "reasons": violations} if {
+	count(exceptions_in_force) == 0
+	not host_allowed_for_app
+} else := {"allow": true, "profile": profile, "reasons": array.concat(violations, tolerations)}
+
+# What tolerated the violations: the app's allowed host, then the exceptions.
+tolerations := array.concat(allowed_host_reasons, exception_reasons)
 
 # The problems found by the checks of the profile, in a stable order: where
 # the data goes, then who operates the destination.

@@ -51,13 +51,17 @@ exception_is_complete(exception) if {
 	}
 }
 
-# The exception names this exact host.
-exception_covers_host(exception) if lower(exception.host) == input.destination.host
+# The exception names this host (see host_matches).
+exception_covers_host(exception) if host_matches(exception.host)
 
-# "*.example.com" covers a.example.com and a.b.example.com, not example.com.
-exception_covers_host(exception) if {
-	startswith(exception.host, "*.")
-	suffix := lower(substring(exception.host, 1, -1))
+# A host pattern names this exact host (upper or lower case)...
+host_matches(pattern) if lower(pattern) == input.destination.host
+
+# ...or, as "*.example.com", covers a.example.com and a.b.example.com, not
+# example.com itself.
+host_matches(pattern) if {
+	startswith(pattern, "*.")
+	suffix := lower(substring(pattern, 1, -1))
 	count(suffix) > 1
 	endswith(input.destination.host, suffix)
 }

@@ -1,4 +1,10 @@
 # Helpers for the unit tests: build inputs the way the gateway does.
+#
+# The tests name apps test-... and replace data.sovgate.apps and
+# data.sovgate.exceptions (with ... as ...) when they need some: the apps
+# and exceptions you add to data.json never change what these tests check.
+# A test that fails after you changed a rule or a profile is telling you
+# what your change does: update the test with the rule.
 package sovgate_test
 
 now := "2026-11-28T10:00:00Z"
@@ -17,7 +23,7 @@ cloud_address(ip, country, provider, region, region_country) := object.union(add
 # A CONNECT request from app to host, resolved to addresses, operated by providers.
 request(app, host, addresses, providers) := {
 	"request": {"method": "CONNECT", "scheme": "https", "host": host, "port": 443, "path": ""},
-	"source": {"app": app, "ip": "10.1.2.3", "identified_by": "basic"},
+	"source": {"app": app, "ip": "10.1.2.3", "identified_by": "basic", "categories": []},
 	"destination": {"host": host, "addresses": addresses, "providers": providers},
 	"time": now,
 }

@@ -8,16 +8,21 @@
 #     "visio":      {"profile": "residency", "accept_adequacy": true}
 #   }
 #
-# An app that is not listed (including "unknown", the name the gateway gives
-# to requests it could not identify), or listed without a profile, gets
-# data.sovgate.default_profile.
+# An app that is not listed, or listed without a profile, gets
+# data.sovgate.default_profile. Requests the gateway could not identify (app
+# "unknown") get data.sovgate.unknown_profile.
 #
 # data.sovgate.profiles defines the profiles and the checks each enforces.
 package sovgate
 
-# The app's profile: the one data.sovgate.apps names for it, otherwise the
-# default profile. input.source.app is the app, as the gateway identified it.
-profile := app_profile if {
+# The app's profile. Traffic the gateway could not identify (app "unknown",
+# identified_by "none") gets data.sovgate.unknown_profile; an identified app
+# gets the profile data.sovgate.apps names for it, otherwise the default
+# profile. input.source.app is the app, as the gateway identified it.
+profile := data.sovgate.unknown_profile if {
+	input.source.identified_by == "none"
+	is_string(data.sovgate.unknown_profile)
+} else := app_profile if {
 	app_profile := data.sovgate.apps[input.source.app].profile
 } else := data.sovgate.default_profile
 

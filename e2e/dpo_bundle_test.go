@@ -1,0 +1,241 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sovgate/sovgate/caddy-modules/sovereignty"
+	"github.com/sovgate/sovgate/policy"
+)
+
+// bundleServer is a static bundle server, as any web server is: it serves
+// the current bytes with an ETag and answers 304 to If-None-Match.
+type bundleServer struct {
+	mu          sync.Mutex
+	body        []byte
+	down        bool
+	notModified int
+}
+
+func (s *bundleServer) set(body []byte) {
+	s.mu.Lock()
+	s.body = body
+	s.mu.Unlock()
+}
+
+func (s *bundleServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+		return
+	}
+	sum := sha256.Sum256(s.body)
+	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
+	w.Header().Set("ETag", etag)
+	if r.Header.Get("If-None-Match") == etag {
+		s.notModified++
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", "application/gzip")
+	w.Write(s.body)
+}
+
+func signingKey(t *testing.T) (private, public []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	pubDER, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
+}
+
+// buildBundle signs the policy directory dir (the embedded bundle when "")
+// with key; an empty key gives an unsigned bundle.
+func buildBundle(t *testing.T, dir string, key []byte) (body []byte, revision string) {
+	t.Helper()
+	src := policy.EmbeddedBundle()
+	if dir != "" {
+		src = policy.DirBundle(dir)
+	}
+	if key == nil {
+		signed, rev := buildBundle(t, dir, mustKey(t))
+		files := readTarGz(t, signed)
+		delete(files, "/.signatures.json")
+		return writeTarGz(t, files), rev
+	}
+	var buf bytes.Buffer
+	rev, err := policy.WriteBundle(&buf, src, policy.SignOptions{PrivateKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), rev
+}
+
+func mustKey(t *testing.T) []byte {
+	priv, _ := signingKey(t)
+	return priv
+}
+
+func TestDPOSignedBundleDistribution(t *testing.T) {
+	w := newWorld(t)
+	priv, pub := signingKey(t)
+	keyDir := t.TempDir()
+	pubFile := filepath.Join(keyDir, "policy-signing.pub")
+	if err := os.WriteFile(pubFile, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	srv := &bundleServer{}
+	v1, rev1 := buildBundle(t, "", priv)
+	srv.set(v1)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	url := hs.URL + "/bundles/sovgate.tar.gz"
+	cache := t.TempDir()
+	opts := gatewayOptions{mode: "enforce", policies: url, app: map[string]any{
+		"policy_public_key":    pubFile,
+		"policy_poll_interval": "100ms",
+		"policy_cache":         cache,
+	}}
+	g := startGateway(t, w, opts)
+	if st := g.policyStatus(t); st.Revision != rev1 || st.Source != hs.URL+"/bundles/sovgate.tar.gz" {
+		t.Fatalf("status %+v, want revision %s from the bundle server", st, rev1)
+	}
+	usDenied := func(want int, when string) {
+		t.Helper()
+		if status, err := g.getStatus("", "us.test"); err != nil || status != want {
+			t.Fatalf("%s: us.test got %d %v, want %d", when, status, err, want)
+		}
+	}
+	usDenied(http.StatusForbidden, "v1")
+
+	// v2, signed: an exception lets every app reach us.test.
+	dir := copyDefaultPolicies(t)
+	editData(t, dir, func(data map[string]any) {
+		data["exceptions"] = map[string]any{"2026-042-us": map[string]any{
+			"app": "*", "host": "us.test", "reason": "supplier migration", "approved_by": "DPO", "expires": "2099-12-31",
+		}}
+	})
+	v2, rev2 := buildBundle(t, dir, priv)
+	srv.set(v2)
+	g.waitPolicy(t, "the signed bundle v2", func(st sovereignty.PolicyStatus) bool { return st.Revision == rev2 })
+	usDenied(http.StatusOK, "v2")
+
+	// v3 unsigned and v4 signed with another key: refused, v2 serves on.
+	editData(t, dir, func(data map[string]any) { data["exceptions"] = map[string]any{} })
+	v3, _ := buildBundle(t, dir, nil)
+	srv.set(v3)
+	st := g.waitPolicy(t, "the unsigned bundle refused", func(st sovereignty.PolicyStatus) bool {
+		return st.Refused != nil && strings.Contains(st.Refused.Error, "not signed")
+	})
+	if st.Revision != rev2 {
+		t.Errorf("revision %s after an unsigned bundle, want %s", st.Revision, rev2)
+	}
+	usDenied(http.StatusOK, "after the unsigned bundle")
+	v4, _ := buildBundle(t, dir, mustKey(t))
+	srv.set(v4)
+	st = g.waitPolicy(t, "the wrongly signed bundle refused", func(st sovereignty.PolicyStatus) bool {
+		return st.Refused != nil && strings.Contains(st.Refused.Error, "signature")
+	})
+	if st.Revision != rev2 {
+		t.Errorf("revision %s after a wrongly signed bundle, want %s", st.Revision, rev2)
+	}
+	usDenied(http.StatusOK, "after the wrongly signed bundle")
+	if v := g.metric(t, "sovgate_policy_reload_failing"); v != "1" {
+		t.Errorf("sovgate_policy_reload_failing = %q", v)
+	}
+
+	// Back to v2: unchanged, and the server answers 304 from then on.
+	srv.set(v2)
+	g.waitPolicy(t, "the refusal to clear", func(st sovereignty.PolicyStatus) bool { return st.Refused == nil })
+	srv.mu.Lock()
+	before := srv.notModified
+	srv.mu.Unlock()
+	if status, rep := g.reloadPolicy(t); status != http.StatusOK || rep.Result != sovereignty.ReloadUnchanged {
+		t.Errorf("POST reload of an unchanged bundle: %d %+v", status, rep)
+	}
+	srv.mu.Lock()
+	after := srv.notModified
+	srv.mu.Unlock()
+	if after <= before {
+		t.Errorf("the gateway did not send If-None-Match (304 answers: %d then %d)", before, after)
+	}
+
+	// The bundle server is down when the gateway restarts: it starts on
+	// the bundle it activated last, kept in policy_cache.
+	srv.mu.Lock()
+	srv.down = true
+	srv.mu.Unlock()
+	opts.proxyAddr, opts.adminAddr = g.proxyAddr, g.adminAddr
+	g = startGateway(t, w, opts)
+	if st := g.policyStatus(t); st.Revision != rev2 {
+		t.Errorf("restart during an outage: revision %s, want the cached %s", st.Revision, rev2)
+	}
+	usDenied(http.StatusOK, "restart on the cached bundle")
+}
+
+func readTarGz(t *testing.T, raw []byte) map[string][]byte {
+	t.Helper()
+	gz, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	files := map[string][]byte{}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[hdr.Name] = data
+	}
+}
+
+func writeTarGz(t *testing.T, files map[string][]byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for name, data := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
