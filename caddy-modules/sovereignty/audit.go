@@ -170,14 +170,14 @@ func (a *App) unmarshalAuditOption(d *caddyfile.Dispenser, option string) error 
 		}
 		a.AuditSync = value
 	case "retention", "audit_head_interval":
-		dur, err := caddy.ParseDuration(value)
-		if err != nil || dur <= 0 {
-			return d.Errf("%s: %q is not a positive duration (e.g. 400d, 12h)", option, value)
+		dur, err := parsePositiveDuration(d, option, value, "400d, 12h")
+		if err != nil {
+			return err
 		}
 		if option == "retention" {
-			a.Retention = caddy.Duration(dur)
+			a.Retention = dur
 		} else {
-			a.AuditHeadInterval = caddy.Duration(dur)
+			a.AuditHeadInterval = dur
 		}
 	case "audit_spool":
 		a.AuditSpool = value

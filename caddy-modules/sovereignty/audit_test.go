@@ -50,3 +50,31 @@ func TestAuditSpoolDir(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestDurationOptions pins the duration options of the global block: each
+// takes exactly one positive duration, and a bad one is an error that names
+// the option, the value and the line.
+func TestDurationOptions(t *testing.T) {
+	d := caddyfile.NewTestDispenser(`sovereignty {
+		resolver_timeout 2s
+		provider_ranges_interval 1m
+		policy_poll_interval 30s
+	}`)
+	var a App
+	if err := a.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(a.ResolverTimeout) != 2*time.Second || time.Duration(a.ProviderRangesInterval) != time.Minute ||
+		time.Duration(a.PolicyPollInterval) != 30*time.Second {
+		t.Errorf("%+v", a)
+	}
+	for _, option := range []string{"resolver_timeout", "provider_ranges_interval", "policy_poll_interval", "retention", "audit_head_interval"} {
+		for _, value := range []string{"", " 0s", " -1s", " soon", " 1s 2s"} {
+			var a App
+			err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser("sovereignty {\n\t" + option + value + "\n}"))
+			if err == nil || !strings.Contains(err.Error(), option) || !strings.Contains(err.Error(), ":2") {
+				t.Errorf("%s%s: %v, want an error naming the option and line 2", option, value, err)
+			}
+		}
+	}
+}

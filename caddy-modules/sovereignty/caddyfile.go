@@ -110,17 +110,22 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := a.unmarshalAuditOption(d, option); err != nil {
 				return err
 			}
-		case "resolver_timeout":
+		case "resolver_timeout", "provider_ranges_interval":
 			if !d.NextArg() {
 				return d.Errf("%s: missing duration (e.g. 3s)", option)
 			}
-			dur, err := caddy.ParseDuration(d.Val())
-			if err != nil || dur <= 0 {
-				return d.Errf("%s: %q is not a positive duration", option, d.Val())
-			}
-			a.ResolverTimeout = caddy.Duration(dur)
+			value := d.Val()
 			if d.NextArg() {
 				return d.Errf("%s: takes one duration, got also %q", option, d.Val())
+			}
+			dur, err := parsePositiveDuration(d, option, value, "3s, 1m")
+			if err != nil {
+				return err
+			}
+			if option == "resolver_timeout" {
+				a.ResolverTimeout = dur
+			} else {
+				a.ProviderRangesInterval = dur
 			}
 		case "rate_per_app":
 			if !d.NextArg() {
@@ -167,3 +172,15 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 }
 
 var _ caddyfile.Unmarshaler = (*App)(nil)
+
+// parsePositiveDuration reads the value of a duration option. Zero and
+// negative durations are refused rather than taken as "off", because every
+// such option is a timeout or an interval where zero would mean "never" or
+// "spin"; example gives the admin a valid spelling in the error.
+func parsePositiveDuration(d *caddyfile.Dispenser, option, value, example string) (caddy.Duration, error) {
+	dur, err := caddy.ParseDuration(value)
+	if err != nil || dur <= 0 {
+		return 0, d.Errf("%s: %q is not a positive duration (e.g. %s)", option, value, example)
+	}
+	return caddy.Duration(dur), nil
+}

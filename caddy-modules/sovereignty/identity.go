@@ -320,11 +320,11 @@ func (a *App) unmarshalPolicyOption(d *caddyfile.Dispenser, option string) error
 	case "policy_cache":
 		a.PolicyCache = value
 	case "policy_poll_interval":
-		dur, err := caddy.ParseDuration(value)
-		if err != nil || dur <= 0 {
-			return d.Errf("%s: %q is not a positive duration (e.g. 1m)", option, value)
+		dur, err := parsePositiveDuration(d, option, value, "1m")
+		if err != nil {
+			return err
 		}
-		a.PolicyPollInterval = caddy.Duration(dur)
+		a.PolicyPollInterval = dur
 	}
 	return nil
 }
