@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,7 +9,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +19,7 @@ import (
 
 	"github.com/sovgate/sovgate/caddy-modules/sovereignty"
 	"github.com/sovgate/sovgate/policy"
+	"github.com/sovgate/sovgate/policy/bundletest"
 )
 
 // bundleServer is a static bundle server, as any web server is: it serves
@@ -79,9 +77,9 @@ func buildBundle(t *testing.T, dir string, key []byte) (body []byte, revision st
 	}
 	if key == nil {
 		signed, rev := buildBundle(t, dir, mustKey(t))
-		files := readTarGz(t, signed)
+		files := bundletest.ReadTarGz(t, signed)
 		delete(files, "/.signatures.json")
-		return writeTarGz(t, files), rev
+		return bundletest.WriteTarGz(t, files), rev
 	}
 	var buf bytes.Buffer
 	rev, err := policy.WriteBundle(&buf, src, policy.SignOptions{PrivateKey: key})
@@ -192,50 +190,4 @@ func TestDPOSignedBundleDistribution(t *testing.T) {
 		t.Errorf("restart during an outage: revision %s, want the cached %s", st.Revision, rev2)
 	}
 	usDenied(http.StatusOK, "restart on the cached bundle")
-}
-
-func readTarGz(t *testing.T, raw []byte) map[string][]byte {
-	t.Helper()
-	gz, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(gz)
-	files := map[string][]byte{}
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return files
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[hdr.Name] = data
-	}
-}
-
-func writeTarGz(t *testing.T, files map[string][]byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for name, data := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }

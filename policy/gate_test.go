@@ -1,9 +1,7 @@
 package policy_test
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,13 +10,13 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"io"
 	"io/fs"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sovgate/sovgate/policy"
+	"github.com/sovgate/sovgate/policy/bundletest"
 )
 
 // withTest is a bundle whose own test passes or fails.
@@ -247,7 +245,7 @@ func TestSignedBundleRefused(t *testing.T) {
 	if _, _, err := policy.ReadSignedBundle(bytes.NewReader(signed.Bytes()), priv, "x"); err == nil || !strings.Contains(err.Error(), "private key") {
 		t.Errorf("a private key as the verification key: %v", err)
 	}
-	files := readTarGz(t, signed.Bytes())
+	files := bundletest.ReadTarGz(t, signed.Bytes())
 
 	unsigned := map[string][]byte{}
 	for p, raw := range files {
@@ -255,25 +253,25 @@ func TestSignedBundleRefused(t *testing.T) {
 			unsigned[p] = raw
 		}
 	}
-	if _, _, err := policy.ReadSignedBundle(bytes.NewReader(writeTarGz(t, unsigned)), pub, "x"); err == nil || !strings.Contains(err.Error(), "not signed") {
+	if _, _, err := policy.ReadSignedBundle(bytes.NewReader(bundletest.WriteTarGz(t, unsigned)), pub, "x"); err == nil || !strings.Contains(err.Error(), "not signed") {
 		t.Errorf("unsigned: %v", err)
 	}
 
 	tampered := clone(files)
 	tampered["/sovgate/decision.rego"] = []byte(strings.Replace(string(files["/sovgate/decision.rego"]), "true", "false", 1))
-	if _, _, err := policy.ReadSignedBundle(bytes.NewReader(writeTarGz(t, tampered)), pub, "x"); err == nil || !strings.Contains(err.Error(), "digest mismatch") {
+	if _, _, err := policy.ReadSignedBundle(bytes.NewReader(bundletest.WriteTarGz(t, tampered)), pub, "x"); err == nil || !strings.Contains(err.Error(), "digest mismatch") {
 		t.Errorf("tampered: %v", err)
 	}
 
 	added := clone(files)
 	added["/sovgate/extra.rego"] = []byte("package sovgate\n")
-	if _, _, err := policy.ReadSignedBundle(bytes.NewReader(writeTarGz(t, added)), pub, "x"); err == nil || !strings.Contains(err.Error(), "not included in bundle signature") {
+	if _, _, err := policy.ReadSignedBundle(bytes.NewReader(bundletest.WriteTarGz(t, added)), pub, "x"); err == nil || !strings.Contains(err.Error(), "not included in bundle signature") {
 		t.Errorf("added file: %v", err)
 	}
 
 	removed := clone(files)
 	delete(removed, "/sovgate/decision_test.rego")
-	if _, _, err := policy.ReadSignedBundle(bytes.NewReader(writeTarGz(t, removed)), pub, "x"); err == nil || !strings.Contains(err.Error(), "missing") {
+	if _, _, err := policy.ReadSignedBundle(bytes.NewReader(bundletest.WriteTarGz(t, removed)), pub, "x"); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("removed file: %v", err)
 	}
 	if _, _, err := policy.ReadSignedBundle(strings.NewReader("not a bundle"), pub, "x"); err == nil {
@@ -287,46 +285,6 @@ func clone(m map[string][]byte) map[string][]byte {
 		out[k] = v
 	}
 	return out
-}
-
-func readTarGz(t *testing.T, raw []byte) map[string][]byte {
-	t.Helper()
-	gz, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(gz)
-	files := map[string][]byte{}
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return files
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[hdr.Name] = data
-	}
-}
-
-func writeTarGz(t *testing.T, files map[string][]byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for name, data := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write(data)
-	}
-	tw.Close()
-	gz.Close()
-	return buf.Bytes()
 }
 
 func TestRunTestsCoverage(t *testing.T) {

@@ -141,27 +141,13 @@ func parseAuditSync(s string) (strict bool, err error) {
 //	audit_head_interval 1m
 func (a *App) unmarshalAuditOption(d *caddyfile.Dispenser, option string) error {
 	if option == "record_path" {
-		a.RecordPath = true
-		if d.NextArg() {
-			switch d.Val() {
-			case "on", "true":
-			case "off", "false":
-				a.RecordPath = false
-			default:
-				return d.Errf("%s: takes no value (or on/off), got %q", option, d.Val())
-			}
-		}
-		if d.NextArg() {
-			return d.Errf("%s: takes no value, got also %q", option, d.Val())
-		}
-		return nil
+		on, err := parseFlag(d, option)
+		a.RecordPath = on
+		return err
 	}
-	if !d.NextArg() {
-		return d.Errf("%s: missing value", option)
-	}
-	value := d.Val()
-	if d.NextArg() {
-		return d.Errf("%s: takes one value, got also %q", option, d.Val())
+	value, err := parseSingleValue(d, option)
+	if err != nil {
+		return err
 	}
 	switch option {
 	case "audit_sync":

@@ -78,3 +78,39 @@ func TestDurationOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagOptions pins the on/off options: alone they mean on, a spelled-out
+// value may follow, anything else names the option and the line.
+func TestFlagOptions(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  bool
+	}{{"", true}, {" on", true}, {" true", true}, {" off", false}, {" false", false}} {
+		var a App
+		src := "sovereignty {\n\trequire_identity" + tc.value + "\n\trecord_path" + tc.value + "\n}"
+		if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(src)); err != nil {
+			t.Fatalf("%q: %v", src, err)
+		}
+		if a.RequireIdentity != tc.want || a.RecordPath != tc.want {
+			t.Errorf("%q: require_identity %v, record_path %v, want %v", src, a.RequireIdentity, a.RecordPath, tc.want)
+		}
+	}
+	for _, option := range []string{"require_identity", "record_path"} {
+		for _, value := range []string{" maybe", " on off"} {
+			var a App
+			err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser("sovereignty {\n\t" + option + value + "\n}"))
+			if err == nil || !strings.Contains(err.Error(), option) || !strings.Contains(err.Error(), ":2") {
+				t.Errorf("%s%s: %v, want an error naming the option and line 2", option, value, err)
+			}
+		}
+	}
+	for _, option := range []string{"credentials", "policy_public_key", "policy_cache", "audit_spool", "policies", "node"} {
+		for _, value := range []string{"", " a b"} {
+			var a App
+			err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser("sovereignty {\n\t" + option + value + "\n}"))
+			if err == nil || !strings.Contains(err.Error(), option) || !strings.Contains(err.Error(), ":2") {
+				t.Errorf("%s%s: %v, want an error naming the option and line 2", option, value, err)
+			}
+		}
+	}
+}

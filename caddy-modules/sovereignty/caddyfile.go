@@ -70,12 +70,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			a.Mode = d.Val()
 		case "policies", "geoip_country", "geoip_asn", "provider_ranges", "audit", "node":
-			if !d.NextArg() {
-				return d.Errf("%s: missing value", option)
-			}
-			value := d.Val()
-			if d.NextArg() {
-				return d.Errf("%s: takes one value, got also %q", option, d.Val())
+			value, err := parseSingleValue(d, option)
+			if err != nil {
+				return err
 			}
 			switch option {
 			case "policies":
@@ -183,4 +180,37 @@ func parsePositiveDuration(d *caddyfile.Dispenser, option, value, example string
 		return 0, d.Errf("%s: %q is not a positive duration (e.g. %s)", option, value, example)
 	}
 	return caddy.Duration(dur), nil
+}
+
+// parseSingleValue reads the one value an option takes: a missing value and
+// a second one are both errors that name the option and the line.
+func parseSingleValue(d *caddyfile.Dispenser, option string) (string, error) {
+	if !d.NextArg() {
+		return "", d.Errf("%s: missing value", option)
+	}
+	value := d.Val()
+	if d.NextArg() {
+		return "", d.Errf("%s: takes one value, got also %q", option, d.Val())
+	}
+	return value, nil
+}
+
+// parseFlag reads an on/off option: alone it means on, and "on", "true",
+// "off" or "false" may follow, so a generated config can spell out either.
+func parseFlag(d *caddyfile.Dispenser, option string) (bool, error) {
+	if !d.NextArg() {
+		return true, nil
+	}
+	var on bool
+	switch d.Val() {
+	case "on", "true":
+		on = true
+	case "off", "false":
+	default:
+		return false, d.Errf("%s: takes no value (or on/off), got %q", option, d.Val())
+	}
+	if d.NextArg() {
+		return false, d.Errf("%s: takes no value, got also %q", option, d.Val())
+	}
+	return on, nil
 }

@@ -290,27 +290,13 @@ func (a *App) Identity() *Identity { return a.identity }
 //	policy_cache /var/lib/sovgate/policy-bundles
 func (a *App) unmarshalPolicyOption(d *caddyfile.Dispenser, option string) error {
 	if option == "require_identity" {
-		a.RequireIdentity = true
-		if d.NextArg() {
-			switch d.Val() {
-			case "on", "true":
-			case "off", "false":
-				a.RequireIdentity = false
-			default:
-				return d.Errf("%s: takes no value (or on/off), got %q", option, d.Val())
-			}
-		}
-		if d.NextArg() {
-			return d.Errf("%s: takes no value, got also %q", option, d.Val())
-		}
-		return nil
+		on, err := parseFlag(d, option)
+		a.RequireIdentity = on
+		return err
 	}
-	if !d.NextArg() {
-		return d.Errf("%s: missing value", option)
-	}
-	value := d.Val()
-	if d.NextArg() {
-		return d.Errf("%s: takes one value, got also %q", option, d.Val())
+	value, err := parseSingleValue(d, option)
+	if err != nil {
+		return err
 	}
 	switch option {
 	case "credentials":
