@@ -2,7 +2,11 @@ package decision
 
 import (
 	"context"
+	"encoding/json"
+	"io/fs"
+	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -10,6 +14,7 @@ import (
 
 	"github.com/sovgate/sovgate/geo"
 	"github.com/sovgate/sovgate/geo/geotest"
+	"github.com/sovgate/sovgate/policies"
 	"github.com/sovgate/sovgate/policy"
 )
 
@@ -171,6 +176,38 @@ func writePolicy(tb testing.TB, modules map[string]string) *policy.Engine {
 		tb.Fatalf("LoadDir: %v", err)
 	}
 	return e
+}
+
+// policyWithData loads the embedded bundle with top-level keys of its
+// data.json replaced (exceptions, apps, ...).
+func policyWithData(tb testing.TB, replace map[string]any) *policy.Engine {
+	tb.Helper()
+	modules := map[string]string{}
+	err := fs.WalkDir(policies.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		raw, err := fs.ReadFile(policies.FS(), p)
+		if err != nil {
+			return err
+		}
+		if path.Base(p) == "data.json" {
+			var data map[string]any
+			if err := json.Unmarshal(raw, &data); err != nil {
+				return err
+			}
+			maps.Copy(data, replace)
+			if raw, err = json.Marshal(data); err != nil {
+				return err
+			}
+		}
+		modules[p] = string(raw)
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return writePolicy(tb, modules)
 }
 
 // conflictPolicy compiles, but its complete rule decision gets two

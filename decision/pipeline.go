@@ -375,10 +375,36 @@ func (p *Pipeline) decide(ctx context.Context, out *Outcome) {
 		if limit := out.Start.Add(p.cacheTTL); limit.Before(expires) {
 			expires = limit
 		}
+		// An exception is valid through the whole UTC day of its expiry
+		// date, so a decision that applied one must not be reused after the
+		// day it was made: past midnight the exception may have expired,
+		// and an expired exception is ignored, not honoured for a minute.
+		if appliesException(decision) {
+			if midnight := nextUTCMidnight(out.Start); midnight.Before(expires) {
+				expires = midnight
+			}
+		}
 		entry.expires = expires
 		p.cache.put(key, entry)
 	}
 	out.apply(entry, answer)
+}
+
+// appliesException reports whether the decision names an exception
+// (a reason with an exception id).
+func appliesException(d *policy.Decision) bool {
+	for _, r := range d.Reasons {
+		if r.Exception != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// nextUTCMidnight is the first instant of the UTC day after t.
+func nextUTCMidnight(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)
 }
 
 func (o *Outcome) apply(e *cachedDecision, answer *geo.Answer) {

@@ -410,6 +410,32 @@ func TestDecideCache(t *testing.T) {
 		}
 	})
 
+	t.Run("a decision that applied an exception ends at UTC midnight", func(t *testing.T) {
+		w := newWorld(t)
+		engine := policyWithData(t, map[string]any{"exceptions": map[string]any{
+			"2026-017": map[string]any{
+				"app": etatCivil.App, "host": hostUS, "reason": "migration until the end of the day",
+				"approved_by": "DPO", "expires": "2026-11-28",
+			},
+		}})
+		p := w.pipeline(t, Enforce, func(c *Config) { c.Policy, c.CacheTTL = engine, time.Hour })
+		w.clock.Advance(13*time.Hour + 59*time.Minute) // 23:59:00 UTC, the exception's last minute
+		out := p.Decide(ctx, connect(t, hostUS+":443"), etatCivil)
+		if out.Verdict != "allow" || !slices.Contains(out.Reasons, "EXCEPTION_APPLIED") {
+			t.Fatalf("before expiry: %s %v, want allow with EXCEPTION_APPLIED", out.Verdict, out.Reasons)
+		}
+		w.clock.Advance(59 * time.Second)
+		if out := p.Decide(ctx, connect(t, hostUS+":443"), etatCivil); !out.Cached || out.Verdict != "allow" {
+			t.Fatalf("23:59:59: cached %v, verdict %s; want the cached allow", out.Cached, out.Verdict)
+		}
+		w.clock.Advance(time.Second) // midnight: the exception has expired
+		out = p.Decide(ctx, connect(t, hostUS+":443"), etatCivil)
+		if out.Cached {
+			t.Fatal("the exception's decision was reused after it expired")
+		}
+		checkOutcome(t, out, deniedEnforce("RESIDENCY_NON_EU"))
+	})
+
 	t.Run("default CacheTTL is a minute", func(t *testing.T) {
 		w := newWorld(t)
 		p := w.pipeline(t, Monitor)
