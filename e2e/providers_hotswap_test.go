@@ -148,6 +148,42 @@ func TestProviderRangesHotSwapUnderTraffic(t *testing.T) {
 	}, "v1 again after the corrupt index")
 }
 
+// TestProviderRangesSwapDecidesTunnelsAgain: an open CONNECT tunnel does
+// not outlive the provider data it was decided on. When new ranges place
+// its address under another provider, the tunnel is decided again and, in
+// enforce mode, closed; a tunnel the new data still allows stays open.
+func TestProviderRangesSwapDecidesTunnelsAgain(t *testing.T) {
+	w := newWorld(t)
+	dir := t.TempDir()
+	feedtest.Default().WriteIndex(t, dir)
+	// v2: eu.test (127.0.0.2, GeoIP FR) turns out to be Cloudflare anycast.
+	v2 := feedtest.Default()
+	v2.CloudflareV4 = append(v2.CloudflareV4, ipEU+"/32")
+
+	g := startGateway(t, w, gatewayOptions{mode: "enforce", app: map[string]any{
+		"provider_ranges":          dir,
+		"provider_ranges_interval": "50ms",
+	}})
+	euConn, euBR := g.openTunnel(t, fmt.Sprintf("eu.test:%d", w.httpPort))
+	if err := tunnelGet(t, euConn, euBR, "eu.test"); err != nil {
+		t.Fatalf("eu.test tunnel on v1: %v", err)
+	}
+	ovhConn, ovhBR := g.openTunnel(t, fmt.Sprintf("ovh.test:%d", w.httpPort))
+	_, rev1 := g.providerStatus(t)
+
+	replaceIndex(t, dir, v2.Index(t))
+	expectClosed(t, euConn, euBR, 10*time.Second)
+	if err := tunnelGet(t, ovhConn, ovhBR, "ovh.test"); err != nil {
+		t.Fatalf("a tunnel the new data still allows was disturbed: %v", err)
+	}
+	if _, rev2 := g.providerStatus(t); rev2 == rev1 {
+		t.Errorf("data revision unchanged after the swap: %s", rev2)
+	}
+	g.waitLog(t, "decision", func(l decisionLine) bool {
+		return l.Host == "eu.test" && l.Action == "blocked" && strings.Join(l.Reasons, ",") == "RESIDENCY_UNKNOWN,JURISDICTION_NON_EU"
+	})
+}
+
 // TestProviderRangesMissingAtStartup: a gateway configured with a
 // provider_ranges directory that holds no index refuses to start, and says
 // what to run.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sovgate/sovgate/caddy-modules/sovereignty"
 	"github.com/sovgate/sovgate/decision"
+	"github.com/sovgate/sovgate/geo"
 	"github.com/sovgate/sovgate/policy"
 )
 
@@ -29,6 +30,32 @@ import (
 
 func init() {
 	sovereignty.OnPolicySwap(redecideTunnels)
+	sovereignty.OnDataSwap(redecideTunnelsOnData)
+}
+
+// redecideTunnelsOnData decides again about every open tunnel classified by
+// c, after new provider ranges were swapped into it: the decision cache
+// does not reuse decisions made on the old data, and neither do tunnels.
+// Each tunnel is decided by the configuration that owns it, under the
+// policy revision in service there.
+func redecideTunnelsOnData(c *geo.Classifier) {
+	log := caddy.Log().Named("sovereignty.tunnels")
+	tunnels := openTunnels.snapshot(func(t *tunnel) bool {
+		app := t.ownerApp()
+		return app != nil && app.Parts() != nil && app.Pipeline().Classifier() == c
+	})
+	if len(tunnels) == 0 {
+		return
+	}
+	closed := 0
+	for _, t := range tunnels {
+		app := t.ownerApp()
+		if !redecide(t, app, app.Pipeline().Policy(), log) {
+			closed++
+		}
+	}
+	log.Info("open tunnels decided again on the new provider data",
+		zap.String("data_revision", c.Revision()), zap.Int("tunnels", len(tunnels)), zap.Int("closed", closed))
 }
 
 func redecideTunnels(app *sovereignty.App, _, cur *policy.Engine) {
@@ -72,7 +99,7 @@ func redecide(t *tunnel, app *sovereignty.App, cur *policy.Engine, log *zap.Logg
 		log.Error("recording the decision about an open tunnel", zap.Error(err))
 	}
 	if out.Blocked() || !slices.Contains(out.Addrs, t.upstreamIP()) {
-		log.Info("closing a tunnel the new policy revision does not allow",
+		log.Info("closing a tunnel that a new decision does not allow",
 			zap.String("id", t.outcome.ID), zap.String("new_decision", out.ID),
 			zap.String("policy_revision", out.PolicyRevision), zap.Strings("reasons", out.Reasons))
 		t.close()

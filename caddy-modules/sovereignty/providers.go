@@ -3,6 +3,7 @@ package sovereignty
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -77,6 +78,7 @@ func (a *App) startProviderWatch() error {
 						zap.Int("networks", cur.Networks),
 						zap.Time("previous_build_time", old.BuildTime),
 						zap.String("data_revision", c.Revision()))
+					runDataSwapHooks(c)
 				},
 				OnError: func(err error) {
 					log.Error("new provider ranges refused; the data in service stays", zap.Error(err))
@@ -90,4 +92,35 @@ func (a *App) startProviderWatch() error {
 	}
 	a.pooled = append(a.pooled, key)
 	return nil
+}
+
+// DataSwapHook runs after new provider data is put in service in a
+// classifier (shared by every config that uses the same data files). The
+// egress handlers use it, as they use PolicySwapHook, to decide again about
+// the CONNECT tunnels opened on the old data: an address the new ranges
+// place elsewhere, or under another provider, must not keep a tunnel that
+// no decision on the new data allowed. Hooks run in the watcher's
+// goroutine, one swap at a time; stopping the watcher waits for them.
+type DataSwapHook func(c *geo.Classifier)
+
+var dataSwapHooks struct {
+	mu    sync.Mutex
+	hooks []DataSwapHook
+}
+
+// OnDataSwap registers a hook (call it from an init function: hooks cannot
+// be removed).
+func OnDataSwap(h DataSwapHook) {
+	dataSwapHooks.mu.Lock()
+	dataSwapHooks.hooks = append(dataSwapHooks.hooks, h)
+	dataSwapHooks.mu.Unlock()
+}
+
+func runDataSwapHooks(c *geo.Classifier) {
+	dataSwapHooks.mu.Lock()
+	hooks := append([]DataSwapHook(nil), dataSwapHooks.hooks...)
+	dataSwapHooks.mu.Unlock()
+	for _, h := range hooks {
+		h(c)
+	}
 }
