@@ -202,6 +202,16 @@ func TestDPOIdentifyBySourceNetwork(t *testing.T) {
 	check("127.0.0.1", "", "loopback|cidr|public")
 	check("127.0.0.9", "meteo", "meteo|basic|") // credentials come first (no credentials file: the name is trusted)
 
+	// ...but an unchecked user name cannot claim an app the registry
+	// identifies by its network: that would lend its profile to anyone.
+	resp := g.proxyGet(t, "batch", "secret", "127.0.0.1")
+	if resp.StatusCode != http.StatusProxyAuthRequired || resp.Header.Get("Sovgate-Reasons") != "AUTH_FAILED" {
+		t.Errorf("claiming the cidr app %q by user name: %s %s, want 407 AUTH_FAILED", "batch", resp.Status, resp.Header.Get("Sovgate-Reasons"))
+	}
+	if line := g.waitLog(t, "decision", byID(resp.Header.Get("Sovgate-Decision-Id"))); line.App != "unknown" || line.Action != "blocked" {
+		t.Errorf("decision line of the refused claim: %+v", line)
+	}
+
 	// The registry belongs to the policy revision: change it, reload, and
 	// the same client is another app.
 	apps["batch"] = map[string]any{"categories": []any{"personal"}, "identified_by": map[string]any{"cidr": []any{"127.0.0.8/31"}}}

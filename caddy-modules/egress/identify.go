@@ -42,7 +42,9 @@ func (e *identityError) Error() string { return e.code + ": " + e.detail }
 //     lists (identified_by.mtls) names the app;
 //  2. proxy Basic auth: with a credentials file, the user is the app if
 //     the password matches its bcrypt hash, and a wrong password is
-//     refused (407); without one, the user name is taken as is;
+//     refused (407); without one, the user name is taken as is, unless
+//     the registry lists that app with other means of identification
+//     only (refused, 407);
 //  3. the source address, in a CIDR of the app registry
 //     (identified_by.cidr; the longest prefix wins);
 //  4. otherwise the app is "unknown" (identified_by "none"), or, with
@@ -78,6 +80,13 @@ func (h *Handler) identify(r *http.Request) (decision.Caller, error) {
 			if err := id.CheckBasic(r.Context(), user, password); err != nil {
 				return c, &identityError{CodeAuthFailed, fmt.Sprintf("wrong proxy credentials for app %q", user)}
 			}
+		} else if app := apps.Get(user); app != nil && !app.Basic && (len(app.CertNames) > 0 || len(app.CIDRs) > 0) {
+			// Without a credentials file nothing checks the user name, so
+			// it must not take the place of a certificate or a network the
+			// registry requires: an app that could be claimed by name
+			// would lend its profile to any client.
+			return c, &identityError{CodeAuthFailed, fmt.Sprintf(
+				"app %q is identified by its client certificate or source network (identified_by), not by an unchecked proxy user name", user)}
 		}
 		switch {
 		case c.IdentifiedBy == "none":
