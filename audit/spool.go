@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -45,6 +46,7 @@ type Spool struct {
 	activeNum  int
 	activeSize int64
 	pending    int64 // records appended and not yet acknowledged
+	unsynced   int64 // records appended since the last fsync
 	dirty      bool  // appended since the last fsync
 	closed     bool
 	buf        []byte
@@ -265,6 +267,7 @@ func (s *Spool) Append(entries []*Entry) error {
 	}
 	s.activeSize += int64(n)
 	s.pending += int64(len(entries))
+	s.unsynced += int64(len(entries))
 	s.dirty = true
 	return nil
 }
@@ -295,6 +298,13 @@ func (s *Spool) rotate() error {
 		next = s.segs[len(s.segs)-1] + 1
 	}
 	f, err := os.OpenFile(s.segPath(next), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The directory was removed under us: make it again, and lock it
+		// again, so spooling goes on.
+		if err = s.recreateDir(); err == nil {
+			f, err = os.OpenFile(s.segPath(next), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("audit spool: %w", err)
 	}
@@ -325,8 +335,96 @@ func (s *Spool) Sync() error {
 	if err := s.active.Sync(); err != nil {
 		return fmt.Errorf("audit spool: %w", err)
 	}
+	// An fsync of a file that is no longer in the directory (someone
+	// removed the spool, or the segment) succeeds, but what it holds will
+	// never be replayed: do not call those records durable.
+	if s.activeGone() {
+		return s.abandonActive()
+	}
 	s.dirty = false
+	s.unsynced = 0
 	return nil
+}
+
+// SegmentGoneError reports that the segment being written was removed or
+// replaced while in use. Its records will never be replayed: Unsynced were
+// appended since the last fsync (the caller must not count them as taken),
+// Earlier had been synced before it vanished.
+type SegmentGoneError struct {
+	Segment  string
+	Unsynced int64
+	Earlier  int64
+}
+
+func (e *SegmentGoneError) Error() string {
+	return fmt.Sprintf("audit spool segment %s was removed while in use: %d records appended since the last fsync are not taken, %d spooled earlier are lost",
+		e.Segment, e.Unsynced, e.Earlier)
+}
+
+// activeGone reports whether the open segment is no longer the file at its
+// path.
+func (s *Spool) activeGone() bool {
+	open, err := s.active.Stat()
+	if err != nil {
+		return true
+	}
+	onDisk, err := os.Stat(s.segPath(s.activeNum))
+	return err != nil || !os.SameFile(open, onDisk)
+}
+
+// abandonActive forgets a segment that vanished: the next Append starts a
+// new one (recreating the directory if it is gone), and replay goes on with
+// the segments that remain.
+func (s *Spool) abandonActive() error {
+	gone := &SegmentGoneError{Segment: s.segPath(s.activeNum), Unsynced: s.unsynced}
+	before := s.pending
+	s.active.Close()
+	s.segs = removeInt(s.segs, s.activeNum)
+	s.active, s.activeNum, s.activeSize = nil, 0, 0
+	s.recountPending()
+	gone.Earlier = max64(before-s.pending-gone.Unsynced, 0)
+	s.unsynced, s.dirty = 0, false
+	return gone
+}
+
+// DropMissing forgets the segments whose files were removed under the
+// spool (they cannot be replayed) and returns how many records were lost
+// with them.
+func (s *Spool) DropMissing() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before := s.pending
+	if s.active != nil && s.activeGone() {
+		s.active.Close()
+		s.active, s.activeNum, s.activeSize = nil, 0, 0
+		s.unsynced, s.dirty = 0, false
+	}
+	kept := s.segs[:0]
+	for _, n := range s.segs {
+		if _, err := os.Stat(s.segPath(n)); err == nil {
+			kept = append(kept, n)
+		}
+	}
+	s.segs = kept
+	s.recountPending()
+	return max64(before-s.pending, 0)
+}
+
+// recountPending counts again what is left to replay, from the first
+// remaining segment.
+func (s *Spool) recountPending() {
+	s.readSeg, s.readOff = 0, 0
+	if len(s.segs) > 0 {
+		s.readSeg, s.readOff = s.segs[0], int64(len(spoolMagic))
+	}
+	s.pending = 0
+	for _, n := range s.segs {
+		if f, err := os.Open(s.segPath(n)); err == nil {
+			count, _, _ := countFrames(f, int64(len(spoolMagic)))
+			f.Close()
+			s.pending += int64(count)
+		}
+	}
 }
 
 // Dirty reports whether appended records wait for a Sync.
@@ -461,19 +559,7 @@ func (s *Spool) Skip(seg int) (int64, error) {
 	}
 	err := os.Rename(s.segPath(seg), s.segPath(seg)+".corrupt")
 	s.segs = removeInt(s.segs, seg)
-	s.readSeg, s.readOff = 0, 0
-	if len(s.segs) > 0 {
-		s.readSeg, s.readOff = s.segs[0], int64(len(spoolMagic))
-	}
-	// Count again what is left to replay.
-	s.pending = 0
-	for _, n := range s.segs {
-		if f, ferr := os.Open(s.segPath(n)); ferr == nil {
-			count, _, _ := countFrames(f, int64(len(spoolMagic)))
-			f.Close()
-			s.pending += int64(count)
-		}
-	}
+	s.recountPending()
 	_ = s.writePos()
 	return size, err
 }
@@ -521,7 +607,7 @@ func (s *Spool) Ack(pos spoolPos) error {
 		}
 		s.segs = nil
 		s.readSeg, s.readOff = 0, 0
-		s.dirty = false
+		s.dirty, s.unsynced = false, 0
 		os.Remove(filepath.Join(s.dir, "replay.pos"))
 		return nil
 	}
@@ -555,6 +641,28 @@ func (s *Spool) Close() error {
 		s.lockFile.Close()
 	}
 	return err
+}
+
+// recreateDir makes the spool directory again after it was removed, with a
+// new lock file, locked.
+func (s *Spool) recreateDir() error {
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return err
+	}
+	lf, err := os.OpenFile(filepath.Join(s.dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := lockFile(lf); err != nil {
+		lf.Close()
+		return fmt.Errorf("%s is in use by another process: %w", s.dir, err)
+	}
+	if s.lockFile != nil {
+		unlockFile(s.lockFile)
+		s.lockFile.Close()
+	}
+	s.lockFile = lf
+	return nil
 }
 
 func syncDir(dir string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -294,7 +295,7 @@ func (w *Writer) overflow(e *Entry, strict bool) error {
 		err = sp.Sync()
 	}
 	if err != nil {
-		w.lose(1, err)
+		w.loseSpooled(1, err)
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	w.spooled.Add(1)
@@ -335,6 +336,20 @@ func (w *Writer) spoolErr() error {
 		return *p
 	}
 	return nil
+}
+
+// loseSpooled counts own records that the spool did not take, and, when
+// a segment vanished, the other records that went with it.
+func (w *Writer) loseSpooled(own int, err error) {
+	if own > 0 {
+		w.lose(own, err)
+	}
+	var gone *SegmentGoneError
+	if errors.As(err, &gone) {
+		if others := gone.Unsynced - int64(own) + gone.Earlier; others > 0 {
+			w.lose(int(others), err)
+		}
+	}
 }
 
 // lose counts records that could not be taken, and says so loudly.
@@ -490,8 +505,12 @@ func (w *Writer) spoolBatch(batch []item) {
 		err = w.spool.Sync()
 	}
 	if err != nil {
-		w.unavailable.Store(w.storeDown)
-		w.lose(len(batch), err)
+		// A vanished segment is a one-off: the next append makes a new
+		// one, so only a spool that cannot take records makes the writer
+		// refuse them until the store returns.
+		var gone *SegmentGoneError
+		w.unavailable.Store(w.storeDown && !errors.As(err, &gone))
+		w.loseSpooled(len(batch), err)
 		err = fmt.Errorf("%w: %v", ErrUnavailable, err)
 	} else {
 		w.unavailable.Store(false)
@@ -532,6 +551,7 @@ func (w *Writer) storeOK() {
 func (w *Writer) syncSpool() {
 	if err := w.spool.Sync(); err != nil {
 		w.log().Error("audit spool sync failed", zap.Error(err))
+		w.loseSpooled(0, err)
 	}
 }
 
@@ -585,6 +605,12 @@ func (w *Writer) replay(now time.Time) {
 			size, _ := w.spool.Skip(corrupt.Seg)
 			w.log().Error("AUDIT RECORDS LOST: a spool segment is corrupt; its unreadable rest was moved aside",
 				zap.String("segment", corrupt.Segment+".corrupt"), zap.Int64("offset", corrupt.Offset), zap.Int64("bytes", size))
+			continue
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			// A segment was removed under the spool: what it held is gone.
+			lost := w.spool.DropMissing()
+			w.lose(int(lost), fmt.Errorf("audit spool %s: a segment was removed before it was replayed: %w", w.cfg.SpoolDir, err))
 			continue
 		}
 		if err != nil {

@@ -421,6 +421,146 @@ func TestSpoolKeepsOrderAcrossSegmentsAndRestarts(t *testing.T) {
 	}
 }
 
+// TestSpoolRemovedWhileInUse: a spool directory removed under a running
+// gateway must not swallow records. An fsync of the unlinked segment
+// succeeds, so Sync checks that the segment is still the file at its path:
+// the records appended since are reported as not taken, those synced
+// earlier as lost, and the next append recreates the directory and goes
+// on. A directory replaced by a file makes every append fail.
+func TestSpoolRemovedWhileInUse(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	sp, err := OpenSpool(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	if err := sp.Append(spoolEntries(3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Append(spoolEntries(2)); err != nil {
+		t.Fatalf("append to the open, unlinked segment: %v", err)
+	}
+	err = sp.Sync()
+	var gone *SegmentGoneError
+	if !errors.As(err, &gone) || gone.Unsynced != 2 || gone.Earlier != 3 {
+		t.Fatalf("Sync after the spool was removed: %v, want SegmentGoneError{Unsynced: 2, Earlier: 3}", err)
+	}
+	if sp.Pending() != 0 {
+		t.Errorf("pending %d after the segment vanished, want 0", sp.Pending())
+	}
+
+	// Spooling goes on in a new directory.
+	more := spoolEntries(4)
+	if err := sp.Append(more); err != nil {
+		t.Fatalf("append after the directory was removed: %v", err)
+	}
+	if err := sp.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	got, pos, err := sp.Read(100)
+	if err != nil || len(got) != 4 || got[0].ID != more[0].ID {
+		t.Fatalf("read %d entries, err %v; want the 4 appended after", len(got), err)
+	}
+	if err := sp.Ack(pos); err != nil {
+		t.Fatal(err)
+	}
+
+	// A file where the directory was: nothing can be spooled.
+	if err := sp.rotateForTest(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Append(spoolEntries(1)); err == nil {
+		t.Fatal("append with a file in place of the spool directory succeeded")
+	}
+}
+
+// TestSpoolSegmentRemovedBeforeReplay: a sealed segment removed before it
+// was replayed is reported (not found), then forgotten with its records
+// counted, and replay goes on with the next segment.
+func TestSpoolSegmentRemovedBeforeReplay(t *testing.T) {
+	dir := t.TempDir()
+	sp, err := OpenSpool(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	if err := sp.Append(spoolEntries(3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.rotateForTest(); err != nil {
+		t.Fatal(err)
+	}
+	second := spoolEntries(2)
+	if err := sp.Append(second); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "000001.spool")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sp.Read(100); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Read with the first segment gone: %v, want not found", err)
+	}
+	if lost := sp.DropMissing(); lost != 3 {
+		t.Errorf("DropMissing = %d, want 3", lost)
+	}
+	got, _, err := sp.Read(100)
+	if err != nil || len(got) != 2 || got[0].ID != second[0].ID {
+		t.Fatalf("read %d entries, err %v; want the 2 of the second segment", len(got), err)
+	}
+}
+
+// TestWriterRemovedSpoolFailsStrictAndCountsLoss: during a store outage,
+// the spool directory is removed under the writer. A strict record must not
+// be acknowledged from the unlinked segment: it fails with ErrUnavailable,
+// and every record that went with the segment is counted as dropped. The
+// spool is made again for later records, which reach the store when it
+// returns.
+func TestWriterRemovedSpoolFailsStrictAndCountsLoss(t *testing.T) {
+	real := openStore(t, filepath.Join(t.TempDir(), "audit.db"))
+	fs := &flakyStore{Store: real}
+	spool := filepath.Join(t.TempDir(), "spool")
+	w := NewWriter(fs, WriterConfig{SpoolDir: spool, RetryInterval: 20 * time.Millisecond, Logger: zap.NewNop()})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	fs.down.Store(true)
+	strict := w.Recorder(RecorderConfig{Strict: true})
+	for range 3 {
+		if err := strict.Decided(newRecord("gw-1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.RemoveAll(spool); err != nil {
+		t.Fatal(err)
+	}
+	if err := strict.Decided(newRecord("gw-1")); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("strict Decided into a removed spool: %v, want ErrUnavailable", err)
+	}
+	if st := w.Stats(); st.Dropped != 4 || st.SpoolPending != 0 {
+		t.Fatalf("after the spool vanished: dropped %d (want the 3 spooled and the 1 refused), pending %d", st.Dropped, st.SpoolPending)
+	}
+	later := newRecord("gw-1")
+	if err := strict.Decided(later); err != nil {
+		t.Fatalf("strict Decided once the spool is made again: %v", err)
+	}
+	fs.down.Store(false)
+	waitFor(t, "the replay", func() bool { st := w.Stats(); return st.SpoolPending == 0 && st.Replayed >= 1 })
+	checkExactlyOnce(t, real, []string{later.ID})
+}
+
 func TestSpoolCorruptSegmentIsSetAside(t *testing.T) {
 	dir := t.TempDir()
 	sp, err := OpenSpool(dir)
