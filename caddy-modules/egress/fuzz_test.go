@@ -29,6 +29,8 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 		"sovereignty {\n\tallow_private 10.0.0.1/8\n}",
 		"sovereignty {\n\tmode\n}",
 		"sovereignty {\n\t{\n}",
+		"sovereignty {\n\tprovider_ranges_interval 30s\n\tpolicy_poll_interval 0s\n}",
+		"sovereignty {\n\trequire_identity off\n\trecord_path on extra\n\tretention 400d\n}",
 	} {
 		f.Add(seed)
 	}
