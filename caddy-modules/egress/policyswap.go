@@ -49,7 +49,10 @@ func redecideTunnelsOnData(c *geo.Classifier) {
 	}
 	closed := 0
 	for _, t := range tunnels {
-		app := t.ownerApp()
+		app := t.ownerApp() // read again: a reload may have handed it over
+		if app == nil || app.Parts() == nil {
+			continue
+		}
 		if !redecide(t, app, app.Pipeline().Policy(), log) {
 			closed++
 		}
