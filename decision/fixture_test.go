@@ -2,11 +2,8 @@ package decision
 
 import (
 	"context"
-	"encoding/json"
-	"io/fs"
 	"maps"
 	"os"
-	"path"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -14,7 +11,7 @@ import (
 
 	"github.com/sovgate/sovgate/geo"
 	"github.com/sovgate/sovgate/geo/geotest"
-	"github.com/sovgate/sovgate/policies"
+	"github.com/sovgate/sovgate/policies/policiestest"
 	"github.com/sovgate/sovgate/policy"
 )
 
@@ -182,32 +179,12 @@ func writePolicy(tb testing.TB, modules map[string]string) *policy.Engine {
 // data.json replaced (exceptions, apps, ...).
 func policyWithData(tb testing.TB, replace map[string]any) *policy.Engine {
 	tb.Helper()
-	modules := map[string]string{}
-	err := fs.WalkDir(policies.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		raw, err := fs.ReadFile(policies.FS(), p)
-		if err != nil {
-			return err
-		}
-		if path.Base(p) == "data.json" {
-			var data map[string]any
-			if err := json.Unmarshal(raw, &data); err != nil {
-				return err
-			}
-			maps.Copy(data, replace)
-			if raw, err = json.Marshal(data); err != nil {
-				return err
-			}
-		}
-		modules[p] = string(raw)
-		return nil
-	})
+	dir := policiestest.WriteDir(tb, policiestest.WithData(tb, func(data map[string]any) { maps.Copy(data, replace) }))
+	e, err := policy.LoadDir(context.Background(), dir)
 	if err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("LoadDir: %v", err)
 	}
-	return writePolicy(tb, modules)
+	return e
 }
 
 // conflictPolicy compiles, but its complete rule decision gets two

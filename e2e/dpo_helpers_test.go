@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,7 +11,7 @@ import (
 	"time"
 
 	"github.com/sovgate/sovgate/caddy-modules/sovereignty"
-	"github.com/sovgate/sovgate/policies"
+	"github.com/sovgate/sovgate/policies/policiestest"
 	"github.com/sovgate/sovgate/policy"
 )
 
@@ -20,24 +19,7 @@ import (
 // as a DPO starts their own, and returns the directory.
 func copyDefaultPolicies(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	err := fs.WalkDir(policies.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		raw, err := fs.ReadFile(policies.FS(), p)
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, p), raw, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return policiestest.WriteDir(t, policiestest.WithData(t, nil))
 }
 
 // saveFile replaces a policy file the way editors and deployment tools do:

@@ -2,16 +2,13 @@ package policy
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io/fs"
 	"net/netip"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/sovgate/sovgate/geo"
-	"github.com/sovgate/sovgate/policies"
+	"github.com/sovgate/sovgate/policies/policiestest"
 )
 
 var (
@@ -112,31 +109,7 @@ func BenchmarkEvaluateExceptions(b *testing.B) {
 
 func embeddedWithExceptions(b *testing.B, exceptions map[string]any) *Engine {
 	b.Helper()
-	mfs := fstest.MapFS{}
-	err := fs.WalkDir(policies.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		raw, err := fs.ReadFile(policies.FS(), p)
-		if err != nil {
-			return err
-		}
-		if p == "sovgate/data.json" {
-			var data map[string]any
-			if err := json.Unmarshal(raw, &data); err != nil {
-				return err
-			}
-			data["exceptions"] = exceptions
-			if raw, err = json.Marshal(data); err != nil {
-				return err
-			}
-		}
-		mfs[p] = &fstest.MapFile{Data: raw}
-		return nil
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	mfs := policiestest.WithData(b, func(data map[string]any) { data["exceptions"] = exceptions })
 	e, err := Load(context.Background(), Bundle{FS: mfs, Dir: "bench:"})
 	if err != nil {
 		b.Fatal(err)

@@ -3,16 +3,14 @@ package policy_test
 import (
 	"bytes"
 	"encoding/json"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
-	"testing/fstest"
 
 	"github.com/open-policy-agent/opa/v1/util"
 
-	"github.com/sovgate/sovgate/policies"
+	"github.com/sovgate/sovgate/policies/policiestest"
 	"github.com/sovgate/sovgate/policy"
 )
 
@@ -93,31 +91,7 @@ func embeddedWithData(t *testing.T, patch map[string]any) *policy.Engine {
 		}
 		return e
 	}
-	mfs := fstest.MapFS{}
-	err := fs.WalkDir(policies.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		raw, err := fs.ReadFile(policies.FS(), p)
-		if err != nil {
-			return err
-		}
-		if p == "sovgate/data.json" {
-			var data map[string]any
-			if err := json.Unmarshal(raw, &data); err != nil {
-				return err
-			}
-			merge(data, patch)
-			if raw, err = json.Marshal(data); err != nil {
-				return err
-			}
-		}
-		mfs[p] = &fstest.MapFile{Data: raw}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mfs := policiestest.WithData(t, func(data map[string]any) { merge(data, patch) })
 	e, err := policy.Load(t.Context(), policy.Bundle{FS: mfs, Dir: "golden:"})
 	if err != nil {
 		t.Fatal(err)
