@@ -1,9 +1,9 @@
 package audit
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sovgate/sovgate/internal/metricsreg"
 )
 
 // The audit metrics are created once per process and registered with each
@@ -45,16 +45,7 @@ var metrics = struct {
 // RegisterMetrics registers the audit metrics with a registry; registering
 // them again (another configuration) is not an error.
 func RegisterMetrics(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{
+	return metricsreg.Register(reg,
 		metrics.written, metrics.spooled, metrics.replayed, metrics.dropped,
-		metrics.queueDepth, metrics.spoolRecords, metrics.storeUp,
-	} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return err
-			}
-		}
-	}
-	return nil
+		metrics.queueDepth, metrics.spoolRecords, metrics.storeUp)
 }

@@ -77,14 +77,7 @@ func (s *sqlStore) appendPG(ctx context.Context, entries []*Entry, dedupe bool) 
 			return nil, 0, tx.Commit(ctx)
 		}
 	}
-	var order []string
-	byNode := make(map[string][]*Entry)
-	for _, e := range entries {
-		if _, ok := byNode[e.Node]; !ok {
-			order = append(order, e.Node)
-		}
-		byNode[e.Node] = append(byNode[e.Node], e)
-	}
+	order, byNode := groupByNode(entries)
 	heads := make([]Head, 0, len(order))
 	for _, node := range order {
 		if _, err := tx.Exec(ctx, `INSERT INTO audit_heads (node, seq, hash, time) VALUES ($1, 0, $2, 0) ON CONFLICT (node) DO NOTHING`, node, GenesisHash); err != nil {

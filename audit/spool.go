@@ -71,16 +71,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // torn frame at the end of the last one, and counts the records left to
 // replay.
 func OpenSpool(dir string) (*Spool, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("audit spool %s: %w", dir, err)
-	}
-	lf, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	lf, err := makeAndLock(dir)
 	if err != nil {
-		return nil, fmt.Errorf("audit spool %s: %w", dir, err)
-	}
-	if err := lockFile(lf); err != nil {
-		lf.Close()
-		return nil, fmt.Errorf("audit spool %s is in use by another process (%v): give each gateway its own spool", dir, err)
+		return nil, err
 	}
 	s := &Spool{dir: dir, lockFile: lf}
 	if err := s.load(); err != nil {
@@ -301,9 +294,10 @@ func (s *Spool) rotate() error {
 	if errors.Is(err, fs.ErrNotExist) {
 		// The directory was removed under us: make it again, and lock it
 		// again, so spooling goes on.
-		if err = s.recreateDir(); err == nil {
-			f, err = os.OpenFile(s.segPath(next), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err := s.recreateDir(); err != nil {
+			return err
 		}
+		f, err = os.OpenFile(s.segPath(next), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
 	}
 	if err != nil {
 		return fmt.Errorf("audit spool: %w", err)
@@ -378,9 +372,8 @@ func (s *Spool) activeGone() bool {
 func (s *Spool) abandonActive() error {
 	gone := &SegmentGoneError{Segment: s.segPath(s.activeNum), Unsynced: s.unsynced}
 	before := s.pending
-	s.active.Close()
 	s.segs = removeInt(s.segs, s.activeNum)
-	s.active, s.activeNum, s.activeSize = nil, 0, 0
+	s.closeActive()
 	s.recountPending()
 	gone.Earlier = max64(before-s.pending-gone.Unsynced, 0)
 	s.unsynced, s.dirty = 0, false
@@ -395,8 +388,7 @@ func (s *Spool) DropMissing() int64 {
 	defer s.mu.Unlock()
 	before := s.pending
 	if s.active != nil && s.activeGone() {
-		s.active.Close()
-		s.active, s.activeNum, s.activeSize = nil, 0, 0
+		s.closeActive()
 		s.unsynced, s.dirty = 0, false
 	}
 	kept := s.segs[:0]
@@ -550,8 +542,7 @@ func (s *Spool) Skip(seg int) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if seg == s.activeNum && s.active != nil {
-		s.active.Close()
-		s.active, s.activeNum, s.activeSize = nil, 0, 0
+		s.closeActive()
 	}
 	var size int64
 	if st, err := os.Stat(s.segPath(seg)); err == nil {
@@ -577,8 +568,7 @@ func removeInt(xs []int, x int) []int {
 func (s *Spool) dropSegmentsBefore(seg int) {
 	for len(s.segs) > 0 && s.segs[0] < seg {
 		if s.segs[0] == s.activeNum && s.active != nil {
-			s.active.Close()
-			s.active, s.activeNum, s.activeSize = nil, 0, 0
+			s.closeActive()
 		}
 		os.Remove(s.segPath(s.segs[0]))
 		s.segs = s.segs[1:]
@@ -599,8 +589,7 @@ func (s *Spool) Ack(pos spoolPos) error {
 	if s.pending == 0 && (s.active == nil || pos.seg == s.activeNum && pos.off >= s.activeSize) {
 		// Everything is in the store: start afresh.
 		if s.active != nil {
-			s.active.Close()
-			s.active, s.activeNum, s.activeSize = nil, 0, 0
+			s.closeActive()
 		}
 		for _, n := range s.segs {
 			os.Remove(s.segPath(n))
@@ -612,6 +601,12 @@ func (s *Spool) Ack(pos spoolPos) error {
 		return nil
 	}
 	return s.writePos()
+}
+
+// closeActive closes the segment being written; the next Append opens one.
+func (s *Spool) closeActive() {
+	s.active.Close()
+	s.active, s.activeNum, s.activeSize = nil, 0, 0
 }
 
 func (s *Spool) isClosed() bool {
@@ -646,16 +641,9 @@ func (s *Spool) Close() error {
 // recreateDir makes the spool directory again after it was removed, with a
 // new lock file, locked.
 func (s *Spool) recreateDir() error {
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
-		return err
-	}
-	lf, err := os.OpenFile(filepath.Join(s.dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	lf, err := makeAndLock(s.dir)
 	if err != nil {
 		return err
-	}
-	if err := lockFile(lf); err != nil {
-		lf.Close()
-		return fmt.Errorf("%s is in use by another process: %w", s.dir, err)
 	}
 	if s.lockFile != nil {
 		unlockFile(s.lockFile)
@@ -663,6 +651,23 @@ func (s *Spool) recreateDir() error {
 	}
 	s.lockFile = lf
 	return nil
+}
+
+// makeAndLock creates the spool directory if needed and locks it, so two
+// gateways never share one spool.
+func makeAndLock(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit spool %s: %w", dir, err)
+	}
+	lf, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit spool %s: %w", dir, err)
+	}
+	if err := lockFile(lf); err != nil {
+		lf.Close()
+		return nil, fmt.Errorf("audit spool %s is in use by another process (%v): give each gateway its own spool", dir, err)
+	}
+	return lf, nil
 }
 
 func syncDir(dir string) error {

@@ -160,14 +160,7 @@ func (s *sqlStore) Append(ctx context.Context, entries []*Entry, dedupe bool) ([
 		}
 	}
 	// Chain per node, keeping the order of the batch.
-	var order []string
-	byNode := make(map[string][]*Entry)
-	for _, e := range entries {
-		if _, ok := byNode[e.Node]; !ok {
-			order = append(order, e.Node)
-		}
-		byNode[e.Node] = append(byNode[e.Node], e)
-	}
+	order, byNode := groupByNode(entries)
 	heads := make([]Head, 0, len(order))
 	for _, node := range order {
 		head, err := s.lockHead(ctx, tx, node)
@@ -703,4 +696,17 @@ func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max
 		return nil, err
 	}
 	return cp, tx.Commit()
+}
+
+// groupByNode splits a batch by chain: the nodes in the order they first
+// appear, and each node's entries in batch order.
+func groupByNode(entries []*Entry) (order []string, byNode map[string][]*Entry) {
+	byNode = make(map[string][]*Entry)
+	for _, e := range entries {
+		if _, ok := byNode[e.Node]; !ok {
+			order = append(order, e.Node)
+		}
+		byNode[e.Node] = append(byNode[e.Node], e)
+	}
+	return order, byNode
 }

@@ -51,32 +51,25 @@ type Store interface {
 // URL, or a SQLite file path (sqlite:// and file: prefixes are accepted).
 // The schema is created or migrated as needed.
 func Open(ctx context.Context, location string) (Store, error) {
-	kind, target, err := ParseLocation(location)
-	if err != nil {
-		return nil, err
-	}
-	switch kind {
-	case "postgres":
-		return openPostgres(ctx, target)
-	default:
-		return openSQLite(ctx, target, true)
-	}
+	return open(ctx, location, true)
 }
 
 // OpenExisting opens a store for reading (the audit commands): a SQLite
 // file must already exist. The schema is migrated only when it is older
 // than this build's.
 func OpenExisting(ctx context.Context, location string) (Store, error) {
+	return open(ctx, location, false)
+}
+
+func open(ctx context.Context, location string, create bool) (Store, error) {
 	kind, target, err := ParseLocation(location)
 	if err != nil {
 		return nil, err
 	}
-	switch kind {
-	case "postgres":
+	if kind == "postgres" {
 		return openPostgres(ctx, target)
-	default:
-		return openSQLite(ctx, target, false)
 	}
+	return openSQLite(ctx, target, create)
 }
 
 // ParseLocation tells a PostgreSQL URL from a SQLite path.

@@ -50,6 +50,12 @@ func (b Bundle) Digest() (string, error) {
 }
 
 func digestFiles(files []sourceFile) string {
+	return hashFiles(files)[:16]
+}
+
+// hashFiles is the hex SHA-256 of the files' names and contents, each
+// length-prefixed, so no two different sets of files hash alike.
+func hashFiles(files []sourceFile) string {
 	h := sha256.New()
 	var n [8]byte
 	for _, f := range files {
@@ -60,7 +66,7 @@ func digestFiles(files []sourceFile) string {
 		h.Write(n[:])
 		h.Write(f.raw)
 	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Digest is the digest of the bundle the engine was gated from (see

@@ -2,9 +2,6 @@ package policy
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -236,18 +233,8 @@ func parseFiles(files []sourceFile) (*parsedBundle, Diagnostics) {
 		dataRaw:   make(map[string][]byte),
 	}
 	var diags Diagnostics
-	h := sha256.New()
 	opts := ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true}
 	for _, f := range files {
-		// Length-prefixed name and content: no two different bundles hash alike.
-		var n [8]byte
-		binary.BigEndian.PutUint64(n[:], uint64(len(f.rel)))
-		h.Write(n[:])
-		h.Write([]byte(f.rel))
-		binary.BigEndian.PutUint64(n[:], uint64(len(f.raw)))
-		h.Write(n[:])
-		h.Write(f.raw)
-
 		switch f.kind {
 		case kindModule, kindTest:
 			m, err := ast.ParseModuleWithOpts(f.display, util.ByteSliceToString(f.raw), opts)
@@ -271,7 +258,7 @@ func parseFiles(files []sourceFile) (*parsedBundle, Diagnostics) {
 			}
 		}
 	}
-	b.revision = hex.EncodeToString(h.Sum(nil))[:12]
+	b.revision = hashFiles(files)[:12]
 	return b, diags
 }
 

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
 	"github.com/sovgate/sovgate/audit"
@@ -130,45 +129,6 @@ func parseAuditSync(s string) (strict bool, err error) {
 		return true, nil
 	}
 	return false, fmt.Errorf("%q: use strict (fsync each record before forwarding) or batched (the default: on disk within a second)", s)
-}
-
-// unmarshalAuditOption reads the audit options of the sovereignty block:
-//
-//	audit_sync strict|batched
-//	retention 400d
-//	record_path
-//	audit_spool /var/lib/sovgate/spool
-//	audit_head_interval 1m
-func (a *App) unmarshalAuditOption(d *caddyfile.Dispenser, option string) error {
-	if option == "record_path" {
-		on, err := parseFlag(d, option)
-		a.RecordPath = on
-		return err
-	}
-	value, err := parseSingleValue(d, option)
-	if err != nil {
-		return err
-	}
-	switch option {
-	case "audit_sync":
-		if _, err := parseAuditSync(value); err != nil {
-			return d.Errf("%s: %v", option, err)
-		}
-		a.AuditSync = value
-	case "retention", "audit_head_interval":
-		dur, err := parsePositiveDuration(d, option, value, "400d, 12h")
-		if err != nil {
-			return err
-		}
-		if option == "retention" {
-			a.Retention = dur
-		} else {
-			a.AuditHeadInterval = dur
-		}
-	case "audit_spool":
-		a.AuditSpool = value
-	}
-	return nil
 }
 
 // auditStatus adds the audit counters to the status document.

@@ -58,8 +58,46 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	// Most options take one plain value, one positive duration, or nothing
+	// (on/off): they are read by kind, into the field their name maps to.
+	plain := map[string]*string{
+		"policies": &a.Policies, "policy_public_key": &a.PolicyPublicKey, "policy_cache": &a.PolicyCache,
+		"credentials": &a.Credentials, "geoip_country": &a.GeoIPCountry, "geoip_asn": &a.GeoIPASN,
+		"provider_ranges": &a.ProviderRanges, "audit": &a.Audit, "audit_spool": &a.AuditSpool, "node": &a.Node,
+	}
+	durations := map[string]*caddy.Duration{
+		"policy_poll_interval": &a.PolicyPollInterval, "provider_ranges_interval": &a.ProviderRangesInterval,
+		"resolver_timeout": &a.ResolverTimeout, "retention": &a.Retention, "audit_head_interval": &a.AuditHeadInterval,
+	}
+	flags := map[string]*bool{"require_identity": &a.RequireIdentity, "record_path": &a.RecordPath}
 	for d.NextBlock(0) {
 		option := d.Val()
+		if field, ok := plain[option]; ok {
+			value, err := parseSingleValue(d, option)
+			if err != nil {
+				return err
+			}
+			*field = value
+			continue
+		}
+		if field, ok := durations[option]; ok {
+			value, err := parseSingleValue(d, option)
+			if err != nil {
+				return err
+			}
+			if *field, err = parsePositiveDuration(d, option, value); err != nil {
+				return err
+			}
+			continue
+		}
+		if field, ok := flags[option]; ok {
+			on, err := parseFlag(d, option)
+			if err != nil {
+				return err
+			}
+			*field = on
+			continue
+		}
 		switch option {
 		case "mode":
 			if !d.NextArg() {
@@ -69,25 +107,6 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("%s: %v", option, err)
 			}
 			a.Mode = d.Val()
-		case "policies", "geoip_country", "geoip_asn", "provider_ranges", "audit", "node":
-			value, err := parseSingleValue(d, option)
-			if err != nil {
-				return err
-			}
-			switch option {
-			case "policies":
-				a.Policies = value
-			case "geoip_country":
-				a.GeoIPCountry = value
-			case "geoip_asn":
-				a.GeoIPASN = value
-			case "provider_ranges":
-				a.ProviderRanges = value
-			case "audit":
-				a.Audit = value
-			case "node":
-				a.Node = value
-			}
 		case "resolver":
 			if !d.NextArg() {
 				return d.Errf("%s: missing value (host:port of a DNS server)", option)
@@ -99,31 +118,15 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.Errf("%s: takes one server, got also %q", option, d.Val())
 			}
-		case "credentials", "require_identity", "policy_public_key", "policy_poll_interval", "policy_cache":
-			if err := a.unmarshalPolicyOption(d, option); err != nil {
-				return err
-			}
-		case "audit_sync", "retention", "record_path", "audit_spool", "audit_head_interval":
-			if err := a.unmarshalAuditOption(d, option); err != nil {
-				return err
-			}
-		case "resolver_timeout", "provider_ranges_interval":
-			if !d.NextArg() {
-				return d.Errf("%s: missing duration (e.g. 3s)", option)
-			}
-			value := d.Val()
-			if d.NextArg() {
-				return d.Errf("%s: takes one duration, got also %q", option, d.Val())
-			}
-			dur, err := parsePositiveDuration(d, option, value, "3s, 1m")
+		case "audit_sync":
+			value, err := parseSingleValue(d, option)
 			if err != nil {
 				return err
 			}
-			if option == "resolver_timeout" {
-				a.ResolverTimeout = dur
-			} else {
-				a.ProviderRangesInterval = dur
+			if _, err := parseAuditSync(value); err != nil {
+				return d.Errf("%s: %v", option, err)
 			}
+			a.AuditSync = value
 		case "rate_per_app":
 			if !d.NextArg() {
 				return d.Errf("%s: missing number of requests per second", option)
@@ -173,11 +176,11 @@ var _ caddyfile.Unmarshaler = (*App)(nil)
 // parsePositiveDuration reads the value of a duration option. Zero and
 // negative durations are refused rather than taken as "off", because every
 // such option is a timeout or an interval where zero would mean "never" or
-// "spin"; example gives the admin a valid spelling in the error.
-func parsePositiveDuration(d *caddyfile.Dispenser, option, value, example string) (caddy.Duration, error) {
+// "spin".
+func parsePositiveDuration(d *caddyfile.Dispenser, option, value string) (caddy.Duration, error) {
 	dur, err := caddy.ParseDuration(value)
 	if err != nil || dur <= 0 {
-		return 0, d.Errf("%s: %q is not a positive duration (e.g. %s)", option, value, example)
+		return 0, d.Errf("%s: %q is not a positive duration (e.g. 5s, 1m, 12h, 400d)", option, value)
 	}
 	return caddy.Duration(dur), nil
 }

@@ -14,7 +14,6 @@ import (
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 
@@ -272,45 +271,10 @@ func (a *App) provisionIdentity() error {
 			}
 		}
 	} else if a.parts.Pipeline.Policy().Apps().Len() > 0 {
-		a.logger.Warn("no credentials file (option credentials): the proxy Basic-auth user name is taken as the app name without a password check, so any client can claim any app of the registry")
+		a.logger.Warn("no credentials file (option credentials): the proxy Basic-auth user name is taken as the app name without a password check, so any client can claim an app the registry does not list or lists with basic (apps identified by certificate or network only cannot be claimed)")
 	}
 	return nil
 }
 
 // Identity returns how this configuration checks proxy credentials.
 func (a *App) Identity() *Identity { return a.identity }
-
-// unmarshalPolicyOption reads the identification and policy-distribution
-// options of the sovereignty block:
-//
-//	credentials /etc/sovgate/credentials
-//	require_identity
-//	policy_public_key /etc/sovgate/policy-signing.pub
-//	policy_poll_interval 1m
-//	policy_cache /var/lib/sovgate/policy-bundles
-func (a *App) unmarshalPolicyOption(d *caddyfile.Dispenser, option string) error {
-	if option == "require_identity" {
-		on, err := parseFlag(d, option)
-		a.RequireIdentity = on
-		return err
-	}
-	value, err := parseSingleValue(d, option)
-	if err != nil {
-		return err
-	}
-	switch option {
-	case "credentials":
-		a.Credentials = value
-	case "policy_public_key":
-		a.PolicyPublicKey = value
-	case "policy_cache":
-		a.PolicyCache = value
-	case "policy_poll_interval":
-		dur, err := parsePositiveDuration(d, option, value, "1m")
-		if err != nil {
-			return err
-		}
-		a.PolicyPollInterval = dur
-	}
-	return nil
-}

@@ -3,7 +3,6 @@ package sovereignty
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -103,24 +102,16 @@ func (a *App) startProviderWatch() error {
 // goroutine, one swap at a time; stopping the watcher waits for them.
 type DataSwapHook func(c *geo.Classifier)
 
-var dataSwapHooks struct {
-	mu    sync.Mutex
-	hooks []DataSwapHook
-}
+var dataSwapHooks hookList[DataSwapHook]
 
 // OnDataSwap registers a hook (call it from an init function: hooks cannot
 // be removed).
 func OnDataSwap(h DataSwapHook) {
-	dataSwapHooks.mu.Lock()
-	dataSwapHooks.hooks = append(dataSwapHooks.hooks, h)
-	dataSwapHooks.mu.Unlock()
+	dataSwapHooks.add(h)
 }
 
 func runDataSwapHooks(c *geo.Classifier) {
-	dataSwapHooks.mu.Lock()
-	hooks := append([]DataSwapHook(nil), dataSwapHooks.hooks...)
-	dataSwapHooks.mu.Unlock()
-	for _, h := range hooks {
+	for _, h := range dataSwapHooks.all() {
 		h(c)
 	}
 }

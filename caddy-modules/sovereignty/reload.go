@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/sovgate/sovgate/internal/metricsreg"
 	"github.com/sovgate/sovgate/policy"
 )
 
@@ -95,17 +96,32 @@ type ReloadReport struct {
 // goroutine, after the swap; the app's Stop waits for them.
 type PolicySwapHook func(app *App, old, cur *policy.Engine)
 
-var swapHooks struct {
+var swapHooks hookList[PolicySwapHook]
+
+// hookList holds the hooks registered from init functions; they run on
+// events of any configuration, so the list is process-wide.
+type hookList[H any] struct {
 	mu    sync.Mutex
-	hooks []PolicySwapHook
+	hooks []H
+}
+
+func (l *hookList[H]) add(h H) {
+	l.mu.Lock()
+	l.hooks = append(l.hooks, h)
+	l.mu.Unlock()
+}
+
+// all returns a copy, to run without holding the lock.
+func (l *hookList[H]) all() []H {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]H(nil), l.hooks...)
 }
 
 // OnPolicySwap registers a hook for every app (call it from an init
 // function: hooks cannot be removed).
 func OnPolicySwap(h PolicySwapHook) {
-	swapHooks.mu.Lock()
-	swapHooks.hooks = append(swapHooks.hooks, h)
-	swapHooks.mu.Unlock()
+	swapHooks.add(h)
 }
 
 // policySourceKind says where an app's policy comes from.
@@ -450,9 +466,7 @@ func (r *reloader) reload(ctx context.Context, trigger string) ReloadReport {
 // runHooks runs the swap hooks in the background (they may decide again
 // about thousands of tunnels); the app's Stop waits for them.
 func (r *reloader) runHooks(old, cur *policy.Engine) {
-	swapHooks.mu.Lock()
-	hooks := append([]PolicySwapHook(nil), swapHooks.hooks...)
-	swapHooks.mu.Unlock()
+	hooks := swapHooks.all()
 	if len(hooks) == 0 {
 		return
 	}
@@ -612,14 +626,7 @@ var policyMetrics = struct {
 }
 
 func registerPolicyMetrics(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{policyMetrics.reloads, policyMetrics.failing, policyMetrics.activated} {
-		if err := reg.Register(c); err != nil {
-			if _, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); !ok {
-				return err
-			}
-		}
-	}
-	return nil
+	return metricsreg.Register(reg, policyMetrics.reloads, policyMetrics.failing, policyMetrics.activated)
 }
 
 // bundleSource fetches a policy bundle from a bundle server and verifies it.
