@@ -98,6 +98,14 @@ func newWorld(tb testing.TB) *world {
 		ipAWSFR:        {Number: 16509, Org: "AMAZON-02"},
 		ipOVH:          {Number: 16276, Org: "OVH SAS"},
 	})
+	// Where the networks are registered: their operators' jurisdictions
+	// when the catalogue does not know them. Every network here is
+	// registered in France (the US one is a French operator's point of
+	// presence abroad), so only the location and the catalogue decide.
+	registration := filepath.Join(w.dir, "registration.mmdb")
+	geotest.WriteRegistrationDB(tb, registration, map[string]geotest.Registration{
+		"192.0.2.0/24": {Country: "FR"}, "203.0.113.0/24": {Country: "FR"}, ipV6FR: {Country: "FR"},
+	})
 
 	w.dns = geotest.StartDNSServer(tb)
 	w.dns.SetA(hostFR, dnsTTL, ipFR)
@@ -121,7 +129,7 @@ func newWorld(tb testing.TB) *world {
 		tb.Fatal(err)
 	}
 	w.guard = geo.NewGuard(nil)
-	w.classifier, err = geo.NewClassifier(geo.ClassifierConfig{CountryDB: country, ASNDB: asn})
+	w.classifier, err = geo.NewClassifier(geo.ClassifierConfig{CountryDB: country, ASNDB: asn, RegistrationDB: registration})
 	if err != nil {
 		tb.Fatal(err)
 	}

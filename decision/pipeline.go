@@ -327,12 +327,12 @@ func (p *Pipeline) decide(ctx context.Context, out *Outcome) {
 		}
 	}
 
-	dest := p.classifier.Classify(t.Host, answer.CNAMEs, answer.Addrs)
+	dest := p.classifier.Classify(engine.Knowledge(), t.Host, answer.CNAMEs, answer.Addrs)
 	in := &policy.Input{
 		Request: policy.Request{
 			Method: t.Method, Scheme: t.Scheme, Host: t.Host, Port: t.Port, Path: t.Path,
 		},
-		Source: policy.Source{
+		Source: policy.Caller{
 			App: out.Caller.App, IP: out.Caller.IP, IdentifiedBy: out.Caller.IdentifiedBy,
 			// The categories of the revision that evaluates: identification
 			// rules change with the policy revision.

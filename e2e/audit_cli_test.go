@@ -326,6 +326,7 @@ func TestAuditSurvivesKill9(t *testing.T) {
 		mode enforce
 		geoip_country %s
 		geoip_asn %s
+		geoip_registration %s
 		resolver %s
 		allow_private 127.0.0.0/29
 		audit %s
@@ -338,7 +339,7 @@ http://:%d {
 	bind 127.0.0.1
 	sovereign_egress
 }
-`, adminAddr, w.countryDB, w.asnDB, w.dns.Addr(), store, syncMode, port)
+`, adminAddr, w.countryDB, w.asnDB, w.registrationDB, w.dns.Addr(), store, syncMode, port)
 			if err := os.WriteFile(caddyfile, []byte(cfg), 0o644); err != nil {
 				t.Fatal(err)
 			}

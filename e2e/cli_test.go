@@ -173,7 +173,7 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 
 func TestCheckCommandExitStatus(t *testing.T) {
 	w := newWorld(t)
-	common := []string{"--geoip-country", w.countryDB, "--geoip-asn", w.asnDB, "--resolver", w.dns.Addr(), "--allow-private", "127.0.0.0/29"}
+	common := []string{"--geoip-country", w.countryDB, "--geoip-asn", w.asnDB, "--geoip-registration", w.registrationDB, "--resolver", w.dns.Addr(), "--allow-private", "127.0.0.0/29"}
 	cases := []struct {
 		name    string
 		target  string

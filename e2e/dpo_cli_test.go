@@ -170,7 +170,7 @@ func TestDPOPolicyBundleCommand(t *testing.T) {
 
 func TestDPOCheckExplain(t *testing.T) {
 	w := newWorld(t)
-	common := []string{"--geoip-country", w.countryDB, "--geoip-asn", w.asnDB, "--resolver", w.dns.Addr(), "--allow-private", "127.0.0.0/29"}
+	common := []string{"--geoip-country", w.countryDB, "--geoip-asn", w.asnDB, "--geoip-registration", w.registrationDB, "--resolver", w.dns.Addr(), "--allow-private", "127.0.0.0/29"}
 	res := runSovgate(t, append([]string{"check", "--explain"}, append(common, "https://us.test/")...)...)
 	if res.exit != 3 {
 		t.Fatalf("exit %d\n%s%s", res.exit, res.stdout, res.stderr)

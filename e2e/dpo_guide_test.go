@@ -38,11 +38,12 @@ import (
 // A fenced block without a marker fails the test: every example is checked.
 
 // guideHosts are the destinations the guides' `sovgate check` commands ask
-// about, placed in the test's DNS and GeoIP data.
-var guideHosts = map[string]struct{ ip, country string }{
-	"api.visio-saas.example":              {"127.0.0.21", "US"},
-	"api.meteo-ch.example":                {"127.0.0.22", "CH"},
-	"archives-lyon.blob.core.windows.net": {"127.0.0.23", "FR"},
+// about, placed in the test's DNS, GeoIP and registration data: where each
+// address is, and where its network is registered.
+var guideHosts = map[string]struct{ ip, country, registered string }{
+	"api.visio-saas.example":              {"127.0.0.21", "US", "US"},
+	"api.meteo-ch.example":                {"127.0.0.22", "CH", "CH"},
+	"archives-lyon.blob.core.windows.net": {"127.0.0.23", "FR", "US"},
 }
 
 type guideBlock struct {
@@ -177,11 +178,15 @@ func followGuide(t *testing.T, name string, blocks []guideBlock) {
 		w.dns.SetA(host, 300, h.ip)
 	}
 	countries := map[string]string{}
+	registrations := map[string]geotest.Registration{}
 	for _, h := range guideHosts {
 		countries[h.ip] = h.country
+		registrations[h.ip] = geotest.Registration{Country: h.registered}
 	}
 	countryDB := filepath.Join(t.TempDir(), "GeoLite2-Country.mmdb")
 	geotest.WriteCountryDB(t, countryDB, countries)
+	registrationDB := filepath.Join(t.TempDir(), "registration.mmdb")
+	geotest.WriteRegistrationDB(t, registrationDB, registrations)
 
 	root := t.TempDir()
 	r := &guideRun{
@@ -193,8 +198,8 @@ func followGuide(t *testing.T, name string, blocks []guideBlock) {
 		cwd:       root,
 	}
 	os.MkdirAll(r.keys, 0o700)
-	caddyfile := fmt.Sprintf("{\n\tsovereignty {\n\t\tmode enforce\n\t\tpolicies %s\n\t\tgeoip_country %s\n\t\tresolver %s\n\t\tallow_private 127.0.0.0/24\n\t}\n}\n\nhttp://:3128 {\n\tsovereign_egress\n}\n",
-		r.dir, countryDB, w.dns.Addr())
+	caddyfile := fmt.Sprintf("{\n\tsovereignty {\n\t\tmode enforce\n\t\tpolicies %s\n\t\tgeoip_country %s\n\t\tgeoip_registration %s\n\t\tresolver %s\n\t\tallow_private 127.0.0.0/24\n\t}\n}\n\nhttp://:3128 {\n\tsovereign_egress\n}\n",
+		r.dir, countryDB, registrationDB, w.dns.Addr())
 	if err := os.WriteFile(r.caddyfile, []byte(caddyfile), 0o644); err != nil {
 		t.Fatal(err)
 	}

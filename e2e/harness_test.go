@@ -57,14 +57,15 @@ var upstreamIPs = []string{ipEU, ipUS, ipAWSFR, ipOVH, ipNowhere, ipDE}
 
 // world is everything outside the gateway: DNS, databases, upstreams.
 type world struct {
-	dir       string
-	dns       *geotest.DNSServer
-	countryDB string
-	asnDB     string
-	caPEM     string
-	roots     *x509.CertPool
-	httpPort  int // every upstream IP serves plain HTTP on this port
-	tlsPort   int // and TLS on this one
+	dir            string
+	dns            *geotest.DNSServer
+	countryDB      string
+	asnDB          string
+	registrationDB string
+	caPEM          string
+	roots          *x509.CertPool
+	httpPort       int // every upstream IP serves plain HTTP on this port
+	tlsPort        int // and TLS on this one
 
 	// streamGate holds the /stream handler after its first chunk until the
 	// client has read that chunk: a proxy that buffered the response would
@@ -101,6 +102,11 @@ func newWorld(t *testing.T) *world {
 		ipOVH:   {Number: 16276, Org: "OVH SAS"},
 		ipDE:    {Number: 64502, Org: "EXAMPLE-DE-NET"},
 	})
+	// Every test network is registered in France (the US one is a French
+	// operator's point of presence abroad): only the location and the
+	// catalogue decide, unless a test writes its own registration data.
+	w.registrationDB = filepath.Join(w.dir, "registration.mmdb")
+	geotest.WriteRegistrationDB(t, w.registrationDB, map[string]geotest.Registration{"127.0.0.0/29": {Country: "FR"}})
 
 	w.dns = geotest.StartDNSServer(t)
 	w.dns.SetA("eu.test", 300, ipEU)
@@ -342,11 +348,12 @@ func startGateway(t *testing.T, w *world, opts gatewayOptions) *gateway {
 		g.adminAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	}
 	app := map[string]any{
-		"mode":          opts.mode,
-		"geoip_country": w.countryDB,
-		"resolver":      w.dns.Addr(),
-		"allow_private": []string{"127.0.0.0/29"},
-		"node":          "e2e-node",
+		"mode":               opts.mode,
+		"geoip_country":      w.countryDB,
+		"geoip_registration": w.registrationDB,
+		"resolver":           w.dns.Addr(),
+		"allow_private":      []string{"127.0.0.0/29"},
+		"node":               "e2e-node",
 	}
 	if !opts.noASN {
 		app["geoip_asn"] = w.asnDB

@@ -94,7 +94,7 @@ func TestGeoUpdateAndLookupCommands(t *testing.T) {
 		rdir := t.TempDir()
 		withUS.WriteIndex(t, rdir)
 		res := runSovgate(t, "check", "--format", "json", "--resolver", w.dns.Addr(), "--geoip-country", w.countryDB,
-			"--allow-private", "127.0.0.0/29", "--provider-ranges", rdir, "us.test:443")
+			"--geoip-registration", w.registrationDB, "--allow-private", "127.0.0.0/29", "--provider-ranges", rdir, "us.test:443")
 		if res.exit != 3 || !strings.Contains(res.stdout, `"JURISDICTION_NON_EU"`) || strings.Contains(res.stdout, `"RESIDENCY_NON_EU"`) {
 			t.Errorf("exit %d, want 3 for JURISDICTION_NON_EU only (FR by the feed)\n%s%s", res.exit, res.stdout, res.stderr)
 		}

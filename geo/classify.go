@@ -7,59 +7,97 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
-// ClassifierConfig says which data sources a Classifier uses.
+// ClassifierConfig says which data sources a Classifier uses. Every field
+// is optional: the zero value classifies with the data compiled into the
+// binary.
 type ClassifierConfig struct {
 	// CountryDB is the path of a GeoIP2/GeoLite2/DB-IP Country or City
 	// database, or of a country_code database. Empty: the IP2Location LITE
 	// data embedded in the binary.
 	CountryDB string
 	// ASNDB is the path of a GeoLite2-ASN (or compatible) database. Empty:
-	// no ASN, AS organisation nor provider-by-ASN.
+	// the autonomous systems of the registration dataset.
 	ASNDB string
-	// Catalogue is the provider catalogue; nil means EmbeddedCatalogue().
-	Catalogue *Catalogue
+	// RegistrationDB is the path of a network registration dataset (see
+	// RegistrationDB). Empty: registration.mmdb in the ProviderRanges
+	// directory when `sovgate geo update` wrote one there, otherwise the
+	// snapshot embedded in the binary.
+	RegistrationDB string
 	// ProviderRanges is the directory `sovgate geo update` writes (holding
-	// providers.mmdb), or that file itself. Empty: no provider ranges, so
-	// providers are recognised by ASN and domain only, with no region.
+	// providers.mmdb), or that file itself. Empty: the snapshot embedded in
+	// the binary, which never changes while the process runs.
 	ProviderRanges string
+	// Internal are the city's own networks: their addresses are marked
+	// Internal, and no operator is inferred for them.
+	Internal []netip.Prefix
 }
 
 // DataInfo describes the classifier's data sources for the status page.
 type DataInfo struct {
-	Country        DatabaseInfo  `json:"country"`
-	ASN            DatabaseInfo  `json:"asn"`
-	Catalogue      CatalogueInfo `json:"catalogue"`
-	ProviderRanges RangesInfo    `json:"provider_ranges"`
-	Revision       string        `json:"revision"`
+	Country        DatabaseInfo `json:"country"`
+	ASN            DatabaseInfo `json:"asn"`
+	Registration   DatabaseInfo `json:"registration"`
+	ProviderRanges RangesInfo   `json:"provider_ranges"`
+	Revision       string       `json:"revision"`
 }
 
-// CatalogueInfo describes the provider catalogue in use.
-type CatalogueInfo struct {
-	Providers int    `json:"providers"`
-	Hash      string `json:"hash"`
+// Dataset is one data source with the date of its data, for ages on the
+// status page, in `geo lookup` and in metrics.
+type Dataset struct {
+	Name   string    `json:"name"`
+	Source string    `json:"source"`
+	Path   string    `json:"path,omitempty"`
+	Built  time.Time `json:"built,omitzero"`
+	// AgeDays is how old the data was when the list was made.
+	AgeDays int `json:"age_days"`
+}
+
+// Datasets lists the dated sources in use (country, asn, registration,
+// provider_ranges), with their age at now. Sources that are not in use
+// or carry no date are left out.
+func (d DataInfo) Datasets(now time.Time) []Dataset {
+	var out []Dataset
+	add := func(name, source, path string, built time.Time) {
+		if source == SourceNone || source == "" || built.IsZero() {
+			return
+		}
+		out = append(out, Dataset{Name: name, Source: source, Path: path, Built: built,
+			AgeDays: int(now.Sub(built).Hours() / 24)})
+	}
+	add("country", d.Country.Source, d.Country.Path, d.Country.BuildTime)
+	add("asn", d.ASN.Source, d.ASN.Path, d.ASN.BuildTime)
+	add("registration", d.Registration.Source, d.Registration.Path, d.Registration.BuildTime)
+	add("provider_ranges", d.ProviderRanges.Source, d.ProviderRanges.Path, d.ProviderRanges.BuildTime)
+	return out
 }
 
 // Classifier turns resolved addresses into the facts a policy reasons about:
-// where each address is, who announces it, which provider operates it and
-// whose law reaches that provider. It is safe for concurrent use.
+// where each address is, who announces it, which operator runs it and
+// whose law reaches that operator. It is safe for concurrent use.
 //
-// The GeoIP databases and the catalogue are fixed for its lifetime; the
+// The GeoIP and registration databases are fixed for its lifetime; the
 // provider ranges can be swapped while it serves (SetProviderRanges,
 // ReloadProviderRanges, WatchProviderRanges). A swap changes Revision, so
-// decision caches keyed by it miss, and a Classify call in progress finishes
-// on the data it started with.
+// decision caches keyed by it miss, and a Classify call in progress
+// finishes on the data it started with. The operator catalogue and the
+// EU/EEA territory are not the classifier's: each call gets them from the
+// policy revision that evaluates (Knowledge).
 type Classifier struct {
-	country *CountryDB
-	asn     *ASNDB // nil without an ASN database
-	cat     *Catalogue
-	base    DataInfo // without the provider ranges
-	baseRev string
+	country  *CountryDB
+	asn      *ASNDB // nil without an ASN database
+	reg      *RegistrationDB
+	internal []netip.Prefix
+	base     DataInfo // without the provider ranges
+	baseRev  string
 
-	rangesPath string // "" without provider ranges
+	rangesPath string // "" for the embedded snapshot
 	mu         sync.Mutex
 	loaded     os.FileInfo // the version of rangesPath in state; guarded by mu
 	state      atomic.Pointer[classifierState]
@@ -76,47 +114,73 @@ type classifierState struct {
 // NewClassifier opens the databases and the provider ranges. Errors name
 // the file that failed.
 func NewClassifier(cfg ClassifierConfig) (*Classifier, error) {
-	cat := cfg.Catalogue
-	if cat == nil {
-		cat = EmbeddedCatalogue()
-	}
 	var ranges *ProviderRanges
 	var loaded os.FileInfo
 	var rangesPath string
+	var err error
 	if cfg.ProviderRanges != "" {
-		var err error
 		if rangesPath, err = providerRangesPath(cfg.ProviderRanges); err != nil {
 			return nil, err
 		}
 		if ranges, loaded, err = loadProviderRanges(rangesPath); err != nil {
 			return nil, err
 		}
+	} else if ranges, err = EmbeddedProviderRanges(); err != nil {
+		return nil, err
 	}
 	country, err := OpenCountryDB(cfg.CountryDB)
 	if err != nil {
 		return nil, err
 	}
-	c := &Classifier{country: country, cat: cat, rangesPath: rangesPath, loaded: loaded}
+	c := &Classifier{country: country, rangesPath: rangesPath, loaded: loaded, internal: cfg.Internal}
 	c.base.Country = country.Info()
 	c.base.ASN = DatabaseInfo{Source: SourceNone}
 	if cfg.ASNDB != "" {
-		c.asn, err = OpenASNDB(cfg.ASNDB)
-		if err != nil {
-			country.Close()
+		if c.asn, err = OpenASNDB(cfg.ASNDB); err != nil {
+			c.Close()
 			return nil, err
 		}
 		c.base.ASN = c.asn.Info()
 	}
-	c.base.Catalogue = CatalogueInfo{Providers: cat.Len(), Hash: cat.Hash()}
+	if c.reg, err = openRegistration(cfg); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.base.Registration = c.reg.Info()
 
 	h := sha256.New()
-	for _, d := range []DatabaseInfo{c.base.Country, c.base.ASN} {
+	for _, d := range []DatabaseInfo{c.base.Country, c.base.ASN, c.base.Registration} {
 		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%d\x00%s\x00", d.Source, d.Path, d.Format, d.DatabaseType, d.BuildTime.Unix(), d.Version)
 	}
-	h.Write([]byte(cat.Hash()))
+	for _, p := range c.internal {
+		fmt.Fprintf(h, "internal %s\x00", p)
+	}
 	c.baseRev = hex.EncodeToString(h.Sum(nil)[:8])
 	c.state.Store(c.newState(ranges))
 	return c, nil
+}
+
+// openRegistration opens the configured registration dataset, the one
+// `geo update` keeps beside the provider ranges, or the embedded one.
+func openRegistration(cfg ClassifierConfig) (*RegistrationDB, error) {
+	if cfg.RegistrationDB != "" {
+		return OpenRegistrationDB(cfg.RegistrationDB)
+	}
+	if cfg.ProviderRanges != "" {
+		dir := cfg.ProviderRanges
+		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+			dir = filepath.Dir(dir)
+		}
+		if p := filepath.Join(dir, RegistrationFile); fileExists(p) {
+			return OpenRegistrationDB(p)
+		}
+	}
+	return EmbeddedRegistration()
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }
 
 func loadProviderRanges(file string) (*ProviderRanges, os.FileInfo, error) {
@@ -144,16 +208,14 @@ func (c *Classifier) newState(ranges *ProviderRanges) *classifierState {
 	return st
 }
 
-// Revision identifies the data in use (databases' type, path and build time,
-// iploc version, catalogue hash, provider ranges' content). Decision caches
-// put it in their keys.
+// Revision identifies the data in use (databases' type, path and build
+// time, iploc version, provider ranges' content, internal networks).
+// Decision caches put it in their keys, beside the policy revision that
+// covers the catalogue.
 func (c *Classifier) Revision() string { return c.state.Load().revision }
 
 // Info describes the data sources.
 func (c *Classifier) Info() DataInfo { return c.state.Load().info }
-
-// Catalogue returns the provider catalogue in use.
-func (c *Classifier) Catalogue() *Catalogue { return c.cat }
 
 // ProviderRanges returns the provider ranges in use, nil without any.
 func (c *Classifier) ProviderRanges() *ProviderRanges { return c.state.Load().ranges }
@@ -170,7 +232,7 @@ func (c *Classifier) SetProviderRanges(p *ProviderRanges) {
 // on disk (another file, size or modification time) and swaps it in when
 // its content differs. It reports whether the data in service changed. On
 // any error (missing, corrupt, invalid file) the ranges in service stay.
-// It is a no-op for a classifier without provider ranges.
+// It is a no-op for a classifier on the embedded snapshot.
 func (c *Classifier) ReloadProviderRanges() (swapped bool, err error) {
 	if c.rangesPath == "" {
 		return false, nil
@@ -200,12 +262,19 @@ func (c *Classifier) ReloadProviderRanges() (swapped bool, err error) {
 // Close releases the database files. The Classifier must not be used after.
 func (c *Classifier) Close() error {
 	var errs []error
-	if err := c.country.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("closing %s: %w", c.base.Country.Path, err))
+	if c.country != nil {
+		if err := c.country.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing %s: %w", c.base.Country.Path, err))
+		}
 	}
 	if c.asn != nil {
 		if err := c.asn.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing %s: %w", c.base.ASN.Path, err))
+		}
+	}
+	if c.reg != nil {
+		if err := c.reg.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing %s: %w", c.base.Registration.Path, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -215,66 +284,102 @@ func (c *Classifier) Close() error {
 // CNAMEs); the resolver follows at most 8 CNAMEs.
 const maxDomainMatches = 16
 
+// isInternal reports whether ip is in one of the internal networks.
+func (c *Classifier) isInternal(ip netip.Addr) bool {
+	if len(c.internal) == 0 {
+		return false
+	}
+	ip = ip.Unmap().WithZone("")
+	for _, p := range c.internal {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
 // Classify describes a destination: host is the canonical host name (or IP
-// text), cnames the chain the resolver followed, addrs the vetted addresses.
+// text), cnames the chain the resolver followed, addrs the vetted
+// addresses, k the knowledge of the policy revision that will evaluate the
+// result (its operator catalogue and EU/EEA territory).
 //
 // Each address gets its country, continent, EU/EEA membership, ASN and AS
-// organisation, and a provider. The provider is, strongest first: the one
-// whose published IP ranges hold the address (MatchedBy "range"; the range
-// also gives the region, its country, the service and the anycast flag),
-// the one owning its ASN ("asn"), otherwise the one whose domain suffix
-// matches the name nearest to the addresses (the last CNAME first, the host
-// last), since that is who serves them ("domain").
+// organisation, and an operator. The operator is, strongest first: the one
+// whose catalogue ranges hold the address, the one whose published IP
+// ranges hold it (MatchedBy "range"; the feed also gives the region, its
+// country, the service and the anycast flag), the one owning its ASN
+// ("asn"), the one whose domain suffix matches the name nearest to the
+// addresses (the last CNAME first, the host last), since that is who
+// serves them ("domain"). When no catalogue entry matches, the operator is
+// the address's autonomous system and its jurisdiction the country that
+// system is registered in ("registration", Inferred). An internal address
+// gets no inferred operator.
 //
 // The country is the region's country when a provider range gives one,
 // otherwise the GeoIP country; an anycast range has no country at all.
 //
-// Providers lists every provider involved, each once: the range and ASN
+// Providers lists every operator involved, each once: the range and ASN
 // matches in address order, then the domain matches of the host and its
-// CNAMEs in chain order. A provider matched by domain is listed even when the
-// addresses belong to another provider (e.g. a cloud's CDN hostname served
-// by a CDN network): the data reaches that provider's service, so its
-// jurisdiction matters too. MatchedBy is the strongest way it was matched
-// ("range" over "asn" over "domain").
+// CNAMEs in chain order, then the inferred ones in address order. An
+// operator matched by domain is listed even when the addresses belong to
+// another (a cloud's CDN hostname served by a CDN network): the data
+// reaches that operator's service, so its jurisdiction matters too.
+// MatchedBy is the strongest way it was matched ("range" over "asn" over
+// "domain").
 //
-// The returned slices are new; Jurisdictions slices are shared with the
-// catalogue and must not be modified.
-func (c *Classifier) Classify(host string, cnames []string, addrs []netip.Addr) Destination {
+// The returned slices are new; Jurisdictions slices and offers are shared
+// with the catalogue and must not be modified.
+func (c *Classifier) Classify(k *Knowledge, host string, cnames []string, addrs []netip.Addr) Destination {
 	ranges := c.state.Load().ranges // one version for the whole call
+	var cat *Catalogue
+	var territory *Territory
+	if k != nil {
+		cat, territory = k.Operators, k.Territory
+	}
 	d := Destination{Host: host, Addresses: make([]Address, len(addrs))}
 
 	// Domain matches, host first then the chain.
-	var domBuf [maxDomainMatches]int
+	var domBuf [maxDomainMatches]catalogueRef
 	dom := domBuf[:0]
 	names := 1 + len(cnames)
-	for k := 0; k < names && len(dom) < maxDomainMatches; k++ {
+	for i := 0; i < names && len(dom) < maxDomainMatches; i++ {
 		name := host
-		if k > 0 {
-			name = cnames[k-1]
+		if i > 0 {
+			name = cnames[i-1]
 		}
-		if i, _, ok := c.cat.domainIndex(name); ok {
-			dom = append(dom, i)
+		if ref, _, ok := cat.domainIndex(name); ok {
+			dom = append(dom, ref)
 		}
 	}
-	nearestDom := -1
+	nearestDom := catalogueRef{op: -1, offer: -1}
 	if len(dom) > 0 {
 		nearestDom = dom[len(dom)-1]
 	}
 
-	// Providers matched by range or ASN, in address order, with the
-	// strongest way each was matched.
+	// Operators matched by range or ASN, in address order, with the
+	// strongest way each was matched; then those inferred.
 	var matchBuf [maxDomainMatches]addrMatch
 	matched := matchBuf[:0]
-	for k, ip := range addrs {
-		a := &d.Addresses[k]
+	var inferred []Provider
+	for i, ip := range addrs {
+		a := &d.Addresses[i]
 		a.IP = ip
+		a.Internal = c.isInternal(ip)
 		a.Country, a.Continent = c.country.Lookup(ip)
-		pi, by := nearestDom, MatchedByDomain
+		ref, by := nearestDom, MatchedByDomain
 		if c.asn != nil {
 			a.ASN, a.ASOrg = c.asn.Lookup(ip)
-			if i, ok := c.cat.asnIndex(a.ASN); ok {
-				pi, by = i, MatchedByASN
-			}
+		}
+		// The registration dataset is read when it is needed: for the ASN
+		// when no ASN database is configured, and to infer an operator
+		// when the catalogue knows none.
+		regRead, regCountry := false, ""
+		if a.ASN == 0 {
+			a.ASN, a.ASOrg, regCountry = c.reg.Lookup(ip)
+			regRead = true
+		}
+		if j, ok := cat.asnIndex(a.ASN); ok {
+			ref, by = catalogueRef{op: j, offer: -1}, MatchedByASN
 		}
 		if ranges != nil {
 			if r, ok := ranges.Lookup(ip); ok {
@@ -285,76 +390,132 @@ func (c *Classifier) Classify(host string, cnames []string, addrs []netip.Addr) 
 				case r.RegionCountry != "":
 					a.Country, a.Continent = r.RegionCountry, CountryContinent(r.RegionCountry)
 				}
-				if i, ok := c.cat.byID[r.Provider]; ok {
-					pi, by = i, MatchedByRange
+				if j, ok := cat.feedIndex(r.Feed, r.Provider); ok {
+					ref, by = catalogueRef{op: j, offer: -1}, MatchedByRange
 				}
 			}
 		}
-		ci, _ := lookupCountry(a.Country)
-		a.EU, a.EEA = ci.eu, ci.eea
-		if pi < 0 {
+		if r, ok := cat.rangeIndex(ip); ok {
+			ref, by = r, MatchedByRange
+		}
+		a.EU, a.EEA = territory.EU(a.Country), territory.EEA(a.Country)
+		if ref.op < 0 {
+			if a.Internal {
+				continue
+			}
+			if !regRead {
+				_, _, regCountry = c.reg.Lookup(ip)
+			}
+			if regCountry == "" {
+				continue // nothing at all is known about who runs it
+			}
+			p := inferredProvider(a.ASN, a.ASOrg, regCountry)
+			a.Provider, a.MatchedBy = p.ID, MatchedByRegistration
+			if !containsProvider(inferred, p.ID) {
+				inferred = append(inferred, p)
+			}
 			continue
 		}
-		a.Provider = c.cat.entries[pi].ID
+		a.Provider, a.MatchedBy = cat.operators[ref.op].ID, by
 		if by == MatchedByDomain {
 			continue
 		}
-		if j := indexMatch(matched, pi); j >= 0 {
+		if j := indexMatch(matched, ref.op); j >= 0 {
 			if by == MatchedByRange {
 				matched[j].by = by
 			}
+			if matched[j].offer < 0 {
+				matched[j].offer = ref.offer
+			}
 		} else {
-			matched = append(matched, addrMatch{pi, by}) // may grow past the buffer; rare
+			matched = append(matched, addrMatch{ref.op, ref.offer, by}) // may grow past the buffer; rare
 		}
 	}
 
-	n := len(matched)
-	for k, i := range dom {
-		if indexMatch(matched, i) < 0 && !containsInt(dom[:k], i) {
+	n := len(matched) + len(inferred)
+	for i, ref := range dom {
+		if indexMatch(matched, ref.op) < 0 && !containsRef(dom[:i], ref.op) {
 			n++
 		}
 	}
 	d.Providers = make([]Provider, 0, n)
 	for _, m := range matched {
-		p := c.cat.providers[m.idx]
-		p.MatchedBy = m.by
-		d.Providers = append(d.Providers, p)
+		// An offer recognised by the name counts for the operator the
+		// addresses belong to.
+		offer := m.offer
+		for _, ref := range dom {
+			if offer < 0 && ref.op == m.op {
+				offer = ref.offer
+			}
+		}
+		d.Providers = append(d.Providers, cat.provider(catalogueRef{m.op, offer}, m.by))
 	}
-	for k, i := range dom {
-		if indexMatch(matched, i) >= 0 || containsInt(dom[:k], i) {
+	for i, ref := range dom {
+		if indexMatch(matched, ref.op) >= 0 || containsRef(dom[:i], ref.op) {
 			continue
 		}
-		p := c.cat.providers[i]
-		p.MatchedBy = MatchedByDomain
-		d.Providers = append(d.Providers, p)
+		d.Providers = append(d.Providers, cat.provider(ref, MatchedByDomain))
 	}
+	d.Providers = append(d.Providers, inferred...)
 	return d
 }
 
-type addrMatch struct {
-	idx int
-	by  string
+// inferredProvider is the operator of an address no catalogue entry
+// knows: its autonomous system, under the law of the country the system is
+// registered in. Its id is "as" and the number ("as64500"), or
+// "registered-in-" and the country when the system is unknown.
+func inferredProvider(asn uint32, org, country string) Provider {
+	p := Provider{Jurisdictions: singleCountry(country), MatchedBy: MatchedByRegistration, Inferred: true}
+	if asn != 0 {
+		p.ID = "as" + strconv.FormatUint(uint64(asn), 10)
+		p.Name = org
+		if p.Name == "" {
+			p.Name = "AS" + strconv.FormatUint(uint64(asn), 10)
+		}
+	} else {
+		p.ID = "registered-in-" + lowerCountry(country)
+		p.Name = "a network registered in " + country
+	}
+	return p
 }
 
-func indexMatch(s []addrMatch, idx int) int {
+func lowerCountry(code string) string {
+	return string([]byte{code[0] | 0x20, code[1] | 0x20})
+}
+
+func containsProvider(list []Provider, id string) bool {
+	for i := range list {
+		if list[i].ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+type addrMatch struct {
+	op, offer int
+	by        string
+}
+
+func indexMatch(s []addrMatch, op int) int {
 	for j, m := range s {
-		if m.idx == idx {
+		if m.op == op {
 			return j
 		}
 	}
 	return -1
 }
 
-// ClassifyAnswer classifies a resolver answer.
-func (c *Classifier) ClassifyAnswer(ans *Answer) Destination {
-	return c.Classify(ans.Host, ans.CNAMEs, ans.Addrs)
-}
-
-func containsInt(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
+func containsRef(s []catalogueRef, op int) bool {
+	for _, r := range s {
+		if r.op == op {
 			return true
 		}
 	}
 	return false
+}
+
+// ClassifyAnswer classifies a resolver answer.
+func (c *Classifier) ClassifyAnswer(k *Knowledge, ans *Answer) Destination {
+	return c.Classify(k, ans.Host, ans.CNAMEs, ans.Addrs)
 }

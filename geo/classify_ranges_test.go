@@ -25,8 +25,12 @@ func rangesFixture(t testing.TB) geo.ClassifierConfig {
 	cfg := geo.ClassifierConfig{
 		CountryDB:      filepath.Join(dir, "GeoLite2-Country.mmdb"),
 		ASNDB:          filepath.Join(dir, "GeoLite2-ASN.mmdb"),
+		RegistrationDB: filepath.Join(dir, "registration.mmdb"),
 		ProviderRanges: filepath.Join(dir, "providers"),
 	}
+	geotest.WriteRegistrationDB(t, cfg.RegistrationDB, map[string]geotest.Registration{
+		"198.51.100.0/24": {ASN: 16276, Org: "OVH SAS", Country: "FR"},
+	})
 	geotest.WriteCountryDB(t, cfg.CountryDB, map[string]string{
 		"35.180.0.0/16":   "US", // AWS Paris, placed at Amazon's seat
 		"15.220.200.0/22": "DE", // AWS Warsaw Local Zone, placed in Frankfurt
@@ -72,7 +76,7 @@ func TestClassifyWithProviderRanges(t *testing.T) {
 		{"198.51.100.7", "FR", "EU", true, "ovhcloud", "", "", "", false, 16276},
 	}
 	for _, tt := range tests {
-		d := c.Classify("x.example", nil, addrs(tt.ip))
+		d := c.Classify(testKnowledge(t), "x.example", nil, addrs(tt.ip))
 		a := d.Addresses[0]
 		if a.Country != tt.country || a.Continent != tt.continent || a.EU != tt.eu || a.EEA != tt.eu ||
 			a.Provider != tt.provider || a.Region != tt.region || a.RegionCountry != tt.regionCC ||
@@ -87,7 +91,7 @@ func TestClassifyProvidersMatchedByRange(t *testing.T) {
 	// gcp by range for one address; aws by range and by ASN; a domain
 	// suffix of gcp (googleapis.com) adds nothing new; cloudfront.net
 	// (aws) neither; the azure suffix adds azure by domain.
-	d := c.Classify("storage.googleapis.com", []string{"d111.cloudfront.net", "x.blob.core.windows.net"},
+	d := c.Classify(testKnowledge(t), "storage.googleapis.com", []string{"d111.cloudfront.net", "x.blob.core.windows.net"},
 		addrs("34.155.3.4", "35.180.1.2", "198.51.100.7"))
 	var got []string
 	for _, p := range d.Providers {
@@ -99,12 +103,12 @@ func TestClassifyProvidersMatchedByRange(t *testing.T) {
 	}
 	// The same provider by ASN for one address and by range for another
 	// is listed once, as matched by range.
-	d = c.Classify("x.example", nil, addrs("198.51.100.7", "35.180.1.2"))
+	d = c.Classify(testKnowledge(t), "x.example", nil, addrs("198.51.100.7", "35.180.1.2"))
 	if len(d.Providers) != 2 || d.Providers[1].ID != "aws" || d.Providers[1].MatchedBy != "range" {
 		t.Errorf("providers %+v", d.Providers)
 	}
 	// JSON: the anycast flag is part of the address object.
-	b, _ := json.Marshal(c.Classify("x.example", nil, addrs("104.16.0.1")).Addresses[0])
+	b, _ := json.Marshal(c.Classify(testKnowledge(t), "x.example", nil, addrs("104.16.0.1")).Addresses[0])
 	if !strings.Contains(string(b), `"anycast":true`) || !strings.Contains(string(b), `"country":""`) {
 		t.Errorf("JSON %s", b)
 	}
@@ -115,10 +119,11 @@ func TestClassifierRevisionFollowsProviderRanges(t *testing.T) {
 	with := newClassifier(t, cfg)
 	noRanges := cfg
 	noRanges.ProviderRanges = ""
-	without := newClassifier(t, noRanges)
-	if with.Revision() == without.Revision() {
+	without := newClassifier(t, noRanges) // the embedded snapshot
+	if with.Revision() == without.Revision() || without.Info().ProviderRanges.Source != geo.SourceEmbedded {
 		t.Fatal("provider ranges do not change the revision")
 	}
+	without.SetProviderRanges(nil)
 	base := without.Revision()
 	other := feedtest.Default()
 	other.AWS = other.AWS[:1]
@@ -169,7 +174,7 @@ func TestReloadProviderRanges(t *testing.T) {
 	if swapped, err := c.ReloadProviderRanges(); !swapped || err != nil {
 		t.Fatalf("new file: %v %v", swapped, err)
 	}
-	if a := c.Classify("x", nil, paris).Addresses[0]; a.Region != "eu-central-1" || a.Country != "DE" {
+	if a := c.Classify(testKnowledge(t), "x", nil, paris).Addresses[0]; a.Region != "eu-central-1" || a.Country != "DE" {
 		t.Errorf("after the swap: %+v", a)
 	}
 	rev2 := c.Revision()
@@ -190,7 +195,7 @@ func TestReloadProviderRanges(t *testing.T) {
 	if swapped, err := c.ReloadProviderRanges(); swapped || err == nil {
 		t.Errorf("missing file: %v %v", swapped, err)
 	}
-	if a := c.Classify("x", nil, paris).Addresses[0]; a.Region != "eu-central-1" || c.Revision() != rev2 {
+	if a := c.Classify(testKnowledge(t), "x", nil, paris).Addresses[0]; a.Region != "eu-central-1" || c.Revision() != rev2 {
 		t.Errorf("data lost after failed reloads: %+v", a)
 	}
 }
@@ -226,11 +231,12 @@ func TestWatchProviderRangesHotSwap(t *testing.T) {
 	var stop atomic.Bool
 	var calls atomic.Int64
 	var wg sync.WaitGroup
+	k := testKnowledge(t)
 	for range 4 {
 		wg.Go(func() {
 			ip := addrs("35.180.1.2")
 			for !stop.Load() {
-				a := c.Classify("x", nil, ip).Addresses[0]
+				a := c.Classify(k, "x", nil, ip).Addresses[0]
 				if want, ok := versions[a.Region]; !ok || a.Country != want || a.RegionCountry != want {
 					t.Errorf("inconsistent classification %+v", a)
 					return
@@ -273,7 +279,7 @@ func TestWatchProviderRangesHotSwap(t *testing.T) {
 	wg.Wait()
 	cancel()
 	<-watchDone
-	if a := c.Classify("x", nil, addrs("35.180.1.2")).Addresses[0]; a.Region != "eu-south-1" || a.Country != "IT" {
+	if a := c.Classify(testKnowledge(t), "x", nil, addrs("35.180.1.2")).Addresses[0]; a.Region != "eu-south-1" || a.Country != "IT" {
 		t.Errorf("final data: %+v", a)
 	}
 	if calls.Load() == 0 {
@@ -286,8 +292,9 @@ func TestWatchProviderRangesHotSwap(t *testing.T) {
 func BenchmarkClassifyWithProviderRanges(b *testing.B) {
 	cfg := rangesFixture(b)
 	withRanges := newClassifier(b, cfg)
-	cfg.ProviderRanges = ""
 	without := newClassifier(b, cfg)
+	without.SetProviderRanges(nil)
+	k := testKnowledge(b)
 	for _, bc := range []struct {
 		name string
 		ips  []netip.Addr
@@ -303,7 +310,7 @@ func BenchmarkClassifyWithProviderRanges(b *testing.B) {
 			b.Run(bc.name+"/"+c.name, func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					c.c.Classify("x.example", nil, bc.ips)
+					c.c.Classify(k, "x.example", nil, bc.ips)
 				}
 			})
 		}

@@ -1,9 +1,9 @@
 package geo
 
-// Country facts that a policy needs and that no single data source gives us:
-// membership of the EU and the EEA (decided by treaties, not by GeoIP
-// vendors) and the continent of every country (the fallback database and the
-// free country_code databases carry only the country).
+// Country facts that no single data source gives us: the continent of every
+// country (the fallback database and the free country_code databases carry
+// only the country). Membership of the EU and the EEA is a legal fact: it
+// lives in the policy data, and reaches the classifier as a Territory.
 //
 // The tables are indexed by the two letters of the code, so a lookup on the
 // request path is an array read with no map hashing and no allocation.
@@ -18,13 +18,6 @@ const (
 	ContinentOceania      = "OC"
 	ContinentSouthAmerica = "SA"
 )
-
-// euMembers are the 27 member states of the European Union. Greece is GR
-// (ISO 3166-1), not EL (the EU's own abbreviation).
-const euMembers = "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK"
-
-// eeaNonEU are the EEA members outside the EU: Iceland, Liechtenstein, Norway.
-const eeaNonEU = "IS LI NO"
 
 // continents maps each continent to the ISO 3166-1 alpha-2 codes on it,
 // following GeoNames (the source MaxMind uses), so a country from the
@@ -44,10 +37,14 @@ var continents = [...]struct{ code, countries string }{
 type countryInfo struct {
 	code      string // the canonical code, so callers can reuse it without allocating
 	continent string
-	eu, eea   bool
 }
 
 var countryTable [26 * 26]countryInfo
+
+// countryList holds, for every code, a list of that code alone: the
+// jurisdictions of an inferred provider, shared so that inferring one
+// allocates nothing. Never modified.
+var countryList [26 * 26][]string
 
 func init() {
 	forEachCode := func(list string, f func(i int, code string)) {
@@ -66,17 +63,8 @@ func init() {
 				panic("geo: country listed twice: " + code)
 			}
 			countryTable[i] = countryInfo{code: code, continent: c.code}
+			countryList[i] = []string{code}
 		})
-	}
-	forEachCode(euMembers, func(i int, code string) {
-		countryTable[i].eu = true
-		countryTable[i].eea = true
-	})
-	forEachCode(eeaNonEU, func(i int, code string) { countryTable[i].eea = true })
-	for i := range countryTable {
-		if (countryTable[i].eu || countryTable[i].eea) && countryTable[i].code == "" {
-			panic("geo: EU/EEA member without a continent")
-		}
 	}
 }
 
@@ -110,6 +98,12 @@ func NormalizeCountry(code string) string {
 	return ci.code
 }
 
+// singleCountry returns the shared list holding code alone (a valid code).
+func singleCountry(code string) []string {
+	i, _ := countryIndex(code)
+	return countryList[i]
+}
+
 // ValidCountry reports whether code is an assigned ISO 3166-1 alpha-2 code
 // (or XK), in upper case.
 func ValidCountry(code string) bool {
@@ -123,25 +117,6 @@ func CountryContinent(code string) string {
 	ci, _ := lookupCountry(code)
 	return ci.continent
 }
-
-// IsEU reports whether code is one of the 27 EU member states.
-func IsEU(code string) bool {
-	ci, _ := lookupCountry(code)
-	return ci.eu
-}
-
-// IsEEA reports whether code is in the European Economic Area (EU-27 plus
-// Iceland, Liechtenstein and Norway).
-func IsEEA(code string) bool {
-	ci, _ := lookupCountry(code)
-	return ci.eea
-}
-
-// EUCountries returns the EU-27 member states, sorted.
-func EUCountries() []string { return listCodes(func(ci countryInfo) bool { return ci.eu }) }
-
-// EEACountries returns the EEA member states (EU-27, IS, LI, NO), sorted.
-func EEACountries() []string { return listCodes(func(ci countryInfo) bool { return ci.eea }) }
 
 // Countries returns every country code the tables know, sorted.
 func Countries() []string { return listCodes(func(countryInfo) bool { return true }) }

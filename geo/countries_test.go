@@ -6,35 +6,50 @@ import (
 	"testing"
 
 	"github.com/sovgate/sovgate/geo"
+	"github.com/sovgate/sovgate/geo/geotest"
 )
 
-func TestEUAndEEA(t *testing.T) {
-	eu := geo.EUCountries()
-	want := strings.Fields("AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK")
+// TestDefaultTerritory checks the EU/EEA lists of the embedded policy data:
+// the 27 member states, the parts of them GeoIP codes apart (outermost
+// regions, Åland), and the three EEA states outside the EU.
+func TestDefaultTerritory(t *testing.T) {
+	tr := geotest.DefaultKnowledge(t).Territory
+	eu := tr.EUCountries()
+	want := strings.Fields("AT AX BE BG CY CZ DE DK EE ES FI FR GF GP GR HR HU IE IT LT LU LV MF MQ MT NL PL PT RE RO SE SI SK YT")
 	if !slices.Equal(eu, want) {
-		t.Errorf("EUCountries() = %v", eu)
+		t.Errorf("EU territory = %v\nwant %v", eu, want)
 	}
-	eea := geo.EEACountries()
-	if len(eea) != 30 {
-		t.Errorf("EEA has %d members, want 30", len(eea))
+	if eea := tr.EEACountries(); len(eea) != len(want)+3 {
+		t.Errorf("EEA territory has %d codes, want %d", len(eea), len(want)+3)
 	}
 	for _, c := range []string{"IS", "LI", "NO"} {
-		if !geo.IsEEA(c) || geo.IsEU(c) {
-			t.Errorf("%s: EEA=%v EU=%v, want EEA only", c, geo.IsEEA(c), geo.IsEU(c))
+		if !tr.EEA(c) || tr.EU(c) {
+			t.Errorf("%s: EEA=%v EU=%v, want EEA only", c, tr.EEA(c), tr.EU(c))
 		}
 	}
-	for _, c := range eu {
-		if !geo.IsEEA(c) {
-			t.Errorf("%s is EU but not EEA", c)
+	for _, c := range []string{"GB", "CH", "US", "EL", "EU", "", "NC", "PF", "BL", "PM"} {
+		if tr.EU(c) || tr.EEA(c) {
+			t.Errorf("%q counted as EU/EEA territory", c)
 		}
 	}
-	for _, c := range []string{"GB", "CH", "US", "EL", "EU", "", "gr"} {
-		if geo.IsEU(c) && c != "gr" {
-			t.Errorf("%q counted as EU", c)
-		}
+	if !tr.EU("gr") || !tr.EU("GR") || !tr.EU("re") {
+		t.Error("Greece (GR) and Réunion (RE) must be EU territory, whatever the case")
 	}
-	if !geo.IsEU("gr") || !geo.IsEU("GR") {
-		t.Error("Greece (GR) must be in the EU, whatever the case")
+}
+
+func TestNewTerritoryRejects(t *testing.T) {
+	if _, err := geo.NewTerritory([]string{"FR", "EL"}, nil); err == nil || !strings.Contains(err.Error(), `"EL"`) {
+		t.Errorf("EL accepted: %v", err)
+	}
+	if _, err := geo.NewTerritory([]string{"FR"}, []string{"fr"}); err == nil {
+		t.Error("a lower-case code accepted")
+	}
+	if _, err := geo.NewTerritory([]string{"FR"}, []string{"FR"}); err == nil || !strings.Contains(err.Error(), "EU territory too") {
+		t.Errorf("a code in both lists: %v", err)
+	}
+	var nilTerritory *geo.Territory
+	if nilTerritory.EU("FR") || nilTerritory.EEA("FR") {
+		t.Error("a nil territory holds France")
 	}
 }
 

@@ -19,9 +19,19 @@ type Address struct {
 	// ASN and ASOrg come from the ASN database; 0 and "" when unknown.
 	ASN   uint32 `json:"asn"`
 	ASOrg string `json:"as_org"`
-	// Provider is the catalogue id of the operator of this address (aws,
-	// ovhcloud, ...), empty when no provider matched.
+	// Provider is the id of the operator of this address: a catalogue id
+	// (aws, ovhcloud, ...), or for an operator the catalogue does not know,
+	// its autonomous system ("as64500", see MatchedBy "registration").
+	// Empty when nothing at all is known about who runs the address.
 	Provider string `json:"provider"`
+	// MatchedBy says how the operator of this address was recognised:
+	// "range", "asn" or "domain" (the catalogue), "registration" (inferred
+	// from the network's registration), "" (not at all).
+	MatchedBy string `json:"matched_by"`
+	// Internal marks an address of the city's own networks (the internal
+	// option): reachable, and allowed by the default policy in every
+	// profile.
+	Internal bool `json:"internal"`
 	// Region, RegionCountry and Service come from the provider's published
 	// IP ranges (provider_ranges, written by `sovgate geo update`): the
 	// cloud region as the feed names it (eu-west-3, francecentral, GLOBAL),
@@ -47,8 +57,20 @@ type Provider struct {
 	// Jurisdictions lists the ISO country codes whose law reaches the operator
 	// (e.g. ["US"] for a US-headquartered provider, even in its EU regions).
 	Jurisdictions []string `json:"jurisdictions"`
-	// MatchedBy says how the provider was recognised: "range", "asn" or "domain".
+	// MatchedBy says how the provider was recognised: "range", "asn" or
+	// "domain" (a catalogue entry), or "registration": no entry matched,
+	// so the provider is the address's autonomous system and its
+	// jurisdiction the country that system is registered in.
 	MatchedBy string `json:"matched_by"`
+	// Inferred is true when the jurisdiction is a guess from the
+	// registration country rather than a catalogue fact. Headquarters is
+	// then unknown ("").
+	Inferred bool `json:"inferred"`
+	// Offer is the catalogue offer the destination was recognised as (by
+	// one of the offer's domain suffixes or ranges), with its
+	// qualifications; nil when no offer matched. Shared with the
+	// catalogue: do not modify it.
+	Offer *OfferMatch `json:"offer,omitempty"`
 }
 
 // Destination is the classification of one target host: every address it

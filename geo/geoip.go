@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/oschwald/geoip2-golang/v2"
@@ -63,7 +64,7 @@ func OpenCountryDB(path string) (*CountryDB, error) {
 		// iploc decompresses its IPv6 table on first use: do it now, not on
 		// the first request.
 		iploc.IPCountry(netip.IPv6Loopback())
-		return &CountryDB{info: DatabaseInfo{Source: SourceIPLoc, Version: iploc.Version}}, nil
+		return &CountryDB{info: DatabaseInfo{Source: SourceIPLoc, Version: iploc.Version, BuildTime: iplocDate(iploc.Version)}}, nil
 	}
 	r, format, err := openMMDB(path, "country", func(g *geoip2.Reader) error {
 		_, err := g.Country(netip.IPv4Unspecified())
@@ -73,6 +74,17 @@ func OpenCountryDB(path string) (*CountryDB, error) {
 		return nil, err
 	}
 	return &CountryDB{r: r, info: mmdbInfo(path, format, r.Metadata)}, nil
+}
+
+// iplocDate reads the date of the embedded IP2Location LITE data from
+// iploc's version, "v1.0.YYYYMMDD"; zero when it has another form.
+func iplocDate(version string) time.Time {
+	i := strings.LastIndexByte(version, '.')
+	t, err := time.Parse("20060102", version[i+1:])
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 // openMMDB opens path with maxminddb and checks with geoip2 that it is a

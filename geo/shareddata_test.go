@@ -20,6 +20,7 @@ import (
 	"testing"
 
 	"github.com/sovgate/sovgate/geo"
+	"github.com/sovgate/sovgate/geo/geotest"
 )
 
 func sharedData(t testing.TB) string {
@@ -45,7 +46,7 @@ func TestSharedDataMaxMindDatabases(t *testing.T) {
 				CountryDB: filepath.Join(dir, countryDB),
 				ASNDB:     filepath.Join(dir, "GeoLite2-ASN-Test.mmdb"),
 			})
-			d := c.Classify("x.example", nil, addrs("81.2.69.160", "89.160.20.112", "216.160.83.56", "2a02:cfc0::1", "1.0.0.1"))
+			d := c.Classify(geotest.DefaultKnowledge(t), "x.example", nil, addrs("81.2.69.160", "89.160.20.112", "216.160.83.56", "2a02:cfc0::1", "1.0.0.1"))
 			want := []struct {
 				country string
 				eu      bool
@@ -82,6 +83,7 @@ func TestSharedDataCountryCodeDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	territory := geotest.DefaultKnowledge(t).Territory
 	for _, file := range []string{"asn-ipv4.csv.gz", "asn-ipv6.csv.gz"} {
 		sample := sampleAddresses(t, filepath.Join(dir, file), 20)
 		var total, same, sameEU, bothKnown int
@@ -96,7 +98,7 @@ func TestSharedDataCountryCodeDB(t *testing.T) {
 			if a == b {
 				same++
 			}
-			if geo.IsEEA(a) == geo.IsEEA(b) {
+			if territory.EEA(a) == territory.EEA(b) {
 				sameEU++
 			}
 		}
@@ -151,13 +153,14 @@ func BenchmarkSharedDataClassify(b *testing.B) {
 			ASNDB:     filepath.Join(dir, "mmdb", "GeoLite2-ASN-Test.mmdb"),
 		},
 	}
+	k := geotest.DefaultKnowledge(b)
 	for name, cfg := range configs {
 		c := newClassifier(b, cfg)
 		for _, ips := range [][]netip.Addr{addrs("89.160.20.112"), addrs("89.160.20.112", "81.2.69.160", "2a02:cfc0::1")} {
 			b.Run(name+"/"+string(rune('0'+len(ips)))+"addr", func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					c.Classify("x.example", nil, ips)
+					c.Classify(k, "x.example", nil, ips)
 				}
 			})
 		}

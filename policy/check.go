@@ -54,7 +54,13 @@ func CheckWithOptions(ctx context.Context, src Bundle, opts CheckOptions) ([]Dia
 		// that did not (undefined functions...): show the cause only.
 		return sortedDiagnostics(diags), nil
 	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
 	_, appDiags := buildApps(b)
+	_, knowledgeDiags := buildKnowledge(b, now.UTC())
+	appDiags = append(appDiags, knowledgeDiags...)
 	store := newStore(b.data)
 	compiler, diags := compile(ctx, src, b, store, compileOptions{strict: true, print: true})
 	if len(diags) > 0 {
@@ -66,6 +72,7 @@ func CheckWithOptions(ctx context.Context, src Bundle, opts CheckOptions) ([]Dia
 	}
 	diags = append(appDiags, problems...)
 	diags = append(diags, expiryWarnings(b, opts)...)
+	diags = append(diags, adequacyWarnings(b, now.UTC())...)
 	return sortedDiagnostics(diags), nil
 }
 
@@ -183,4 +190,38 @@ func dataProblems(ctx context.Context, src Bundle, b *parsedBundle, c *ast.Compi
 		add(t)
 	}
 	return diags, nil
+}
+
+var adequacyPath = []string{"sovgate", "adequacy"}
+
+// adequacyWarnings announces the adequacy decisions whose valid_until date
+// has passed: a country that loses its decision is no longer acceptable
+// for personal data, and the data should say so before a transfer relies
+// on it.
+func adequacyWarnings(b *parsedBundle, now time.Time) Diagnostics {
+	raw, _ := lookupData(b.data, adequacyPath)
+	decisions, ok := raw.(map[string]any)
+	if !ok {
+		return nil
+	}
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	loc := b.locator(adequacyPath)
+	codes := make([]string, 0, len(decisions))
+	for code := range decisions {
+		codes = append(codes, code)
+	}
+	slices.Sort(codes)
+	var diags Diagnostics
+	for _, code := range codes {
+		d, _ := decisions[code].(map[string]any)
+		until, _ := d["valid_until"].(string)
+		day, err := time.Parse(time.DateOnly, until)
+		if err != nil || !day.Before(today) {
+			continue // no end date, or data_problems says what is wrong
+		}
+		w := loc.diag([]string{code, "valid_until"}, "adequacy decision for %s (%v) ended on %s: the country is no longer acceptable on its strength; check the Commission's list and update or remove the entry", code, d["decision"], until)
+		w.Code, w.Severity = CodeAdequacyExpiry, SeverityWarning
+		diags = append(diags, w)
+	}
+	return diags
 }

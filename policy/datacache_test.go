@@ -58,7 +58,7 @@ func TestDataCacheMatchesStore(t *testing.T) {
 			for _, country := range []string{"FR", "US", "CH", "", "NO"} {
 				for _, providers := range [][]geo.Provider{nil, {aws}, {ch}} {
 					in := &Input{
-						Source: Source{App: app},
+						Source: Caller{App: app},
 						Destination: geo.Destination{Host: host, Addresses: []geo.Address{
 							{IP: netip.MustParseAddr("192.0.2.1"), Country: country},
 						}, Providers: providers},

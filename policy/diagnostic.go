@@ -46,6 +46,12 @@ const (
 	// CodeExceptionExpiry is the warning about an exception that has
 	// expired or expires soon (see CheckOptions.ExpiryWarning).
 	CodeExceptionExpiry = "sovgate_exception_expiry"
+	// CodeQualificationExpiry is the warning about an offer's
+	// qualification (SecNumCloud, HDS, ...) whose end date has passed.
+	CodeQualificationExpiry = "sovgate_qualification_expiry"
+	// CodeAdequacyExpiry is the warning about an adequacy decision whose
+	// valid_until date has passed.
+	CodeAdequacyExpiry = "sovgate_adequacy_expiry"
 )
 
 // String formats d as "file:row:col: code: message", the form editors and CI

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
+
+	"github.com/sovgate/sovgate/geo"
 )
 
 // Query is the document the gateway asks the policy for on every request.
@@ -71,6 +74,10 @@ type Engine struct {
 	// apps is the app registry (data.sovgate.apps), indexed for
 	// identification.
 	apps *Apps
+	// knowledge is the operator catalogue and the EU/EEA territory
+	// (data.sovgate.operators, eu_countries, ...), indexed for the
+	// classifier.
+	knowledge *geo.Knowledge
 	// digest and tests are set by LoadTested.
 	digest string
 	tests  TestSummary
@@ -98,11 +105,15 @@ func Load(ctx context.Context, src Bundle) (*Engine, error) {
 	if len(diags) > 0 {
 		return nil, fmt.Errorf("load policies from %s: %w", src.Name(), diags)
 	}
+	knowledge, diags := buildKnowledge(b, time.Time{})
+	if len(diags) > 0 {
+		return nil, fmt.Errorf("load policies from %s: %w", src.Name(), sortedDiagnostics(diags))
+	}
 	e, err := prepare(ctx, src, b, compiler)
 	if err != nil {
 		return nil, err
 	}
-	e.apps = apps
+	e.apps, e.knowledge = apps, knowledge
 	return e, nil
 }
 

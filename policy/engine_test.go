@@ -25,10 +25,12 @@ import (
 func usInput() *policy.Input {
 	return &policy.Input{
 		Request: policy.Request{Method: "CONNECT", Scheme: "https", Host: "api.example.com", Port: 443},
-		Source:  policy.Source{App: "etat-civil", IP: "10.1.2.3", IdentifiedBy: "basic"},
+		Source:  policy.Caller{App: "etat-civil", IP: "10.1.2.3", IdentifiedBy: "basic"},
 		Destination: geo.Destination{
 			Host:      "api.example.com",
-			Addresses: []geo.Address{{IP: netip.MustParseAddr("203.0.113.7"), Country: "US"}},
+			// An operator known by the registration of its network only,
+			// in no foreign jurisdiction: the location decides.
+			Addresses: []geo.Address{{IP: netip.MustParseAddr("203.0.113.7"), Country: "US", ASN: 64500, Provider: "as64500", MatchedBy: geo.MatchedByRegistration}},
 		},
 		Time: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC),
 	}

@@ -43,6 +43,7 @@ func FuzzLoad(f *testing.F) {
 var eea = []string{
 	"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
 	"IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+	"GP", "GF", "MQ", "RE", "YT", "MF", "AX", // outermost regions, Åland
 	"IS", "LI", "NO",
 }
 
@@ -50,14 +51,16 @@ func fuzzInput(app, host, ip, country, regionCountry, hq, jurisdiction string) *
 	addr, _ := netip.ParseAddr(ip)
 	in := &policy.Input{
 		Request: policy.Request{Method: "CONNECT", Scheme: "https", Host: host, Port: 443},
-		Source:  policy.Source{App: app, IP: "10.0.0.1", IdentifiedBy: "basic"},
+		Source:  policy.Caller{App: app, IP: "10.0.0.1", IdentifiedBy: "basic"},
 		Destination: geo.Destination{
 			Host:      host,
 			Addresses: []geo.Address{{IP: addr, Country: country, RegionCountry: regionCountry}},
 		},
 		Time: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC),
 	}
+	// An address with no operator facts has no known operator.
 	if hq != "" || jurisdiction != "" {
+		in.Destination.Addresses[0].Provider, in.Destination.Addresses[0].MatchedBy = "p", "asn"
 		p := geo.Provider{ID: "p", Name: "P", Headquarters: hq, MatchedBy: "asn"}
 		if jurisdiction != "" {
 			p.Jurisdictions = []string{jurisdiction}
@@ -94,6 +97,7 @@ func FuzzEvaluate(f *testing.F) {
 			location = regionCountry
 		}
 		want := slices.Contains(eea, location) &&
+			(hq != "" || jurisdiction != "") && // an operator nobody knows is denied
 			(hq == "" || slices.Contains(eea, hq)) &&
 			(jurisdiction == "" || slices.Contains(eea, jurisdiction))
 		if d.Allow != want {

@@ -12,7 +12,7 @@ import (
 // against these names, so they never change without an alias.
 type Input struct {
 	Request     Request         `json:"request"`
-	Source      Source          `json:"source"`
+	Source      Caller          `json:"source"`
 	Destination geo.Destination `json:"destination"`
 	// Time is when the request arrived. Policies compare it with exception
 	// expiry dates; it is always shown to them in UTC (RFC 3339).
@@ -45,8 +45,8 @@ type Request struct {
 	Path string `json:"path"`
 }
 
-// Source identifies the calling application.
-type Source struct {
+// Caller identifies the calling application (input.source).
+type Caller struct {
 	App string `json:"app"`
 	IP  string `json:"ip"`
 	// IdentifiedBy is "basic", "mtls", "cidr" or "none".

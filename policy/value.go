@@ -48,6 +48,9 @@ var (
 	keyHeadquarters = ast.StringTerm("headquarters")
 	keyJurisdiction = ast.StringTerm("jurisdictions")
 	keyMatchedBy    = ast.StringTerm("matched_by")
+	keyInternal     = ast.StringTerm("internal")
+	keyInferred     = ast.StringTerm("inferred")
+	keyOffer        = ast.StringTerm("offer")
 )
 
 // inputValue is the policy input for in, equal to ast.InterfaceToValue of its
@@ -56,7 +59,7 @@ func inputValue(in *Input) ast.Value {
 	d := &in.Destination
 	// One block holds every term this input may need (an upper bound: shared
 	// terms take none), instead of one allocation per term.
-	n := 16 + len(in.Source.Categories) + 10*len(d.Addresses) + 6*len(d.Providers)
+	n := 16 + len(in.Source.Categories) + 11*len(d.Addresses) + 6*len(d.Providers)
 	for i := range d.Providers {
 		n += len(d.Providers[i].Jurisdictions)
 	}
@@ -124,6 +127,8 @@ func addressValue(a *termArena, addr *geo.Address) ast.Value {
 		ast.Item(keyASN, a.num(int(addr.ASN))),
 		ast.Item(keyASOrg, a.str(addr.ASOrg)),
 		ast.Item(keyProvider, a.str(addr.Provider)),
+		ast.Item(keyMatchedBy, a.str(addr.MatchedBy)),
+		ast.Item(keyInternal, ast.InternedTerm(addr.Internal)),
 		ast.Item(keyRegion, a.str(addr.Region)),
 		ast.Item(keyRegionCC, a.str(addr.RegionCountry)),
 		ast.Item(keyService, a.str(addr.Service)),
@@ -132,13 +137,29 @@ func addressValue(a *termArena, addr *geo.Address) ast.Value {
 }
 
 func providerValue(a *termArena, p *geo.Provider) ast.Value {
-	return ast.NewObject(
+	items := [7][2]*ast.Term{
 		ast.Item(keyID, a.str(p.ID)),
 		ast.Item(keyName, a.str(p.Name)),
 		ast.Item(keyHeadquarters, a.str(p.Headquarters)),
 		ast.Item(keyJurisdiction, a.strings(p.Jurisdictions)),
 		ast.Item(keyMatchedBy, a.str(p.MatchedBy)),
-	)
+		ast.Item(keyInferred, ast.InternedTerm(p.Inferred)),
+	}
+	if p.Offer == nil {
+		return ast.NewObject(items[:6]...)
+	}
+	items[6] = ast.Item(keyOffer, a.term(offerValue(p.Offer)))
+	return ast.NewObject(items[:]...)
+}
+
+// offerValue converts a matched offer. Offers are rare (a name or range of
+// a qualified offer), so the generic conversion is good enough.
+func offerValue(o *geo.OfferMatch) ast.Value {
+	v, err := ast.InterfaceToValue(o)
+	if err != nil {
+		return ast.NewObject(ast.Item(keyID, ast.StringTerm(o.ID)))
+	}
+	return v
 }
 
 // termArena hands out terms from blocks allocated together. Pointers into a
@@ -193,7 +214,7 @@ var commonStrings = func() map[string]*ast.Term {
 		"http", "https",
 		"basic", "mtls", "cidr", "none", "unknown",
 		"personal", "health", "public",
-		"range", "asn", "domain",
+		"range", "asn", "domain", "registration",
 	}
 	m := make(map[string]*ast.Term, len(words)+26*26)
 	for _, w := range words {

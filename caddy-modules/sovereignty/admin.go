@@ -1,6 +1,7 @@
 package sovereignty
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/sovgate/sovgate/audit"
+	"github.com/sovgate/sovgate/geo"
 	"github.com/sovgate/sovgate/policy"
 )
 
@@ -54,7 +56,7 @@ type Status struct {
 	Mode          string           `json:"mode"`
 	Node          string           `json:"node"`
 	Policy        PolicyStatus     `json:"policy"`
-	Data          any              `json:"data"`
+	Data          DataStatus       `json:"data"`
 	Counters      map[string]int64 `json:"counters"`
 	UptimeSeconds int64            `json:"uptime_seconds"`
 	// Audit is the audit writer's state; absent without an audit store.
@@ -74,6 +76,9 @@ type PolicyStatus struct {
 	Tests *policy.TestSummary `json:"tests,omitempty"`
 	// Apps is the number of apps in the registry (data.sovgate.apps).
 	Apps int `json:"apps"`
+	// Operators is the number of operators in the catalogue
+	// (data.sovgate.operators), which the revision carries.
+	Operators int `json:"operators"`
 	// LastReload is the last reload attempt; Refused the last revision
 	// refused, while the source still holds it (its problems as
 	// file:line:col in diagnostics).
@@ -94,7 +99,7 @@ func (a *adminAPI) handleStatus(w http.ResponseWriter, r *http.Request) error {
 		Mode:   string(p.Mode()),
 		Node:   a.app.journal.Node,
 		Policy: PolicyStatus{Revision: p.Policy().Revision(), Source: a.app.parts.PolicySource},
-		Data:   p.Classifier().Info(),
+		Data:   dataStatus(p.Classifier().Info(), time.Now()),
 		Counters: map[string]int64{
 			"decisions":     st.Decisions.Load(),
 			"allowed":       st.Allowed.Load(),
@@ -112,6 +117,74 @@ func (a *adminAPI) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(status)
+}
+
+// DataStatus is the data part of GET /sovereignty/status: the classifier's
+// sources, and the age of each dataset.
+type DataStatus struct {
+	geo.DataInfo
+	Datasets []geo.Dataset `json:"datasets"`
+}
+
+func dataStatus(info geo.DataInfo, now time.Time) DataStatus {
+	return DataStatus{DataInfo: info, Datasets: info.Datasets(now)}
+}
+
+// policyStatus fills the policy part of GET /sovereignty/status.
+func (a *App) policyStatus(st *PolicyStatus) {
+	e := a.parts.Pipeline.Policy()
+	st.Digest = e.Digest()
+	st.Apps = e.Apps().Len()
+	st.Operators = e.Knowledge().Operators.Len()
+	r := a.reloader
+	if r == nil {
+		return
+	}
+	r.statusMu.Lock()
+	defer r.statusMu.Unlock()
+	st.ActivatedAt = r.activatedAt
+	st.LastReload = r.last
+	st.Refused = r.refused
+	st.Digest = r.servedDigest
+	if tests := e.Tests(); tests.Total() > 0 {
+		st.Tests = &tests
+	}
+}
+
+// handleReload serves POST /sovereignty/policy/reload: 200 when the
+// revision in service is the source's (activated or unchanged), 422 when
+// the source's revision was refused, 502 when the source could not be read.
+func (a *adminAPI) handleReload(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPost {
+		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed; use POST", r.Method)}
+	}
+	if a.app == nil || a.app.reloader == nil {
+		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("the sovereignty app is not configured")}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
+	defer cancel()
+	rep := a.app.ReloadPolicy(ctx, "admin")
+	status := http.StatusOK
+	switch rep.Result {
+	case ReloadRefused:
+		status = http.StatusUnprocessableEntity
+	case ReloadError:
+		status = http.StatusBadGateway
+	case ReloadUnchanged:
+		a.app.reloader.statusMu.Lock()
+		if a.app.reloader.refused != nil && rep.Digest == a.app.reloader.refused.Digest {
+			status = http.StatusUnprocessableEntity
+			refused := *a.app.reloader.refused
+			rep.Error, rep.Diagnostics, rep.Tests, rep.TestReport = "the source still holds the revision refused at "+refused.Time.Format(time.RFC3339)+": "+refused.Error, refused.Diagnostics, refused.Tests, refused.TestReport
+		}
+		a.app.reloader.statusMu.Unlock()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
 }
 
 var (

@@ -19,6 +19,7 @@ import (
 	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/decision"
 	"github.com/sovgate/sovgate/geo"
+	"github.com/sovgate/sovgate/policy"
 )
 
 func init() {
@@ -80,14 +81,23 @@ type App struct {
 	// sovgate (less precise, no update without a new binary).
 	GeoIPCountry string `json:"geoip_country,omitempty"`
 
-	// GeoIPASN is a GeoLite2-ASN MMDB file. Without it no ASN is known, so
-	// providers are recognised by domain name only.
+	// GeoIPASN is a GeoLite2-ASN MMDB file. Without it the autonomous
+	// system of an address comes from the registration dataset.
 	GeoIPASN string `json:"geoip_asn,omitempty"`
+
+	// GeoIPRegistration is a network registration MMDB: the autonomous
+	// system of each network and the country it is registered in, which
+	// the gateway uses to recognise catalogue operators by ASN and to
+	// infer the jurisdiction of operators the catalogue does not know.
+	// Default: registration.mmdb in the provider_ranges directory when
+	// `sovgate geo update` wrote one there, otherwise the dated snapshot
+	// built into sovgate.
+	GeoIPRegistration string `json:"geoip_registration,omitempty"`
 
 	// ProviderRanges is the directory `sovgate geo update --dir` maintains
 	// (its providers.mmdb: the cloud and CDN providers' own IP ranges, with
-	// region, region country, service and anycast flag). Without it,
-	// providers are recognised by ASN and domain only. A new index written
+	// region, region country, service and anycast flag). Without it, the
+	// dated snapshot built into sovgate is used. A new index written
 	// there is validated and swapped in while the gateway runs (see
 	// ProviderRangesInterval); a broken one is refused and logged, and the
 	// data in service stays.
@@ -97,6 +107,11 @@ type App struct {
 	// checked for a new version (a stat). Default 10s.
 	ProviderRangesInterval caddy.Duration `json:"provider_ranges_interval,omitempty"`
 
+	// DataMaxAge is the age beyond which a dataset (GeoIP, registration,
+	// provider ranges) is announced as stale at start-up: run `sovgate geo
+	// update` or install newer files. Default 90d.
+	DataMaxAge caddy.Duration `json:"data_max_age,omitempty"`
+
 	// Resolver is the DNS server (host:port, port 53 by default) used to
 	// resolve destinations. Empty means the system resolver.
 	Resolver string `json:"resolver,omitempty"`
@@ -105,6 +120,12 @@ type App struct {
 	// destinations that may be reached anyway (an internal service the apps
 	// legitimately call through the gateway). Default: none.
 	AllowPrivate []string `json:"allow_private,omitempty"`
+
+	// Internal lists the CIDRs of the city's own networks. Their addresses
+	// are reachable (internal implies allow_private for them), marked
+	// internal: true in the policy input, allowed by the default policy in
+	// every profile, and recorded like every decision. Default: none.
+	Internal []string `json:"internal,omitempty"`
 
 	// Audit is the audit store: a SQLite file path, or a postgres:// URL
 	// for one log shared by several gateways. Every decision is recorded
@@ -169,9 +190,9 @@ type App struct {
 
 	// reloader keeps the policy up to date (reload.go); identity checks
 	// proxy credentials (identity.go).
-	reloader      *reloader
-	initialBundle *bundleSource
-	identity      *Identity
+	reloader     *reloader
+	source       policy.Source // where the policy in parts comes from
+	identity     *Identity
 }
 
 // CaddyModule returns the Caddy module information.
@@ -222,11 +243,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	a.parts = parts
-	a.newReloader()
-	if err := registerPolicyMetrics(ctx.GetMetricsRegistry()); err != nil {
+	a.newReloader(a.source)
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		_ = a.Cleanup()
-		return fmt.Errorf("sovereignty: policy metrics: %w", err)
+		return fmt.Errorf("sovereignty: metrics: %w", err)
 	}
+	a.warnAboutData()
 	if err := a.provisionIdentity(); err != nil {
 		_ = a.Cleanup()
 		return err
@@ -339,17 +361,27 @@ func (a *App) build(ctx context.Context, gate bool, newClassifier classifierFact
 	if err != nil {
 		return nil, fmt.Errorf("sovereignty: allow_private: %w", err)
 	}
+	internal, err := ParseAllowPrivate(a.Internal)
+	if err != nil {
+		return nil, fmt.Errorf("sovereignty: internal: %w", err)
+	}
+	allow = append(allow, internal...)
 	server, err := NormalizeResolver(a.Resolver)
 	if err != nil {
 		return nil, fmt.Errorf("sovereignty: resolver: %w", err)
 	}
 
-	engine, source, err := a.loadPolicy(ctx, gate)
+	engine, src, source, err := a.loadPolicy(ctx, gate)
 	if err != nil {
 		return nil, fmt.Errorf("sovereignty: policies: %w", err)
 	}
+	a.source = src
 
-	classifier, err := newClassifier(a.ClassifierConfig())
+	classifierConfig, err := a.ClassifierConfig()
+	if err != nil {
+		return nil, fmt.Errorf("sovereignty: %w", err)
+	}
+	classifier, err := newClassifier(classifierConfig)
 	if err != nil {
 		return nil, fmt.Errorf("sovereignty: %w", err)
 	}
@@ -435,7 +467,8 @@ func (pooledResolver) Destruct() error { return nil }
 func (a *App) pooledClassifier(cfg geo.ClassifierConfig) (*geo.Classifier, error) {
 	// The key includes each file's size and modification time, so a
 	// database replaced on disk is opened anew at the next reload.
-	key := "classifier|" + fileIdentity(cfg.CountryDB) + "|" + fileIdentity(cfg.ASNDB) + "|" + cfg.ProviderRanges
+	key := fmt.Sprintf("classifier|%s|%s|%s|%s|%v", fileIdentity(cfg.CountryDB), fileIdentity(cfg.ASNDB),
+		fileIdentity(cfg.RegistrationDB), cfg.ProviderRanges, cfg.Internal)
 	val, _, err := sharedResources.LoadOrNew(key, func() (caddy.Destructor, error) {
 		c, err := geo.NewClassifier(cfg)
 		if err != nil {

@@ -28,9 +28,12 @@ func init() {
 //			require_identity
 //			geoip_country /var/lib/sovgate/GeoLite2-Country.mmdb
 //			geoip_asn /var/lib/sovgate/GeoLite2-ASN.mmdb
+//			geoip_registration /var/lib/sovgate/providers/registration.mmdb
 //			provider_ranges /var/lib/sovgate/providers
+//			data_max_age 90d
 //			resolver 192.0.2.53:53
 //			allow_private 10.20.0.0/16
+//			internal 10.0.0.0/8 192.168.10.0/24
 //			audit /var/lib/sovgate/audit.db
 //			audit_sync strict
 //			retention 400d
@@ -63,11 +66,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	plain := map[string]*string{
 		"policies": &a.Policies, "policy_public_key": &a.PolicyPublicKey, "policy_cache": &a.PolicyCache,
 		"credentials": &a.Credentials, "geoip_country": &a.GeoIPCountry, "geoip_asn": &a.GeoIPASN,
-		"provider_ranges": &a.ProviderRanges, "audit": &a.Audit, "audit_spool": &a.AuditSpool, "node": &a.Node,
+		"geoip_registration": &a.GeoIPRegistration, "provider_ranges": &a.ProviderRanges, "audit": &a.Audit, "audit_spool": &a.AuditSpool, "node": &a.Node,
 	}
 	durations := map[string]*caddy.Duration{
 		"policy_poll_interval": &a.PolicyPollInterval, "provider_ranges_interval": &a.ProviderRangesInterval,
 		"resolver_timeout": &a.ResolverTimeout, "retention": &a.Retention, "audit_head_interval": &a.AuditHeadInterval,
+		"data_max_age": &a.DataMaxAge,
 	}
 	flags := map[string]*bool{"require_identity": &a.RequireIdentity, "record_path": &a.RecordPath}
 	for d.NextBlock(0) {
@@ -155,7 +159,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.Errf("%s: takes one number, got also %q", option, d.Val())
 			}
-		case "allow_private":
+		case "allow_private", "internal":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
 				return d.Errf("%s: missing CIDR (e.g. 10.20.0.0/16)", option)
@@ -163,9 +167,13 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if _, err := ParseAllowPrivate(args); err != nil {
 				return d.Errf("%s: %v", option, err)
 			}
-			a.AllowPrivate = append(a.AllowPrivate, args...)
+			if option == "internal" {
+				a.Internal = append(a.Internal, args...)
+			} else {
+				a.AllowPrivate = append(a.AllowPrivate, args...)
+			}
 		default:
-			return d.Errf("unknown sovereignty option %q (known: mode, policies, policy_public_key, policy_poll_interval, policy_cache, credentials, require_identity, geoip_country, geoip_asn, provider_ranges, resolver, resolver_timeout, allow_private, rate_per_app, max_tunnels, max_tunnels_per_app, audit, audit_sync, retention, record_path, audit_spool, audit_head_interval, node)", option)
+			return d.Errf("unknown sovereignty option %q (known: mode, policies, policy_public_key, policy_poll_interval, policy_cache, credentials, require_identity, geoip_country, geoip_asn, geoip_registration, provider_ranges, provider_ranges_interval, data_max_age, resolver, resolver_timeout, allow_private, internal, rate_per_app, max_tunnels, max_tunnels_per_app, audit, audit_sync, retention, record_path, audit_spool, audit_head_interval, node)", option)
 		}
 	}
 	return nil

@@ -31,8 +31,15 @@ const defaultProviderRangesInterval = 10 * time.Second
 
 // ClassifierConfig is the classifier configuration of the app's options
 // (used by the pipeline and by `sovgate geo lookup`).
-func (a *App) ClassifierConfig() geo.ClassifierConfig {
-	return geo.ClassifierConfig{CountryDB: a.GeoIPCountry, ASNDB: a.GeoIPASN, ProviderRanges: a.ProviderRanges}
+func (a *App) ClassifierConfig() (geo.ClassifierConfig, error) {
+	internal, err := ParseAllowPrivate(a.Internal)
+	if err != nil {
+		return geo.ClassifierConfig{}, fmt.Errorf("internal: %w", err)
+	}
+	return geo.ClassifierConfig{
+		CountryDB: a.GeoIPCountry, ASNDB: a.GeoIPASN, RegistrationDB: a.GeoIPRegistration,
+		ProviderRanges: a.ProviderRanges, Internal: internal,
+	}, nil
 }
 
 // rangesWatcher is a running WatchProviderRanges loop.
@@ -113,5 +120,41 @@ func OnDataSwap(h DataSwapHook) {
 func runDataSwapHooks(c *geo.Classifier) {
 	for _, h := range dataSwapHooks.all() {
 		h(c)
+	}
+}
+
+// defaultDataMaxAge is the age beyond which a dataset is announced stale.
+const defaultDataMaxAge = 90 * 24 * time.Hour
+
+// warnAboutData announces, at start-up, the datasets older than
+// data_max_age, and the files configured in place of a snapshot the binary
+// carries in a newer version: stale data misplaces addresses and misses
+// new cloud ranges, and nobody notices unless told.
+func (a *App) warnAboutData() {
+	maxAge := time.Duration(a.DataMaxAge)
+	if maxAge <= 0 {
+		maxAge = defaultDataMaxAge
+	}
+	info := a.parts.Classifier.Info()
+	now := time.Now()
+	for _, d := range info.Datasets(now) {
+		if now.Sub(d.Built) > maxAge {
+			a.logger.Warn("dataset older than data_max_age: run `sovgate geo update` or install a newer file",
+				zap.String("dataset", d.Name), zap.String("source", d.Source), zap.String("path", d.Path),
+				zap.Time("built", d.Built), zap.Int("age_days", d.AgeDays), zap.Duration("data_max_age", maxAge))
+		}
+	}
+	older := func(dataset, path string, built, embedded time.Time) {
+		if path != "" && !embedded.IsZero() && built.Before(embedded) {
+			a.logger.Warn("the configured file is older than the snapshot built into sovgate: run `sovgate geo update`, or remove the option to use the snapshot",
+				zap.String("dataset", dataset), zap.String("path", path),
+				zap.Time("built", built), zap.Time("embedded_built", embedded))
+		}
+	}
+	if er, err := geo.EmbeddedProviderRanges(); err == nil && info.ProviderRanges.Source == geo.SourceMMDB {
+		older("provider_ranges", info.ProviderRanges.Path, info.ProviderRanges.BuildTime, er.Info().BuildTime)
+	}
+	if reg, err := geo.EmbeddedRegistration(); err == nil && info.Registration.Source == geo.SourceMMDB {
+		older("registration", info.Registration.Path, info.Registration.BuildTime, reg.Info().BuildTime)
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/sovgate/sovgate/geo"
 	"github.com/sovgate/sovgate/geo/feeds"
+	"github.com/sovgate/sovgate/geo/geotest"
 )
 
 // buildShared parses the real feeds and compiles them, and reports the time
@@ -78,6 +79,7 @@ func TestSharedDataRealFeedsReport(t *testing.T) {
 		total, parseTime.Round(time.Millisecond), idx.Info().Networks, buildTime.Round(time.Millisecond))
 
 	root := os.Getenv("SOVGATE_SHARED_DATA")
+	territory := geotest.DefaultKnowledge(t).Territory
 	sapics, err := geo.OpenCountryDB(filepath.Join(root, "ipdb", "geo-whois-asn-country.mmdb"))
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +94,7 @@ func TestSharedDataRealFeedsReport(t *testing.T) {
 	dbs := map[string]*geo.CountryDB{"sapics": sapics, "iploc": iploc}
 	examples := map[string][]string{}
 	for _, e := range idx.Entries() {
-		if e.Anycast || !geo.IsEEA(e.RegionCountry) {
+		if e.Anycast || !territory.EEA(e.RegionCountry) {
 			continue
 		}
 		for _, ip := range samples(e.Prefix) {
@@ -109,7 +111,7 @@ func TestSharedDataRealFeedsReport(t *testing.T) {
 					tl.unknown++
 				case c != e.RegionCountry:
 					tl.otherCountry++
-					if !geo.IsEEA(c) {
+					if !territory.EEA(c) {
 						tl.outsideEEA++
 						if len(examples[name]) < 5 {
 							examples[name] = append(examples[name], fmt.Sprintf("%s (%s %s, %s) -> %s", ip, e.Provider, e.Region, e.RegionCountry, c))

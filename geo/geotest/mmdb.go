@@ -63,7 +63,7 @@ func DatabaseType(name string) Option {
 // WriteCountryDB writes a GeoLite2-Country database mapping each network
 // (CIDR, or a single address) to an ISO country code. Records carry
 // country.iso_code, registered_country.iso_code, continent.code (from geo's
-// table) and is_in_european_union, as GeoLite2 does. An empty country code
+// table), as GeoLite2 does. An empty country code
 // writes a record with no country (like GeoLite2's anycast networks).
 // Reserved networks (127.0.0.0/8, 10.0.0.0/8, ...) may be used. More specific
 // networks override less specific ones.
@@ -74,9 +74,6 @@ func WriteCountryDB(t testing.TB, path string, entries map[string]string, opts .
 			return mmdbtype.Map{"traits": mmdbtype.Map{"is_anycast": mmdbtype.Bool(true)}}
 		}
 		country := mmdbtype.Map{"iso_code": mmdbtype.String(cc)}
-		if geo.IsEU(cc) {
-			country["is_in_european_union"] = mmdbtype.Bool(true)
-		}
 		rec := mmdbtype.Map{"country": country, "registered_country": country}
 		if c := geo.CountryContinent(cc); c != "" {
 			rec["continent"] = mmdbtype.Map{"code": mmdbtype.String(c)}
@@ -175,4 +172,47 @@ func parseNetwork(s string) (netip.Prefix, error) {
 
 func ipNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// Registration is the registration record of a network: its autonomous
+// system and the country that system is registered in.
+type Registration struct {
+	ASN     uint32
+	Org     string
+	Country string
+}
+
+// WriteRegistrationDB writes a network registration dataset in the layout
+// `sovgate geo update` writes (sovgate-Network-Registration), mapping each
+// network (CIDR or single address) to its registration. It is dated
+// built, or now.
+func WriteRegistrationDB(t testing.TB, path string, entries map[string]Registration, built ...time.Time) {
+	t.Helper()
+	list := make([]geo.RegistrationEntry, 0, len(entries))
+	for k, v := range entries {
+		p, err := parseNetwork(k)
+		if err != nil {
+			t.Fatalf("geotest: %s: network %q: %v", path, k, err)
+		}
+		list = append(list, geo.RegistrationEntry{Prefix: p, ASN: v.ASN, Org: v.Org, Country: v.Country})
+	}
+	// Wider networks first, so narrower ones override them.
+	slices.SortFunc(list, func(a, b geo.RegistrationEntry) int {
+		return cmp.Or(cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()), a.Prefix.Addr().Compare(b.Prefix.Addr()))
+	})
+	m := geo.RegistrationManifest{Built: time.Now(), Sources: []geo.RegistrationSource{{Name: "sovgate test fixture"}}}
+	if len(built) > 0 {
+		m.Built = built[0]
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatalf("geotest: %v", err)
+	}
+	if err := geo.WriteRegistration(f, list, m); err != nil {
+		f.Close()
+		t.Fatalf("geotest: writing %s: %v", path, err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("geotest: closing %s: %v", path, err)
+	}
 }

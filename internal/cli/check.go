@@ -239,17 +239,7 @@ func writeCheckText(w io.Writer, r *CheckReport, dest *geo.Destination, policySo
 			}
 			fmt.Fprintf(tw, "%s\t%s\n", label, geoAddressText(a, ""))
 		}
-		for i, p := range dest.Providers {
-			label := ""
-			if i == 0 {
-				label = "Providers"
-			}
-			fmt.Fprintf(tw, "%s\t%s (%s), headquartered in %s, under %s law, matched by %s\n",
-				label, p.ID, p.Name, orDefault(p.Headquarters, "?"), joinOr(p.Jurisdictions, "no known"), p.MatchedBy)
-		}
-		if len(dest.Providers) == 0 {
-			fmt.Fprintf(tw, "Providers\tnone recognised\n")
-		}
+		writeProvidersText(tw, dest.Providers)
 	}
 	verdict := strings.ToUpper(r.Verdict)
 	if r.Decision == nil {

@@ -21,9 +21,11 @@ func addSettingFlags(fs *pflag.FlagSet) {
 	fs.String("policies", "", "policy directory (default: from --config, else the embedded bundle)")
 	fs.String("geoip-country", "", "GeoIP2/GeoLite2/DB-IP Country or City MMDB file")
 	fs.String("geoip-asn", "", "GeoLite2-ASN MMDB file")
+	fs.String("geoip-registration", "", "network registration MMDB (default: the one 'sovgate geo update' wrote in --provider-ranges, else the snapshot built in)")
 	fs.String("provider-ranges", "", "provider_ranges directory written by 'sovgate geo update'")
 	fs.String("resolver", "", "DNS server host:port (default: the system resolver)")
 	fs.StringSlice("allow-private", nil, "private CIDR that destinations may use (repeatable)")
+	fs.StringSlice("internal", nil, "CIDR of the city's own networks: reachable, marked internal, allowed by the default policy (repeatable)")
 }
 
 // loadApp reads the sovereignty app from --config (a Caddyfile or JSON
@@ -61,6 +63,9 @@ func loadApp(fl caddycmd.Flags) (*sovereignty.App, error) {
 	if v := fl.String("geoip-asn"); v != "" {
 		app.GeoIPASN = v
 	}
+	if v := fl.String("geoip-registration"); v != "" {
+		app.GeoIPRegistration = v
+	}
 	if v := fl.String("provider-ranges"); v != "" {
 		app.ProviderRanges = v
 	}
@@ -69,6 +74,12 @@ func loadApp(fl caddycmd.Flags) (*sovereignty.App, error) {
 	}
 	if v, err := fl.GetStringSlice("allow-private"); err == nil && len(v) > 0 {
 		app.AllowPrivate = append(app.AllowPrivate, v...)
+	}
+	if v, err := fl.GetStringSlice("internal"); err == nil && len(v) > 0 {
+		if _, err := sovereignty.ParseAllowPrivate(v); err != nil {
+			return nil, fmt.Errorf("--internal: %w", err)
+		}
+		app.Internal = append(app.Internal, v...)
 	}
 	return app, nil
 }

@@ -149,11 +149,24 @@ func runGeoLookup(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	classifier, err := geo.NewClassifier(app.ClassifierConfig())
+	cfg, err := app.ClassifierConfig()
+	if err != nil {
+		return 1, err
+	}
+	classifier, err := geo.NewClassifier(cfg)
 	if err != nil {
 		return 1, err
 	}
 	defer classifier.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), fl.Duration("timeout"))
+	defer cancel()
+	// The operator catalogue and the EU list are policy data: those of the
+	// policy the gateway would run.
+	engine, err := app.LoadPolicy(ctx)
+	if err != nil {
+		return 1, fmt.Errorf("policies: %w", err)
+	}
+	knowledge := engine.Knowledge()
 	server, err := sovereignty.NormalizeResolver(app.Resolver)
 	if err != nil {
 		return 1, fmt.Errorf("resolver: %w", err)
@@ -166,10 +179,8 @@ func runGeoLookup(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 	if err != nil {
 		return 1, fmt.Errorf("allow_private: %w", err)
 	}
-	guard := geo.NewGuard(allow)
+	guard := geo.NewGuard(append(allow, cfg.Internal...))
 
-	ctx, cancel := context.WithTimeout(context.Background(), fl.Duration("timeout"))
-	defer cancel()
 	var failed []string
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
@@ -183,7 +194,7 @@ func runGeoLookup(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 			res.err = err
 			failed = append(failed, arg)
 		} else {
-			res.dest = classifier.ClassifyAnswer(ans)
+			res.dest = classifier.ClassifyAnswer(knowledge, ans)
 			for _, ip := range ans.Addrs {
 				if category, refused := guard.Check(ip); refused {
 					if res.refused == nil {
@@ -209,7 +220,7 @@ func runGeoLookup(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 	}
 	if format == "text" {
 		fmt.Fprintln(stdout)
-		writeDataSources(stdout, classifier.Info())
+		writeDataSources(stdout, classifier.Info(), knowledge, time.Now())
 	}
 	if len(failed) > 0 {
 		// Caddy's command runner turns status 1 into 0 unless an error
@@ -238,16 +249,34 @@ func writeGeoLookupText(w io.Writer, r *geoLookupResult, ans *geo.Answer) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\n", label, geoAddressText(a, r.refused[a.IP.String()]))
 	}
-	for i, p := range r.dest.Providers {
+	writeProvidersText(tw, r.dest.Providers)
+}
+
+// writeProvidersText describes each operator on one line: who, whose law,
+// and how it was recognised (a catalogue fact, or a guess).
+func writeProvidersText(tw io.Writer, providers []geo.Provider) {
+	for i, p := range providers {
 		label := ""
 		if i == 0 {
 			label = "Providers"
 		}
-		fmt.Fprintf(tw, "%s\t%s (%s), headquartered in %s, under %s law, matched by %s\n",
-			label, p.ID, p.Name, orDefault(p.Headquarters, "?"), joinOr(p.Jurisdictions, "no known"), p.MatchedBy)
+		if p.Inferred {
+			fmt.Fprintf(tw, "%s\t%s (%s), jurisdiction %s presumed: inferred from the registration of its network (no catalogue entry)\n",
+				label, p.ID, p.Name, joinOr(p.Jurisdictions, "no known"))
+			continue
+		}
+		offer := ""
+		if p.Offer != nil {
+			offer = ", offer " + p.Offer.ID
+			for _, q := range p.Offer.Qualifications {
+				offer += " [" + q.Scheme + " " + q.Since + ".." + q.Until + "]"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s (%s), headquartered in %s, jurisdiction %s, matched by %s%s\n",
+			label, p.ID, p.Name, orDefault(p.Headquarters, "?"), joinOr(p.Jurisdictions, "no known"), p.MatchedBy, offer)
 	}
-	if len(r.dest.Providers) == 0 {
-		fmt.Fprintf(tw, "Providers\tnone recognised\n")
+	if len(providers) == 0 {
+		fmt.Fprintf(tw, "Providers\tnone recognised: nobody knows who operates it\n")
 	}
 }
 
@@ -274,6 +303,9 @@ func geoAddressText(a geo.Address, refused string) string {
 	if a.ASN != 0 {
 		fmt.Fprintf(&b, "  AS%d %s", a.ASN, a.ASOrg)
 	}
+	if a.Internal {
+		b.WriteString("  internal (the city's own network)")
+	}
 	if a.Provider != "" {
 		fmt.Fprintf(&b, "  provider %s", a.Provider)
 	}
@@ -292,36 +324,63 @@ func geoAddressText(a geo.Address, refused string) string {
 	return b.String()
 }
 
-// writeDataSources says which data answered, so an admin can tell a stale
-// database from a wrong one.
-func writeDataSources(w io.Writer, info geo.DataInfo) {
+// writeDataSources says which data answered and how old it is, so an
+// admin can tell a stale database from a wrong one.
+func writeDataSources(w io.Writer, info geo.DataInfo, k *geo.Knowledge, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	defer tw.Flush()
-	fmt.Fprintf(tw, "Country data\t%s\n", databaseText(info.Country))
-	fmt.Fprintf(tw, "ASN data\t%s\n", databaseText(info.ASN))
-	r := info.ProviderRanges
-	if r.Source == geo.SourceNone || r.Source == "" {
-		fmt.Fprintf(tw, "Provider ranges\tnone (set provider_ranges; see 'sovgate geo update')\n")
+	fmt.Fprintf(tw, "Country data\t%s\n", databaseText(info.Country, now))
+	if info.ASN.Source == geo.SourceNone {
+		fmt.Fprintf(tw, "ASN data\tfrom the registration data\n")
 	} else {
-		var names []string
-		for _, f := range r.Feeds {
-			names = append(names, f.Name)
-		}
-		fmt.Fprintf(tw, "Provider ranges\t%s, built %s, %d networks from %s\n",
-			r.Path, r.BuildTime.Format("2006-01-02 15:04 MST"), r.Networks, strings.Join(names, ", "))
+		fmt.Fprintf(tw, "ASN data\t%s\n", databaseText(info.ASN, now))
 	}
+	fmt.Fprintf(tw, "Registration data\t%s\n", databaseText(info.Registration, now))
+	r := info.ProviderRanges
+	var names []string
+	for _, f := range r.Feeds {
+		names = append(names, f.Name)
+	}
+	switch r.Source {
+	case geo.SourceNone, "":
+		fmt.Fprintf(tw, "Provider ranges\tnone\n")
+	case geo.SourceEmbedded:
+		fmt.Fprintf(tw, "Provider ranges\tsnapshot built into sovgate, data of %s (%s), %d networks from %s\n",
+			r.BuildTime.Format("2006-01-02"), ageText(r.BuildTime, now), r.Networks, strings.Join(names, ", "))
+	default:
+		fmt.Fprintf(tw, "Provider ranges\t%s, built %s (%s), %d networks from %s\n",
+			r.Path, r.BuildTime.Format("2006-01-02 15:04 MST"), ageText(r.BuildTime, now), r.Networks, strings.Join(names, ", "))
+	}
+	fmt.Fprintf(tw, "Operator catalogue\t%d operators (policy data: data.sovgate.operators)\n", k.Operators.Len())
 	fmt.Fprintf(tw, "Data revision\t%s\n", info.Revision)
 }
 
-func databaseText(d geo.DatabaseInfo) string {
+func databaseText(d geo.DatabaseInfo, now time.Time) string {
 	switch d.Source {
 	case geo.SourceIPLoc:
-		return "IP2Location LITE data built into sovgate (iploc " + d.Version + ")"
+		return fmt.Sprintf("IP2Location LITE data built into sovgate (iploc %s, %s)", d.Version, ageText(d.BuildTime, now))
+	case geo.SourceEmbedded:
+		return fmt.Sprintf("snapshot built into sovgate, data of %s (%s)", d.BuildTime.Format("2006-01-02"), ageText(d.BuildTime, now))
 	case geo.SourceMMDB:
-		return fmt.Sprintf("%s (%s, built %s)", d.Path, d.DatabaseType, d.BuildTime.Format("2006-01-02"))
+		return fmt.Sprintf("%s (%s, built %s, %s)", d.Path, d.DatabaseType, d.BuildTime.Format("2006-01-02"), ageText(d.BuildTime, now))
 	default:
 		return "none"
 	}
+}
+
+// ageText says how old data is, in days.
+func ageText(built, now time.Time) string {
+	if built.IsZero() {
+		return "date unknown"
+	}
+	days := int(now.Sub(built).Hours() / 24)
+	switch {
+	case days < 0:
+		return "dated in the future"
+	case days == 1:
+		return "1 day old"
+	}
+	return fmt.Sprintf("%d days old", days)
 }
 
 // runGeoUpdate runs `geo update`; adjust, when set, changes the options

@@ -124,6 +124,89 @@ test_us_address_and_us_provider_both_reported if {
 	codes(d) == ["RESIDENCY_NON_EU", "JURISDICTION_NON_EU"]
 }
 
+# ---- operators the catalogue does not know ---------------------------------
+
+test_unknown_operator_denied if {
+	d := sovgate.decision with input as request("test-etat-civil", "x.example.fr", [unknown_address("192.0.2.21", "FR")], [])
+	d == {
+		"allow": false,
+		"profile": "sovereign",
+		"reasons": [{
+			"code": "JURISDICTION_UNKNOWN",
+			"ip": "192.0.2.21",
+			"message": "nobody knows who operates 192.0.2.21: no catalogue entry matches it and its network has no known registration",
+		}],
+	}
+}
+
+test_unknown_operator_not_checked_by_residency_profile if {
+	d := sovgate.decision with input as request("test-visio", "x.example.fr", [unknown_address("192.0.2.21", "FR")], [])
+		with data.sovgate.apps as {"test-visio": {"profile": "residency"}}
+	d.allow
+}
+
+test_inferred_foreign_jurisdiction_denied if {
+	a := object.union(address("192.0.2.22", "FR"), {"asn": 14340, "provider": "as14340"})
+	d := sovgate.decision with input as request("test-etat-civil", "crm.example.com", [a], [inferred(14340, "Salesforce.com, Inc.", "US")])
+	d == {
+		"allow": false,
+		"profile": "sovereign",
+		"reasons": [{
+			"code": "JURISDICTION_NON_EU",
+			"message": "as14340 (Salesforce.com, Inc.) is presumed subject to US law: inferred from the registration of its network, no catalogue entry",
+		}],
+	}
+}
+
+test_inferred_eu_jurisdiction_allowed if {
+	a := object.union(address("192.0.2.23", "FR"), {"asn": 3215, "provider": "as3215"})
+	d := sovgate.decision with input as request("test-etat-civil", "www.example.fr", [a], [inferred(3215, "Orange S.A.", "FR")])
+	d == {"allow": true, "profile": "sovereign", "reasons": []}
+}
+
+test_catalogue_fact_reported_as_such if {
+	a := cloud_address("192.0.2.30", "FR", "aws", "eu-west-3", "FR")
+	d := sovgate.decision with input as request("test-etat-civil", "x.example", [a], [aws])
+	not contains(d.reasons[0].message, "presumed")
+}
+
+# ---- EU territory: outermost regions and Åland -----------------------------
+
+test_outermost_regions_and_aland_are_eu_territory if {
+	every code in ["GP", "GF", "MQ", "RE", "YT", "MF", "AX"] {
+		sovgate.decision.allow with input as request("test-etat-civil", "x.example", [address("192.0.2.24", code)], [])
+	}
+}
+
+test_overseas_countries_outside_the_eu_denied if {
+	# French overseas collectivities that are not EU territory.
+	every code in ["NC", "PF", "PM", "WF", "BL", "TF"] {
+		not sovgate.decision.allow with input as request("test-etat-civil", "x.example", [address("192.0.2.25", code)], [])
+	}
+}
+
+test_outermost_region_registration_allowed if {
+	# A network of Réunion, its operator known only from the registration.
+	a := object.union(address("192.0.2.26", "RE"), {"asn": 37002, "provider": "as37002"})
+	sovgate.decision.allow with input as request("test-etat-civil", "x.example.re", [a], [inferred(37002, "Reunicable SAS", "RE")])
+}
+
+# ---- internal networks -----------------------------------------------------
+
+test_internal_destinations_allowed_in_every_profile if {
+	some profile, _ in data.sovgate.profiles
+	d := sovgate.decision with input as request("test-x", "intranet.ville.example", [internal_address("10.20.1.1")], [])
+		with data.sovgate.apps as {"test-x": {"profile": profile}}
+	d.allow
+	d.reasons == []
+}
+
+test_internal_does_not_cover_external_addresses if {
+	addresses := [internal_address("10.20.1.1"), address("203.0.113.7", "US")]
+	d := sovgate.decision with input as request("test-etat-civil", "mixed.ville.example", addresses, [])
+	codes(d) == ["RESIDENCY_NON_EU"]
+}
+
 # ---- profiles --------------------------------------------------------------
 
 test_unknown_app_gets_default_profile if {
@@ -240,6 +323,41 @@ test_custom_profile_from_data if {
 test_adequacy_not_accepted_by_default if {
 	d := sovgate.decision with input as request("test-visio", "x.example.ch", [address("192.0.2.60", "CH")], [])
 	codes(d) == ["RESIDENCY_NON_EU"]
+}
+
+test_adequacy_expired_not_accepted if {
+	adequacy := object.union(data.sovgate.adequacy, {"CH": object.union(data.sovgate.adequacy.CH, {"valid_until": "2026-11-27"})})
+	d := sovgate.decision with input as request("test-visio", "x.example.ch", [address("192.0.2.60", "CH")], [])
+		with data.sovgate.apps as {"test-visio": {"accept_adequacy": true}}
+		with data.sovgate.adequacy as adequacy
+	codes(d) == ["RESIDENCY_NON_EU"]
+}
+
+test_adequacy_valid_through_its_last_day if {
+	adequacy := object.union(data.sovgate.adequacy, {"CH": object.union(data.sovgate.adequacy.CH, {"valid_until": "2026-11-28"})})
+	d := sovgate.decision with input as request("test-visio", "x.example.ch", [address("192.0.2.60", "CH")], [])
+		with data.sovgate.apps as {"test-visio": {"accept_adequacy": true}}
+		with data.sovgate.adequacy as adequacy
+	d.allow
+}
+
+test_adequacy_for_the_law_enforcement_directive_only_not_accepted if {
+	adequacy := object.union(data.sovgate.adequacy, {"CH": object.union(data.sovgate.adequacy.CH, {"scope": ["led"]})})
+	d := sovgate.decision with input as request("test-visio", "x.example.ch", [address("192.0.2.60", "CH")], [])
+		with data.sovgate.apps as {"test-visio": {"accept_adequacy": true}}
+		with data.sovgate.adequacy as adequacy
+	not d.allow
+}
+
+test_uk_adequacy_renewed_until_2031 if {
+	data.sovgate.adequacy.GB.valid_until == "2031-12-27"
+	"led" in data.sovgate.adequacy.GB.scope
+	d := sovgate.decision with input as request("test-visio", "x.example.uk", [address("192.0.2.61", "GB")], [])
+		with data.sovgate.apps as {"test-visio": {"accept_adequacy": true}}
+	d.allow
+	later := sovgate.decision with input as request_at("test-visio", "x.example.uk", [address("192.0.2.61", "GB")], [], "2031-12-28T00:00:00Z")
+		with data.sovgate.apps as {"test-visio": {"accept_adequacy": true}}
+	not later.allow
 }
 
 test_adequacy_accepted_when_app_opts_in if {

@@ -9,10 +9,27 @@ package sovgate_test
 
 now := "2026-11-28T10:00:00Z"
 
-# An address located in country, with nothing else known.
+# An address located in country, in a network whose operator is known and
+# raises no jurisdiction problem (the inferred operator "as64500", listed
+# nowhere else), so tests of the location check see only its reasons.
 address(ip, country) := {
 	"ip": ip, "country": country, "continent": "", "eu": false, "eea": false,
-	"asn": 0, "as_org": "", "provider": "", "region": "", "region_country": "", "service": "",
+	"asn": 64500, "as_org": "", "provider": "as64500", "matched_by": "registration", "internal": false,
+	"region": "", "region_country": "", "service": "",
+}
+
+# An address nobody knows the operator of: no catalogue entry, no
+# registration data.
+unknown_address(ip, country) := object.union(address(ip, country), {"asn": 0, "provider": "", "matched_by": ""})
+
+# An address of the city's own networks (the gateway's internal option).
+internal_address(ip) := object.union(unknown_address(ip, ""), {"internal": true})
+
+# An operator the catalogue does not know, its jurisdiction inferred from
+# the registration of its network.
+inferred(asn, name, country) := {
+	"id": sprintf("as%d", [asn]), "name": name, "headquarters": "",
+	"jurisdictions": [country], "matched_by": "registration", "inferred": true,
 }
 
 # An address of a cloud provider's region.
@@ -33,12 +50,12 @@ request_at(app, host, addresses, providers, time) := object.union(request(app, h
 
 aws := {
 	"id": "aws", "name": "Amazon Web Services", "headquarters": "US",
-	"jurisdictions": ["US"], "matched_by": "range",
+	"jurisdictions": ["US"], "matched_by": "range", "inferred": false,
 }
 
 ovhcloud := {
 	"id": "ovhcloud", "name": "OVHcloud", "headquarters": "FR",
-	"jurisdictions": ["FR"], "matched_by": "asn",
+	"jurisdictions": ["FR"], "matched_by": "asn", "inferred": false,
 }
 
 # The codes of a decision's reasons, in order.

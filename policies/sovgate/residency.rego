@@ -3,7 +3,9 @@
 # Every address the destination resolved to must be in an acceptable country
 # (see countries.rego). The gateway dials only the addresses it checked, so
 # one address outside is enough to deny. Profiles whose "checks" list
-# "residency" enforce this.
+# "residency" enforce this. Addresses of the city's own networks (internal,
+# set by the gateway's internal option) are not checked: they are reachable
+# and allowed in every profile, and recorded like any other.
 package sovgate
 
 # One reason for every address that is not in an acceptable country.
@@ -14,6 +16,7 @@ residency_violations contains residency_reason(address.ip, address.region_countr
 	"residency" in profile_checks
 	some address in input.destination.addresses
 	address.region_country != ""
+	not address.internal
 	not acceptable_country(address.region_country)
 }
 
@@ -22,6 +25,7 @@ residency_violations contains residency_reason(address.ip, country) if {
 	"residency" in profile_checks
 	some address in input.destination.addresses
 	object.get(address, "region_country", "") == ""
+	not address.internal
 	country := object.get(address, "country", "")
 	not acceptable_country(country)
 }
