@@ -56,6 +56,12 @@ type Address struct {
 	ASN      uint32 `json:"asn"`
 	Provider string `json:"provider"`
 	Region   string `json:"region"`
+	// MatchedBy says how the operator was recognised: range, asn or
+	// domain (a catalogue entry), registration (inferred from where the
+	// network is registered); empty when nothing is known.
+	MatchedBy string `json:"matched_by"`
+	// Internal marks an address of the city's own networks.
+	Internal bool `json:"internal"`
 }
 
 // Verdicts and actions, as written in records.

@@ -108,6 +108,7 @@ func (o *Outcome) Record(node string) *audit.Record {
 		for i, a := range o.Destination.Addresses {
 			rec.Addresses[i] = audit.Address{
 				IP: a.IP.String(), Country: a.Country, ASN: a.ASN, Provider: a.Provider, Region: a.Region,
+				MatchedBy: a.MatchedBy, Internal: a.Internal,
 			}
 		}
 	}
@@ -152,5 +153,7 @@ func (l logAddress) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddUint32("asn", l.a.ASN)
 	enc.AddString("provider", l.a.Provider)
 	enc.AddString("region", l.a.Region)
+	enc.AddString("matched_by", l.a.MatchedBy)
+	enc.AddBool("internal", l.a.Internal)
 	return nil
 }

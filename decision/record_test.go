@@ -112,7 +112,7 @@ func TestJournal(t *testing.T) {
 	want := &audit.Record{
 		ID: out.ID, Time: start.UTC(), Node: "gw-1", App: "etat-civil", SourceIP: "10.1.2.3",
 		Method: "CONNECT", Scheme: "https", Host: hostAWS, Port: 443,
-		Addresses:      []audit.Address{{IP: ipAWSFR, Country: "FR", ASN: 16509, Provider: "aws"}},
+		Addresses:      []audit.Address{{IP: ipAWSFR, Country: "FR", ASN: 16509, Provider: "aws", MatchedBy: "asn"}},
 		Verdict:        "deny",
 		Action:         "forwarded",
 		Mode:           "monitor",
@@ -169,7 +169,7 @@ func TestJournal(t *testing.T) {
 	if got, want := keys(addr), jsonNames(audit.Address{}); !slices.Equal(got, want) {
 		t.Errorf("address fields %v, want %v", got, want)
 	}
-	if addr["ip"] != ipAWSFR || addr["country"] != "FR" || addr["asn"] != uint32(16509) || addr["provider"] != "aws" {
+	if addr["ip"] != ipAWSFR || addr["country"] != "FR" || addr["asn"] != uint32(16509) || addr["provider"] != "aws" || addr["matched_by"] != "asn" {
 		t.Errorf("address = %v", addr)
 	}
 
