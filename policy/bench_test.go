@@ -23,7 +23,7 @@ func benchAddress(ip, country string) geo.Address {
 func benchInput(addresses []geo.Address, providers []geo.Provider) *Input {
 	return &Input{
 		Request:     Request{Method: "CONNECT", Scheme: "https", Host: "api.example.com", Port: 443},
-		Source: Caller{App: "etat-civil", IP: "10.1.2.3", IdentifiedBy: "basic"},
+		Source:      Caller{App: "etat-civil", IP: "10.1.2.3", IdentifiedBy: "basic"},
 		Destination: geo.Destination{Host: "api.example.com", Addresses: addresses, Providers: providers},
 		Time:        time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC),
 	}

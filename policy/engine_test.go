@@ -27,7 +27,7 @@ func usInput() *policy.Input {
 		Request: policy.Request{Method: "CONNECT", Scheme: "https", Host: "api.example.com", Port: 443},
 		Source:  policy.Caller{App: "etat-civil", IP: "10.1.2.3", IdentifiedBy: "basic"},
 		Destination: geo.Destination{
-			Host:      "api.example.com",
+			Host: "api.example.com",
 			// An operator known by the registration of its network only,
 			// in no foreign jurisdiction: the location decides.
 			Addresses: []geo.Address{{IP: netip.MustParseAddr("203.0.113.7"), Country: "US", ASN: 64500, Provider: "as64500", MatchedBy: geo.MatchedByRegistration}},

@@ -20,7 +20,7 @@ func sampleInputs() map[string]*Input {
 		"zero": {},
 		"full": {
 			Request: Request{Method: "CONNECT", Scheme: "https", Host: "api.example.com", Port: 443},
-			Source: Caller{App: "etat-civil", IP: "10.1.2.3", IdentifiedBy: "basic", Categories: []string{"personal", "état civil"}},
+			Source:  Caller{App: "etat-civil", IP: "10.1.2.3", IdentifiedBy: "basic", Categories: []string{"personal", "état civil"}},
 			Destination: geo.Destination{
 				Host: "api.example.com",
 				Addresses: []geo.Address{{
@@ -44,7 +44,7 @@ func sampleInputs() map[string]*Input {
 		},
 		"empty slices, zero address, local time": {
 			Request: Request{Method: "GET", Scheme: "http", Host: "203.0.113.9", Port: 65535, Path: "/a?b=c"},
-			Source: Caller{Categories: []string{}},
+			Source:  Caller{Categories: []string{}},
 			Destination: geo.Destination{
 				Host:      "203.0.113.9",
 				Addresses: []geo.Address{{}},

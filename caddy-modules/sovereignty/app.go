@@ -190,9 +190,9 @@ type App struct {
 
 	// reloader keeps the policy up to date (reload.go); identity checks
 	// proxy credentials (identity.go).
-	reloader     *reloader
-	source       policy.Source // where the policy in parts comes from
-	identity     *Identity
+	reloader *reloader
+	source   policy.Source // where the policy in parts comes from
+	identity *Identity
 }
 
 // CaddyModule returns the Caddy module information.
