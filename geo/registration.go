@@ -66,6 +66,9 @@ type RegistrationManifest struct {
 	// Built is the date of the data: the newest of its sources' dates.
 	Built   time.Time            `json:"built"`
 	Sources []RegistrationSource `json:"sources"`
+	// Networks is how many networks were written, to tell a truncated
+	// download from a real update.
+	Networks int `json:"networks,omitempty"`
 }
 
 // RegistrationSource is one input of a registration dataset.
@@ -213,6 +216,7 @@ func WriteRegistration(w io.Writer, entries []RegistrationEntry, m RegistrationM
 	if len(entries) == 0 {
 		return errors.New("no networks to write")
 	}
+	m.Networks = len(entries)
 	list := slices.Clone(entries)
 	for i, e := range list {
 		if !e.Prefix.IsValid() || e.Prefix.Addr().Is4In6() || e.Prefix.Addr().Zone() != "" {
@@ -278,4 +282,47 @@ func writeRegistrationTree(w io.Writer, list []RegistrationEntry, m Registration
 	}
 	_, err = tree.WriteTo(w)
 	return err
+}
+
+// RangePrefixes splits an inclusive address range into the fewest
+// prefixes that cover it exactly (registries publish ranges, the search
+// tree wants prefixes). IPv4-mapped ends are read as IPv4 when both are.
+// It returns nil when start is after end or the two are of different
+// families.
+func RangePrefixes(start, end netip.Addr) []netip.Prefix {
+	if start.Is4In6() && end.Is4In6() {
+		start, end = start.Unmap(), end.Unmap()
+	}
+	if !start.IsValid() || !end.IsValid() || start.Is4() != end.Is4() || start.Is4In6() || end.Is4In6() || start.Compare(end) > 0 {
+		return nil
+	}
+	var out []netip.Prefix
+	for {
+		// The widest prefix that starts at start and ends at or before end.
+		bits := start.BitLen()
+		for bits > 0 {
+			p := netip.PrefixFrom(start, bits-1).Masked()
+			if p.Addr() != start || lastAddr(p).Compare(end) > 0 {
+				break
+			}
+			bits--
+		}
+		p := netip.PrefixFrom(start, bits)
+		out = append(out, p)
+		last := lastAddr(p)
+		if last.Compare(end) >= 0 {
+			return out
+		}
+		start = last.Next()
+	}
+}
+
+// lastAddr is the last address of a prefix.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
 }

@@ -170,3 +170,66 @@ func TestClassifierFindsRegistrationBesideProviderRanges(t *testing.T) {
 		t.Errorf("%+v", a)
 	}
 }
+
+func TestRangePrefixes(t *testing.T) {
+	for _, tt := range []struct{ start, end, want string }{
+		{"192.0.2.0", "192.0.2.255", "192.0.2.0/24"},
+		{"192.0.2.1", "192.0.2.1", "192.0.2.1/32"},
+		{"192.0.2.1", "192.0.2.6", "192.0.2.1/32 192.0.2.2/31 192.0.2.4/31 192.0.2.6/32"},
+		{"0.0.0.0", "255.255.255.255", "0.0.0.0/0"},
+		{"255.255.255.254", "255.255.255.255", "255.255.255.254/31"},
+		{"::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::/0"},
+		{"2001:db8::", "2001:db8::1:0", "2001:db8::/112 2001:db8::1:0/128"},
+		{"::ffff:192.0.2.0", "::ffff:192.0.2.3", "192.0.2.0/30"},
+		{"::ffff:192.0.2.0", "192.0.2.3", ""},
+		{"192.0.2.9", "192.0.2.1", ""},
+		{"192.0.2.1", "::1", ""},
+	} {
+		var got []string
+		for _, p := range geo.RangePrefixes(netip.MustParseAddr(tt.start), netip.MustParseAddr(tt.end)) {
+			got = append(got, p.String())
+		}
+		if strings.Join(got, " ") != tt.want {
+			t.Errorf("%s-%s: %v, want %s", tt.start, tt.end, got, tt.want)
+		}
+	}
+}
+
+// FuzzRangePrefixes checks the split against its definition: contiguous
+// prefixes, in order, from start to end exactly.
+func FuzzRangePrefixes(f *testing.F) {
+	f.Add([]byte{192, 0, 2, 1}, []byte{192, 0, 2, 200})
+	f.Add([]byte{0, 0, 0, 0}, []byte{255, 255, 255, 255})
+	f.Add(make([]byte, 16), bytes.Repeat([]byte{0xff}, 16))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		start, ok1 := netip.AddrFromSlice(a)
+		end, ok2 := netip.AddrFromSlice(b)
+		if !ok1 || !ok2 || start.Is4() != end.Is4() || start.Is4In6() || end.Is4In6() || start.Compare(end) > 0 {
+			if geo.RangePrefixes(start, end) != nil && start.Is4In6() != end.Is4In6() {
+				t.Fatalf("%v-%v: prefixes across families", start, end)
+			}
+			return
+		}
+		ps := geo.RangePrefixes(start, end)
+		next := start
+		for i, p := range ps {
+			if p.Addr() != next || p.Masked() != p {
+				t.Fatalf("prefix %d %v does not start at %v", i, p, next)
+			}
+			last := p.Addr()
+			for j := p.Bits(); j < last.BitLen(); j++ {
+				s := last.AsSlice()
+				s[j/8] |= 0x80 >> (j % 8)
+				last, _ = netip.AddrFromSlice(s)
+			}
+			if i == len(ps)-1 {
+				if last != end {
+					t.Fatalf("ends at %v, want %v", last, end)
+				}
+				return
+			}
+			next = last.Next()
+		}
+		t.Fatalf("no prefix for %v-%v", start, end)
+	})
+}

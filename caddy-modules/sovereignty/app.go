@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -467,8 +468,13 @@ func (pooledResolver) Destruct() error { return nil }
 func (a *App) pooledClassifier(cfg geo.ClassifierConfig) (*geo.Classifier, error) {
 	// The key includes each file's size and modification time, so a
 	// database replaced on disk is opened anew at the next reload.
+	registration := cfg.RegistrationDB
+	if registration == "" && cfg.ProviderRanges != "" {
+		// The one `geo update` writes beside the provider ranges.
+		registration = filepath.Join(cfg.ProviderRanges, geo.RegistrationFile)
+	}
 	key := fmt.Sprintf("classifier|%s|%s|%s|%s|%v", fileIdentity(cfg.CountryDB), fileIdentity(cfg.ASNDB),
-		fileIdentity(cfg.RegistrationDB), cfg.ProviderRanges, cfg.Internal)
+		fileIdentity(registration), cfg.ProviderRanges, cfg.Internal)
 	val, _, err := sharedResources.LoadOrNew(key, func() (caddy.Destructor, error) {
 		c, err := geo.NewClassifier(cfg)
 		if err != nil {

@@ -1,14 +1,18 @@
 // Package update refreshes a provider_ranges directory: it fetches the
-// providers' IP-range feeds (from their official URLs or from a mirror),
-// and optionally GeoIP databases (MaxMind GeoLite2, DB-IP Lite), checks
-// everything, and only then replaces the files, each atomically (a
-// temporary file in the same directory, synced, then renamed over the old
-// one). A running gateway watching the directory picks the new index up.
+// providers' IP-range feeds and the network registration table (from their
+// official URLs or from a mirror), and optionally GeoIP databases (MaxMind
+// GeoLite2, DB-IP Lite), checks everything, and only then replaces the
+// files, each atomically (a temporary file in the same directory, synced,
+// then renamed over the old one). A running gateway watching the directory
+// picks the new index up.
 //
 // Layout of the directory it maintains:
 //
 //	DIR/providers.mmdb        the compiled index provider_ranges loads
-//	DIR/feeds/aws/ip-ranges.json, DIR/feeds/gcp/cloud.json, ...
+//	DIR/registration.mmdb     the registration dataset (autonomous system
+//	                          and registration country of every network)
+//	DIR/feeds/aws/ip-ranges.json, DIR/feeds/gcp/cloud.json, ...,
+//	DIR/feeds/iptoasn/ip2asn-combined.tsv.gz
 //	                          the feeds as fetched, in the mirror layout (so
 //	                          DIR/feeds can serve as the mirror of other
 //	                          gateways)
@@ -56,6 +60,8 @@ type Options struct {
 	Feeds []string
 	// SkipFeeds leaves the provider ranges alone (GeoIP databases only).
 	SkipFeeds bool
+	// SkipRegistration leaves the registration dataset alone.
+	SkipRegistration bool
 	// Force accepts a feed or database that shrank to less than half of
 	// the previous version.
 	Force bool
@@ -98,7 +104,10 @@ type Report struct {
 	// addresses get their country from GeoIP. Each is "feed region".
 	Unmapped  []string
 	Databases []DatabaseReport
-	BuildTime time.Duration
+	// Registration is the registration dataset's report; nil when it was
+	// not updated.
+	Registration *RegistrationReport
+	BuildTime    time.Duration
 	Duration  time.Duration
 }
 
@@ -179,8 +188,15 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			}
 		}
 	}()
-	if !opts.SkipFeeds {
+	if selected, _ := r.selectedFeeds(); !opts.SkipFeeds && len(selected) > 0 {
 		files, err := r.updateFeeds(ctx, rep)
+		if err != nil {
+			return nil, err
+		}
+		pending = append(pending, files...)
+	}
+	if r.updatesRegistration() {
+		files, err := r.registration(ctx, rep)
 		if err != nil {
 			return nil, err
 		}
@@ -221,6 +237,19 @@ func (r *run) progress(format string, args ...any) {
 	fmt.Fprintf(r.opts.Progress, format+"\n", args...)
 }
 
+// RegistrationFeed is the name that selects the registration dataset in
+// Options.Feeds.
+const RegistrationFeed = "registration"
+
+// updatesRegistration says whether this run refreshes the registration
+// dataset: with the feeds, unless skipped, or when Feeds names it.
+func (r *run) updatesRegistration() bool {
+	if r.opts.SkipFeeds || r.opts.SkipRegistration {
+		return false
+	}
+	return r.opts.Feeds == nil || slices.Contains(r.opts.Feeds, RegistrationFeed)
+}
+
 // selectedFeeds returns the feeds to update, in precedence order.
 func (r *run) selectedFeeds() ([]feeds.Feed, error) {
 	if r.opts.Feeds == nil {
@@ -233,9 +262,12 @@ func (r *run) selectedFeeds() ([]feeds.Feed, error) {
 		}
 	}
 	for _, name := range r.opts.Feeds {
-		if _, ok := feeds.ByName(name); !ok {
-			return nil, fmt.Errorf("unknown feed %q (known: %s)", name, strings.Join(feeds.Names(), ", "))
+		if _, ok := feeds.ByName(name); !ok && name != RegistrationFeed {
+			return nil, fmt.Errorf("unknown feed %q (known: %s, %s)", name, strings.Join(feeds.Names(), ", "), RegistrationFeed)
 		}
+	}
+	if len(out) == 0 && slices.Contains(r.opts.Feeds, RegistrationFeed) {
+		return nil, nil
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no feed selected")

@@ -31,8 +31,12 @@ Work on the data that tells sovgate where an address is and who runs it.
   sovgate geo lookup IP|HOST...   print the classification of addresses or
                                   names, as the policy sees it
   sovgate geo update --dir DIR    download the cloud providers' IP-range
-                                  feeds (and optionally GeoIP databases),
-                                  check them and swap them in atomically
+                                  feeds and the network registration table
+                                  (and optionally GeoIP databases), check
+                                  them and swap them in atomically
+
+sovgate carries a dated snapshot of the provider ranges and of the
+registration data; 'geo lookup' shows the age of every dataset in use.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			lookup := &cobra.Command{
@@ -41,10 +45,13 @@ Work on the data that tells sovgate where an address is and who runs it.
 				Long: `
 Prints, for each argument, the destination object the policy receives
 (input.destination): every address with its country, EU/EEA membership,
-network (ASN), provider, cloud region, region country, service and anycast
-flag, and every provider with its headquarters, jurisdictions and how it was
-recognised (range, asn or domain). A host name is resolved first, with the
-gateway's resolver. Nothing is sent to the destination.
+network (ASN), operator, cloud region, region country, service and anycast
+flag, and every operator with its headquarters, jurisdictions and how it
+was recognised: by the operator catalogue of the policy (range, asn or
+domain), or inferred from the country its network is registered in
+(registration). A host name is resolved first, with the gateway's
+resolver. Nothing is sent to the destination. The text output ends with
+the data sources and the age of each.
 
 The data comes from --config (your Caddyfile or JSON config: its sovereignty
 block) and the flags below override it, exactly as for 'sovgate check'.
@@ -82,6 +89,14 @@ DIR/feeds can serve as the mirror of other gateways). Point the
 provider_ranges option of the gateway at DIR: a running gateway picks up
 the new index within seconds, without a restart.
 
+It also compiles iptoasn.com's network registration table (the autonomous
+system of every announced range and the country it is registered in,
+public domain, updated hourly) into DIR/registration.mmdb. A gateway whose
+provider_ranges is DIR uses it at its next start or reload ('sovgate
+reload'): it recognises operators of the catalogue by ASN, and infers the
+jurisdiction of the others. --feeds registration updates it alone;
+--no-registration leaves it alone.
+
 Files are replaced atomically (written to a temporary file, then renamed).
 Any failure exits 1, names the feed, and leaves every file as it was.
 
@@ -92,6 +107,7 @@ an internal web server laid out as
   cloudflare/ips-v4  cloudflare/ips-v6  fastly/public-ip-list
   akamai/akamai_ipv4_CIDRs.txt  akamai/akamai_ipv6_CIDRs.txt
   digitalocean/google.csv  linode/geofeed.csv
+  iptoasn/ip2asn-combined.tsv.gz
 
 GeoIP databases (optional), written to DIR too:
   --maxmind-account-id ID --maxmind-license-key KEY
@@ -114,8 +130,9 @@ Examples:
 			uf := upd.Flags()
 			uf.String("dir", "", "the provider_ranges directory to update (created if missing)")
 			uf.String("mirror", "", "read the feeds from this directory or http(s) URL instead of the providers' sites")
-			uf.StringSlice("feeds", nil, "update only these feeds (default: all of "+strings.Join(feeds.Names(), ",")+")")
-			uf.Bool("no-feeds", false, "leave the provider ranges alone (GeoIP databases only)")
+			uf.StringSlice("feeds", nil, "update only these feeds (default: all of "+strings.Join(feeds.Names(), ",")+", and registration)")
+			uf.Bool("no-feeds", false, "leave the provider ranges and the registration data alone (GeoIP databases only)")
+			uf.Bool("no-registration", false, "leave the registration data alone")
 			uf.Bool("force", false, "accept a feed or database that shrank to less than half of the version in service")
 			uf.String("maxmind-account-id", "", "MaxMind account id (or SOVGATE_MAXMIND_ACCOUNT_ID)")
 			uf.String("maxmind-license-key", "", "MaxMind licence key (or SOVGATE_MAXMIND_LICENSE_KEY)")
@@ -391,11 +408,12 @@ func runGeoUpdate(fl caddycmd.Flags, stdout, stderr io.Writer, adjust func(*upda
 		return 1, errors.New("--dir is required: the provider_ranges directory to update")
 	}
 	opts := update.Options{
-		Dir:       dir,
-		Mirror:    fl.String("mirror"),
-		SkipFeeds: fl.Bool("no-feeds"),
-		Force:     fl.Bool("force"),
-		Progress:  stderr,
+		Dir:              dir,
+		Mirror:           fl.String("mirror"),
+		SkipFeeds:        fl.Bool("no-feeds"),
+		SkipRegistration: fl.Bool("no-registration"),
+		Force:            fl.Bool("force"),
+		Progress:         stderr,
 	}
 	if fl.Bool("quiet") {
 		opts.Progress = nil
@@ -463,6 +481,17 @@ func writeUpdateSummary(w io.Writer, rep *update.Report) {
 		}
 		if len(rep.Unmapped) > 0 {
 			fmt.Fprintf(w, "regions missing from sovgate's region table (their addresses get their country from GeoIP): %s\n", strings.Join(rep.Unmapped, ", "))
+		}
+	}
+	if r := rep.Registration; r != nil {
+		if r.Changed {
+			fmt.Fprintf(w, "wrote %s: %d networks", r.Path, r.Networks)
+			if r.Previous >= 0 {
+				fmt.Fprintf(w, " (%+d)", r.Networks-r.Previous)
+			}
+			fmt.Fprintln(w)
+		} else {
+			fmt.Fprintf(w, "%s is up to date (%d networks)\n", r.Path, r.Networks)
 		}
 	}
 	for _, d := range rep.Databases {

@@ -176,7 +176,7 @@ func registration(ipdb, out string) error {
 	}
 	var entries []geo.RegistrationEntry
 	for _, r := range ranges {
-		for _, p := range rangePrefixes(r.start, r.end) {
+		for _, p := range geo.RangePrefixes(r.start, r.end) {
 			entries = append(entries, geo.RegistrationEntry{Prefix: p, ASN: r.asn, Org: r.org})
 			// The networks of the country file inside p, or the one that
 			// holds p.
@@ -298,40 +298,6 @@ func readASNRanges(path string) ([]asnRange, string, error) {
 		out = append(out, asnRange{start: start, end: end, asn: uint32(asn), org: rec[3]})
 	}
 	return out, sum, nil
-}
-
-// rangePrefixes splits an inclusive address range into the fewest
-// prefixes.
-func rangePrefixes(start, end netip.Addr) []netip.Prefix {
-	var out []netip.Prefix
-	for start.IsValid() && start.Compare(end) <= 0 {
-		bits := start.BitLen()
-		// The widest prefix starting at start that ends at or before end.
-		for bits > 0 {
-			p := netip.PrefixFrom(start, bits-1).Masked()
-			if p.Addr() != start || lastAddr(p).Compare(end) > 0 {
-				break
-			}
-			bits--
-		}
-		p := netip.PrefixFrom(start, bits)
-		out = append(out, p)
-		next := lastAddr(p).Next()
-		if !next.IsValid() {
-			break
-		}
-		start = next
-	}
-	return out
-}
-
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Addr().AsSlice()
-	for i := p.Bits(); i < len(b)*8; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
 }
 
 func size(p netip.Prefix) *big.Int {

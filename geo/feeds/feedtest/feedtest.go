@@ -15,6 +15,7 @@ package feedtest
 import (
 	"archive/zip"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -60,6 +61,16 @@ type OracleCIDR struct {
 	Tags   []string
 }
 
+// RegistrationRange is one line of the registration table: an inclusive
+// range, its autonomous system (0: not routed), the country that system is
+// registered in ("None" when unknown) and its description.
+type RegistrationRange struct {
+	Start, End  string
+	ASN         uint32
+	Country     string
+	Description string
+}
+
 // GeofeedLine is one line of an RFC 8805 geofeed.
 type GeofeedLine struct {
 	Prefix, Country, Region, City string
@@ -79,6 +90,9 @@ type Set struct {
 	AkamaiV6     []string
 	DigitalOcean []GeofeedLine
 	Linode       []GeofeedLine
+	// Registration is the network registration table (iptoasn.com's
+	// ip2asn-combined layout) that `geo update` compiles beside the feeds.
+	Registration []RegistrationRange
 	// SyncToken is written as AWS's and Google's syncToken and Azure's
 	// changeNumber; Date as every feed's date.
 	SyncToken int64
@@ -111,6 +125,10 @@ type Set struct {
 //	164.90.160.0/20, 2a03:b0c0:3::/48  digitalocean DE (DE-HE, Frankfurt)
 //	172.104.128.0/19, 2a01:7e01::/32   linode (akamai) DE (DE-HE, Frankfurt)
 //	139.162.0.0/20                 linode (akamai) GB (GB-ENG, London)
+//
+// and a registration table: 35.180.0.0/16 AS16509 (US), 198.51.100.0/24
+// AS16276 (FR), 203.0.113.0/25 AS14340 (US), 2a01:4f8::/32 AS24940 (DE),
+// 192.0.2.0/24 not routed.
 func Default() *Set {
 	return &Set{
 		AWS: []AWSPrefix{
@@ -157,9 +175,37 @@ func Default() *Set {
 			{Prefix: "2a01:7e01::/32", Country: "DE", Region: "DE-HE", City: "Frankfurt"},
 			{Prefix: "139.162.0.0/20", Country: "GB", Region: "GB-ENG", City: "London"},
 		},
+		Registration: []RegistrationRange{
+			{"35.180.0.0", "35.180.255.255", 16509, "US", "AMAZON-02"},
+			{"192.0.2.0", "192.0.2.255", 0, "None", "Not routed"},
+			{"198.51.100.0", "198.51.100.255", 16276, "FR", "OVH"},
+			{"203.0.113.0", "203.0.113.127", 14340, "US", "SALESFORCE"},
+			{"2a01:4f8::", "2a01:4f8:ffff:ffff:ffff:ffff:ffff:ffff", 24940, "DE", "HETZNER-AS"},
+		},
 		SyncToken: 1753388594,
 		Date:      time.Date(2025, 7, 24, 20, 23, 14, 0, time.UTC),
 	}
+}
+
+// RegistrationMirrorPath and RegistrationURL say where `geo update` reads
+// the registration table (see package update).
+const (
+	RegistrationMirrorPath = "iptoasn/ip2asn-combined.tsv.gz"
+	RegistrationURL        = "https://iptoasn.com/data/ip2asn-combined.tsv.gz"
+)
+
+// RegistrationTable writes the set's registration table as iptoasn.com
+// publishes it: tab-separated lines, gzip-compressed.
+func (s *Set) RegistrationTable() []byte {
+	var raw bytes.Buffer
+	for _, r := range s.Registration {
+		fmt.Fprintf(&raw, "%s\t%s\t%d\t%s\t%s\n", r.Start, r.End, r.ASN, r.Country, r.Description)
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(raw.Bytes())
+	zw.Close()
+	return gz.Bytes()
 }
 
 // MirrorPaths lists the files of a mirror, in the layout `sovgate geo
@@ -177,6 +223,7 @@ var MirrorPaths = []string{
 	"akamai/akamai_ipv6_CIDRs.txt",
 	"digitalocean/google.csv",
 	"linode/geofeed.csv",
+	RegistrationMirrorPath,
 }
 
 // Files returns every feed file in its official format, by mirror path.
@@ -195,6 +242,7 @@ func (s *Set) Files() map[string][]byte {
 		"akamai/akamai_ipv6_CIDRs.txt": lines(s.AkamaiV6, "\t"),
 		"digitalocean/google.csv":      geofeed(s.DigitalOcean, ""),
 		"linode/geofeed.csv":           geofeed(s.Linode, s.Date.Format("2006-01-02 15:04:05.000000")),
+		RegistrationMirrorPath:         s.RegistrationTable(),
 	}
 }
 
@@ -292,6 +340,7 @@ func (s *Set) Official() map[string][]byte {
 		}),
 		"https://digitalocean.com/geo/google.csv": f["digitalocean/google.csv"],
 		"https://geoip.linode.com/":               f["linode/geofeed.csv"],
+		RegistrationURL:                           f[RegistrationMirrorPath],
 	}
 }
 
