@@ -59,9 +59,9 @@ type Address struct {
 	// MatchedBy says how the operator was recognised: range, asn or
 	// domain (a catalogue entry), registration (inferred from where the
 	// network is registered); empty when nothing is known.
-	MatchedBy string `json:"matched_by"`
+	MatchedBy string `json:"matched_by,omitempty"`
 	// Internal marks an address of the city's own networks.
-	Internal bool `json:"internal"`
+	Internal bool `json:"internal,omitempty"`
 }
 
 // Verdicts and actions, as written in records.

@@ -153,7 +153,12 @@ func (l logAddress) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddUint32("asn", l.a.ASN)
 	enc.AddString("provider", l.a.Provider)
 	enc.AddString("region", l.a.Region)
-	enc.AddString("matched_by", l.a.MatchedBy)
-	enc.AddBool("internal", l.a.Internal)
+	// As in the audit record: left out when empty.
+	if l.a.MatchedBy != "" {
+		enc.AddString("matched_by", l.a.MatchedBy)
+	}
+	if l.a.Internal {
+		enc.AddBool("internal", true)
+	}
 	return nil
 }

@@ -30,6 +30,8 @@ import (
 //	output      the previous command's output holds these lines (numbers and
 //	            spacing aside)
 //	data        a JSON object merged into sovgate/data.json
+//	operator    a JSON object of catalogue entries, each added to
+//	            sovgate/operators/data.json or replacing the entry of its id
 //	file PATH   the block is written to PATH in the policy directory
 //	input       a policy input (every field known to sovgate)
 //	decision    the decision the policy directory gives that input
@@ -40,10 +42,13 @@ import (
 // guideHosts are the destinations the guides' `sovgate check` commands ask
 // about, placed in the test's DNS, GeoIP and registration data: where each
 // address is, and where its network is registered.
-var guideHosts = map[string]struct{ ip, country, registered string }{
-	"api.visio-saas.example":              {"127.0.0.21", "US", "US"},
-	"api.meteo-ch.example":                {"127.0.0.22", "CH", "CH"},
-	"archives-lyon.blob.core.windows.net": {"127.0.0.23", "FR", "US"},
+var guideHosts = map[string]struct {
+	ip, country string
+	registered  geotest.Registration
+}{
+	"api.visio-saas.example":              {"127.0.0.21", "US", geotest.Registration{ASN: 64501, Org: "VISIO-SAAS", Country: "US"}},
+	"api.meteo-ch.example":                {"127.0.0.22", "CH", geotest.Registration{ASN: 64510, Org: "METEO-CH-NET", Country: "CH"}},
+	"archives-lyon.blob.core.windows.net": {"127.0.0.23", "FR", geotest.Registration{ASN: 8075, Org: "Microsoft Corporation", Country: "US"}},
 }
 
 type guideBlock struct {
@@ -181,7 +186,7 @@ func followGuide(t *testing.T, name string, blocks []guideBlock) {
 	registrations := map[string]geotest.Registration{}
 	for _, h := range guideHosts {
 		countries[h.ip] = h.country
-		registrations[h.ip] = geotest.Registration{Country: h.registered}
+		registrations[h.ip] = h.registered
 	}
 	countryDB := filepath.Join(t.TempDir(), "GeoLite2-Country.mmdb")
 	geotest.WriteCountryDB(t, countryDB, countries)
@@ -217,6 +222,12 @@ func followGuide(t *testing.T, name string, blocks []guideBlock) {
 				t.Fatalf("%s: %v", where, err)
 			}
 			editData(t, r.dir, func(data map[string]any) { mergeData(data, patch) })
+		case "operator":
+			var entries map[string]any
+			if err := json.Unmarshal([]byte(b.body), &entries); err != nil {
+				t.Fatalf("%s: %v", where, err)
+			}
+			editOperators(t, r.dir, entries)
 		case "file":
 			path := filepath.Join(r.dir, filepath.FromSlash(b.arg))
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -400,6 +411,29 @@ func guideWords(t *testing.T, line string) []string {
 		words = append(words, cur.String())
 	}
 	return words
+}
+
+// editOperators adds entries to the catalogue of a policy directory,
+// replacing the entries of the same ids, as a DPO does in an editor.
+func editOperators(t *testing.T, dir string, entries map[string]any) {
+	t.Helper()
+	path := filepath.Join(dir, "sovgate", "operators", "data.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var catalogue map[string]any
+	if err := json.Unmarshal(raw, &catalogue); err != nil {
+		t.Fatal(err)
+	}
+	for id, e := range entries {
+		catalogue[id] = e
+	}
+	out, err := json.MarshalIndent(catalogue, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	saveFile(t, path, string(out)+"\n")
 }
 
 // mergeData merges patch into data: objects merge, other values replace.

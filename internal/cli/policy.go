@@ -86,13 +86,18 @@ Examples:
 Parses and compiles every file of the policy directory in OPA's strict mode
 (unused variables, shadowed names, deprecated built-ins are errors) and
 reports mistakes in its data (an app with a profile that does not exist, an
-exception without an expiry date, a network given to two apps). Each
+exception without an expiry date, a network given to two apps) and in the
+operator catalogue (sovgate/operators/data.json: a misspelt field, a
+reserved or private ASN, a domain suffix that is a public suffix such as
+"co.uk" or "gouv.fr", an ASN, suffix or operator id written twice). Each
 problem is printed as
 
   file:line:col: code: message
 
 It also warns about exceptions that have expired (they no longer apply:
-someone is about to be blocked) or expire within 30 days:
+someone is about to be blocked) or expire within 30 days, about offer
+qualifications (SecNumCloud, HDS, DPF...) whose end date has passed, and
+about adequacy decisions past their valid_until date:
 
   file:line:col: warning: message
 
