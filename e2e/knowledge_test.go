@@ -317,3 +317,53 @@ func TestDPOAddsOperatorThroughASignedBundle(t *testing.T) {
 		t.Errorf("decision %+v", line)
 	}
 }
+
+// TestDataAgesInStatusAndMetrics: the status page and the metrics give the
+// age of every dataset the gateway uses, and the number of operators of
+// the catalogue in service.
+func TestDataAgesInStatusAndMetrics(t *testing.T) {
+	w := newWorld(t)
+	g := startGateway(t, w, gatewayOptions{})
+	status, body := g.adminGet(t, "/sovereignty/status")
+	if status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	var st struct {
+		Policy sovereignty.PolicyStatus `json:"policy"`
+		Data   struct {
+			Registration struct {
+				Source string `json:"source"`
+				Path   string `json:"path"`
+			} `json:"registration"`
+			Datasets []struct {
+				Name    string `json:"name"`
+				Source  string `json:"source"`
+				AgeDays int    `json:"age_days"`
+			} `json:"datasets"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Policy.Operators < 120 || st.Data.Registration.Path != w.registrationDB {
+		t.Errorf("status: %d operators, registration %+v", st.Policy.Operators, st.Data.Registration)
+	}
+	sources := map[string]string{}
+	for _, d := range st.Data.Datasets {
+		sources[d.Name] = d.Source
+		if d.Name == "provider_ranges" && d.AgeDays < 90 {
+			t.Errorf("the embedded provider ranges are %d days old?", d.AgeDays)
+		}
+	}
+	if sources["country"] != "mmdb" || sources["registration"] != "mmdb" || sources["provider_ranges"] != "embedded" {
+		t.Errorf("datasets %+v", st.Data.Datasets)
+	}
+	for _, name := range []string{
+		`sovgate_data_age_seconds{dataset="registration",source="mmdb"}`,
+		`sovgate_data_age_seconds{dataset="provider_ranges",source="embedded"}`,
+	} {
+		if v := g.metric(t, name); v == "" {
+			t.Errorf("no metric %s", name)
+		}
+	}
+}
