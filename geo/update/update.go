@@ -108,7 +108,7 @@ type Report struct {
 	// not updated.
 	Registration *RegistrationReport
 	BuildTime    time.Duration
-	Duration  time.Duration
+	Duration     time.Duration
 }
 
 // FeedReport is one feed's part of the report.
