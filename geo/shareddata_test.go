@@ -12,10 +12,14 @@ package geo_test
 
 import (
 	"bufio"
+	"cmp"
 	"compress/gzip"
+	"encoding/binary"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -166,3 +170,138 @@ func BenchmarkSharedDataClassify(b *testing.B) {
 		}
 	}
 }
+
+// TestSharedDataJurisdictionCoverage measures, with the data built into
+// sovgate and the default catalogue, how the operators of real addresses
+// are known: from the catalogue (range, asn, domain), by inference from
+// the registration data, or not at all. Two address sets:
+//
+//   - one address per /24 (one per network in IPv6) of every EU/EEA
+//     region in the providers' feeds, anycast excluded: the EU-region
+//     samples of the provider-intelligence work; classified with the
+//     provider ranges as deployed, and again without them (what the ASNs
+//     and the registration data alone give);
+//   - the 1,000 autonomous systems with the most IPv4 addresses in the ASN
+//     table, each counted once and weighted by its addresses.
+func TestSharedDataJurisdictionCoverage(t *testing.T) {
+	dir := sharedData(t)
+	k := geotest.DefaultKnowledge(t)
+	c := newClassifier(t, geo.ClassifierConfig{})
+	ranges, err := geo.EmbeddedProviderRanges()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eu []netip.Addr
+	for _, e := range ranges.Entries() {
+		if e.Anycast || !k.Territory.EEA(e.RegionCountry) {
+			continue
+		}
+		eu = append(eu, perSlash24(e.Prefix)...)
+	}
+	tally := func(name string) {
+		counts := map[string]int{}
+		for _, ip := range eu {
+			a := c.Classify(k, "x.example", nil, []netip.Addr{ip}).Addresses[0]
+			counts[a.MatchedBy]++
+		}
+		catalogue := counts[geo.MatchedByRange] + counts[geo.MatchedByASN] + counts[geo.MatchedByDomain]
+		t.Logf("EU-region samples, %s: %d addresses; catalogue %d (%.1f%%: range %d, asn %d), inferred from registration %d (%.1f%%), none %d (%.1f%%)",
+			name, len(eu), catalogue, pct(catalogue, len(eu)), counts[geo.MatchedByRange], counts[geo.MatchedByASN],
+			counts[geo.MatchedByRegistration], pct(counts[geo.MatchedByRegistration], len(eu)), counts[""], pct(counts[""], len(eu)))
+	}
+	tally("with the provider ranges")
+	c.SetProviderRanges(nil)
+	tally("without the provider ranges (ASN and registration only)")
+
+	// The top 1,000 ASNs by IPv4 address count.
+	type asInfo struct {
+		addrs uint64
+		first netip.Addr
+	}
+	byASN := map[uint32]*asInfo{}
+	f, err := os.Open(filepath.Join(dir, "ipdb", "asn-ipv4.csv.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(zr)
+	for sc.Scan() {
+		fields := strings.SplitN(sc.Text(), ",", 4)
+		if len(fields) < 4 {
+			continue
+		}
+		start, err1 := netip.ParseAddr(fields[0])
+		end, err2 := netip.ParseAddr(fields[1])
+		asn, err3 := strconv.ParseUint(fields[2], 10, 32)
+		if err1 != nil || err2 != nil || err3 != nil || asn == 0 {
+			continue
+		}
+		s, e := start.As4(), end.As4()
+		n := uint64(binary.BigEndian.Uint32(e[:])) - uint64(binary.BigEndian.Uint32(s[:])) + 1
+		info := byASN[uint32(asn)]
+		if info == nil {
+			info = &asInfo{first: start}
+			byASN[uint32(asn)] = info
+		}
+		info.addrs += n
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	asns := make([]uint32, 0, len(byASN))
+	for a := range byASN {
+		asns = append(asns, a)
+	}
+	slices.SortFunc(asns, func(a, b uint32) int { return cmp.Compare(byASN[b].addrs, byASN[a].addrs) })
+	asns = asns[:1000]
+	reg, err := geo.EmbeddedRegistration()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counts [3]int
+	var weights [3]uint64
+	var total uint64
+	for _, a := range asns {
+		i := 2 // none
+		if _, ok := k.Operators.ProviderByASN(a); ok {
+			i = 0
+		} else if _, _, cc := reg.Lookup(byASN[a].first); cc != "" {
+			i = 1
+		}
+		counts[i]++
+		weights[i] += byASN[a].addrs
+		total += byASN[a].addrs
+	}
+	t.Logf("top 1,000 ASNs by IPv4 addresses (%d addresses): catalogue %d ASNs (%.1f%% of the addresses), inferred from registration %d (%.1f%%), none %d (%.1f%%)",
+		total, counts[0], 100*float64(weights[0])/float64(total), counts[1], 100*float64(weights[1])/float64(total),
+		counts[2], 100*float64(weights[2])/float64(total))
+}
+
+// perSlash24 returns one address per /24 of an IPv4 prefix (at most
+// 65,536), and the address after the network's own of an IPv6 one: the
+// sampling of the provider-intelligence measurements.
+func perSlash24(p netip.Prefix) []netip.Addr {
+	a := p.Addr()
+	if a.Is6() || p.Bits() >= 24 {
+		if n := a.Next(); p.Contains(n) {
+			return []netip.Addr{n}
+		}
+		return []netip.Addr{a}
+	}
+	count := 1 << (24 - p.Bits())
+	out := make([]netip.Addr, 0, min(count, 65536))
+	b := a.As4()
+	base := binary.BigEndian.Uint32(b[:])
+	for i := 0; i < count && i < 65536; i++ {
+		var v [4]byte
+		binary.BigEndian.PutUint32(v[:], base+uint32(i)<<8+1)
+		out = append(out, netip.AddrFrom4(v))
+	}
+	return out
+}
+
+func pct(n, d int) float64 { return 100 * float64(n) / float64(max(d, 1)) }
