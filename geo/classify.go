@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -360,7 +361,8 @@ func (c *Classifier) Classify(k *Knowledge, host string, cnames []string, addrs 
 	// strongest way each was matched; then those inferred.
 	var matchBuf [maxDomainMatches]addrMatch
 	matched := matchBuf[:0]
-	var inferred []Provider
+	var inferredBuf [4]Provider
+	inferred := inferredBuf[:0]
 	for i, ip := range addrs {
 		a := &d.Addresses[i]
 		a.IP = ip
@@ -404,7 +406,7 @@ func (c *Classifier) Classify(k *Knowledge, host string, cnames []string, addrs 
 				continue
 			}
 			if !regRead {
-				_, _, regCountry = c.reg.Lookup(ip)
+				regCountry = c.reg.Country(ip)
 			}
 			if regCountry == "" {
 				continue // nothing at all is known about who runs it
@@ -467,10 +469,12 @@ func (c *Classifier) Classify(k *Knowledge, host string, cnames []string, addrs 
 func inferredProvider(asn uint32, org, country string) Provider {
 	p := Provider{Jurisdictions: singleCountry(country), MatchedBy: MatchedByRegistration, Inferred: true}
 	if asn != 0 {
-		p.ID = "as" + strconv.FormatUint(uint64(asn), 10)
+		var buf [16]byte
+		id := strconv.AppendUint(append(buf[:0], "as"...), uint64(asn), 10)
+		p.ID = string(id)
 		p.Name = org
 		if p.Name == "" {
-			p.Name = "AS" + strconv.FormatUint(uint64(asn), 10)
+			p.Name = strings.ToUpper(p.ID)
 		}
 	} else {
 		p.ID = "registered-in-" + lowerCountry(country)

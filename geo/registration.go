@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/maxmind/mmdbwriter"
@@ -100,11 +101,23 @@ type registrationRecord struct {
 
 // RegistrationDB answers which autonomous system announces an address and
 // where that system is registered. It is safe for concurrent use.
+//
+// Records are few (about one per autonomous system) and shared by many
+// networks, so each is decoded once and kept by its offset: a lookup is then
+// a walk of the search tree and a map read, with no allocation.
 type RegistrationDB struct {
 	r        *maxminddb.Reader
 	info     DatabaseInfo
 	manifest RegistrationManifest
+
+	mu      sync.RWMutex
+	records map[uintptr]*registrationRecord
 }
+
+// maxCachedRegistrations bounds the decoded records kept: a gateway reaches
+// a few thousand autonomous systems, the whole table holds about a hundred
+// thousand.
+const maxCachedRegistrations = 1 << 16
 
 // OpenRegistrationDB opens a registration dataset: a file sovgate wrote
 // (`sovgate geo update`), or a database whose records carry a top-level
@@ -154,7 +167,7 @@ func parseRegistration(data []byte) (*RegistrationDB, error) {
 
 func newRegistrationDB(r *maxminddb.Reader) (*RegistrationDB, error) {
 	md := r.Metadata
-	db := &RegistrationDB{r: r}
+	db := &RegistrationDB{r: r, records: make(map[uintptr]*registrationRecord)}
 	if md.DatabaseType == RegistrationType {
 		raw, ok := md.Description[manifestKey]
 		if !ok {
@@ -188,11 +201,41 @@ func newRegistrationDB(r *maxminddb.Reader) (*RegistrationDB, error) {
 // country it is registered in; zero values when unknown. Codes that are
 // not a country (ZZ, EU, AP) count as unknown.
 func (db *RegistrationDB) Lookup(ip netip.Addr) (asn uint32, org, country string) {
-	var rec registrationRecord
-	if err := db.r.Lookup(ip.Unmap().WithZone("")).Decode(&rec); err != nil {
-		return 0, "", ""
+	rec := db.record(ip)
+	return rec.ASN, rec.Org, rec.Country
+}
+
+// Country returns only the registration country of ip.
+func (db *RegistrationDB) Country(ip netip.Addr) string { return db.record(ip).Country }
+
+// none is the record of an address the dataset does not hold.
+var none = &registrationRecord{}
+
+// record returns the decoded record of ip, with a canonical country code,
+// decoding it on first use. A record that does not decode counts as none.
+func (db *RegistrationDB) record(ip netip.Addr) *registrationRecord {
+	res := db.r.Lookup(ip.Unmap().WithZone(""))
+	if !res.Found() {
+		return none
 	}
-	return rec.ASN, rec.Org, NormalizeCountry(rec.Country)
+	off := res.Offset()
+	db.mu.RLock()
+	rec, ok := db.records[off]
+	db.mu.RUnlock()
+	if ok {
+		return rec
+	}
+	rec = &registrationRecord{}
+	if err := res.Decode(rec); err != nil {
+		return none
+	}
+	rec.Country = NormalizeCountry(rec.Country)
+	db.mu.Lock()
+	if len(db.records) < maxCachedRegistrations {
+		db.records[off] = rec
+	}
+	db.mu.Unlock()
+	return rec
 }
 
 // Info describes the dataset.

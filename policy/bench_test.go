@@ -17,7 +17,7 @@ var (
 )
 
 func benchAddress(ip, country string) geo.Address {
-	return geo.Address{IP: netip.MustParseAddr(ip), Country: country, Continent: "EU", ASN: 16276, ASOrg: "OVH SAS"}
+	return geo.Address{IP: netip.MustParseAddr(ip), Country: country, Continent: "EU", ASN: 16276, ASOrg: "OVH SAS", Provider: "ovhcloud", MatchedBy: "asn"}
 }
 
 func benchInput(addresses []geo.Address, providers []geo.Provider) *Input {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -133,7 +134,7 @@ func prepare(ctx context.Context, src Bundle, b *parsedBundle, compiler *ast.Com
 	if err != nil {
 		return nil, fmt.Errorf("load policies from %s: prepare %s: %w", src.Name(), Query, err)
 	}
-	data, err := ast.InterfaceToValue(b.data)
+	data, err := ast.InterfaceToValue(evaluatedData(b.data, compiler))
 	if err != nil {
 		return nil, fmt.Errorf("load policies from %s: convert data: %w", src.Name(), err)
 	}
@@ -141,6 +142,24 @@ func prepare(ctx context.Context, src Bundle, b *parsedBundle, compiler *ast.Com
 		source: src.Name(), revision: b.revision, query: pq, data: dataCache{data},
 		inputReads: analyseInputReads(compiler),
 	}, nil
+}
+
+// evaluatedData is the data the request path evaluates against. The
+// operator catalogue is read by the classifier (Knowledge), not by the
+// default rules; when no rule of the policy reads it either, it is left
+// out of the evaluated data: hundreds of operators, kept as AST for every
+// revision, would only make the garbage collector's work on the request
+// path heavier. A policy that reads data.sovgate.operators gets it.
+func evaluatedData(data map[string]any, c *ast.Compiler) map[string]any {
+	sovgate, ok := data[operatorsPath[0]].(map[string]any)
+	if !ok || sovgate[operatorsPath[1]] == nil || readsData(c, operatorsPath) {
+		return data
+	}
+	out := maps.Clone(data)
+	pruned := maps.Clone(sovgate)
+	delete(pruned, operatorsPath[1])
+	out[operatorsPath[0]] = pruned
+	return out
 }
 
 // LoadDir loads the policy directory dir (see Bundle for the layout).
@@ -248,6 +267,10 @@ func compile(ctx context.Context, src Bundle, b *parsedBundle, store storage.Sto
 	defer store.Abort(ctx, txn)
 	c := newCompiler(opts).WithPathConflictsCheck(storage.NonEmpty(ctx, store, txn))
 	c.Compile(b.modules)
+	// The check is done; the prepared query keeps the compiler for the
+	// revision's lifetime, and must not keep the store (a copy of all the
+	// data) alive through it.
+	c.WithPathConflictsCheck(nil)
 	if c.Failed() {
 		return nil, sortedDiagnostics(diagnosticsFromError(src.Name(), c.Errors))
 	}

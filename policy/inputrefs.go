@@ -84,3 +84,47 @@ func (e *Engine) ReadsInput(path string) bool {
 	}
 	return e.inputReads.reads(path)
 }
+
+// readsData reports whether a compiled policy may read the data document
+// at path (e.g. sovgate.operators): a reference in a rule's body or value
+// to it, to something inside it, or to an object that contains it, or a
+// reference whose key is computed before it says which. Package paths and
+// rule heads define documents; they read nothing. The answer errs on the
+// side of true.
+func readsData(c *ast.Compiler, path []string) bool {
+	reads := false
+	visit := func(ref ast.Ref) bool {
+		if reads || !ref[0].Equal(ast.DefaultRootDocument) {
+			return reads
+		}
+		for i := 1; i < len(ref) && i <= len(path); i++ {
+			s, ok := ref[i].Value.(ast.String)
+			if !ok {
+				reads = true // data[x]: could be anything
+				return true
+			}
+			if string(s) != path[i-1] {
+				return false
+			}
+		}
+		// ref is a prefix of path (data, data.sovgate), path itself, or
+		// below it.
+		reads = true
+		return true
+	}
+	for _, m := range c.Modules {
+		for _, r := range m.Rules {
+			for ; r != nil && !reads; r = r.Else {
+				ast.WalkRefs(r.Body, visit)
+				if r.Head.Value != nil {
+					ast.WalkRefs(r.Head.Value, visit)
+				}
+				if r.Head.Key != nil {
+					ast.WalkRefs(r.Head.Key, visit)
+				}
+				ast.WalkRefs(r.Head.Args, visit)
+			}
+		}
+	}
+	return reads
+}

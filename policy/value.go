@@ -59,7 +59,7 @@ func inputValue(in *Input) ast.Value {
 	d := &in.Destination
 	// One block holds every term this input may need (an upper bound: shared
 	// terms take none), instead of one allocation per term.
-	n := 16 + len(in.Source.Categories) + 11*len(d.Addresses) + 6*len(d.Providers)
+	n := 16 + len(in.Source.Categories) + 14*len(d.Addresses) + 8*len(d.Providers)
 	for i := range d.Providers {
 		n += len(d.Providers[i].Jurisdictions)
 	}
@@ -137,19 +137,25 @@ func addressValue(a *termArena, addr *geo.Address) ast.Value {
 }
 
 func providerValue(a *termArena, p *geo.Provider) ast.Value {
-	items := [7][2]*ast.Term{
+	if p.Offer != nil {
+		return ast.NewObject(
+			ast.Item(keyID, a.str(p.ID)),
+			ast.Item(keyName, a.str(p.Name)),
+			ast.Item(keyHeadquarters, a.str(p.Headquarters)),
+			ast.Item(keyJurisdiction, a.strings(p.Jurisdictions)),
+			ast.Item(keyMatchedBy, a.str(p.MatchedBy)),
+			ast.Item(keyInferred, ast.InternedTerm(p.Inferred)),
+			ast.Item(keyOffer, a.term(offerValue(p.Offer))),
+		)
+	}
+	return ast.NewObject(
 		ast.Item(keyID, a.str(p.ID)),
 		ast.Item(keyName, a.str(p.Name)),
 		ast.Item(keyHeadquarters, a.str(p.Headquarters)),
 		ast.Item(keyJurisdiction, a.strings(p.Jurisdictions)),
 		ast.Item(keyMatchedBy, a.str(p.MatchedBy)),
 		ast.Item(keyInferred, ast.InternedTerm(p.Inferred)),
-	}
-	if p.Offer == nil {
-		return ast.NewObject(items[:6]...)
-	}
-	items[6] = ast.Item(keyOffer, a.term(offerValue(p.Offer)))
-	return ast.NewObject(items[:]...)
+	)
 }
 
 // offerValue converts a matched offer. Offers are rare (a name or range of
@@ -187,10 +193,16 @@ func (a *termArena) str(s string) *ast.Term {
 }
 
 // strings returns an array of strings, or null for a nil slice (as
-// encoding/json writes it).
+// encoding/json writes it). A list of one country code, the jurisdictions
+// of most operators, is a shared term.
 func (a *termArena) strings(list []string) *ast.Term {
 	if list == nil {
 		return ast.InternedNullTerm
+	}
+	if len(list) == 1 {
+		if t, ok := countryLists[list[0]]; ok {
+			return t
+		}
 	}
 	terms := make([]*ast.Term, len(list))
 	for i, s := range list {
@@ -205,6 +217,19 @@ func (a *termArena) num(n int) *ast.Term {
 	}
 	return a.term(ast.Number(strconv.Itoa(n)))
 }
+
+// countryLists are shared, never modified one-element arrays, one per
+// two-letter upper-case code.
+var countryLists = func() map[string]*ast.Term {
+	m := make(map[string]*ast.Term, 26*26)
+	for i := 'A'; i <= 'Z'; i++ {
+		for j := 'A'; j <= 'Z'; j++ {
+			code := string([]rune{i, j})
+			m[code] = ast.ArrayTerm(ast.StringTerm(code))
+		}
+	}
+	return m
+}()
 
 // commonStrings are shared, never modified terms (see the key terms above).
 var commonStrings = func() map[string]*ast.Term {
