@@ -79,6 +79,9 @@ type Engine struct {
 	// (data.sovgate.operators, eu_countries, ...), indexed for the
 	// classifier.
 	knowledge *geo.Knowledge
+	// providerTerms caches the input objects of the providers this
+	// revision sees (see providerTerms).
+	providerTerms *providerTerms
 	// digest and tests are set by LoadTested.
 	digest string
 	tests  TestSummary
@@ -140,7 +143,7 @@ func prepare(ctx context.Context, src Bundle, b *parsedBundle, compiler *ast.Com
 	}
 	return &Engine{
 		source: src.Name(), revision: b.revision, query: pq, data: dataCache{data},
-		inputReads: analyseInputReads(compiler),
+		inputReads: analyseInputReads(compiler), providerTerms: newProviderTerms(),
 	}, nil
 }
 
@@ -201,7 +204,7 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) (*Decision, error) {
 		in = &withCategories
 	}
 	rs, err := e.query.Eval(ctx,
-		rego.EvalParsedInput(inputValue(in)),
+		rego.EvalParsedInput(inputValueWith(in, e.providerTerms)),
 		// Metrics are never read on this path; the no-op saves allocations.
 		rego.EvalMetrics(noMetrics),
 		rego.EvalBaseCache(e.data),

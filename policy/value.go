@@ -2,6 +2,7 @@ package policy
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -55,7 +56,10 @@ var (
 
 // inputValue is the policy input for in, equal to ast.InterfaceToValue of its
 // JSON encoding.
-func inputValue(in *Input) ast.Value {
+func inputValue(in *Input) ast.Value { return inputValueWith(in, nil) }
+
+// inputValueWith is inputValue with a cache of provider objects (nil: none).
+func inputValueWith(in *Input, providers *providerTerms) ast.Value {
 	d := &in.Destination
 	// One block holds every term this input may need (an upper bound: shared
 	// terms take none), instead of one allocation per term.
@@ -78,7 +82,7 @@ func inputValue(in *Input) ast.Value {
 			ast.Item(keyIdentifiedBy, a.str(in.Source.IdentifiedBy)),
 			ast.Item(keyCategories, a.strings(in.Source.Categories)),
 		))),
-		ast.Item(keyDestination, a.term(destinationValue(&a, d))),
+		ast.Item(keyDestination, a.term(destinationValue(&a, d, providers))),
 		ast.Item(keyTime, a.str(formatTime(in.Time))),
 	)
 }
@@ -88,7 +92,7 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-func destinationValue(a *termArena, d *geo.Destination) ast.Value {
+func destinationValue(a *termArena, d *geo.Destination, cache *providerTerms) ast.Value {
 	addresses := ast.InternedNullTerm
 	if d.Addresses != nil {
 		terms := make([]*ast.Term, len(d.Addresses))
@@ -101,7 +105,7 @@ func destinationValue(a *termArena, d *geo.Destination) ast.Value {
 	if d.Providers != nil {
 		terms := make([]*ast.Term, len(d.Providers))
 		for i := range d.Providers {
-			terms[i] = a.term(providerValue(a, &d.Providers[i]))
+			terms[i] = cache.term(a, &d.Providers[i])
 		}
 		providers = a.term(ast.NewArray(terms...))
 	}
@@ -156,6 +160,61 @@ func providerValue(a *termArena, p *geo.Provider) ast.Value {
 		ast.Item(keyMatchedBy, a.str(p.MatchedBy)),
 		ast.Item(keyInferred, ast.InternedTerm(p.Inferred)),
 	)
+}
+
+// providerTerms keeps the object of each provider a revision has seen: the
+// same few operators come back request after request, and their objects
+// never change (a term handed to OPA is never modified), so each is built
+// once. A nil *providerTerms builds every time.
+type providerTerms struct {
+	mu sync.RWMutex
+	m  map[providerKey]*ast.Term
+}
+
+// providerKey is everything a provider object is made of. Jurisdictions and
+// offers are shared with the catalogue (or the classifier's one-country
+// lists), so their identity stands for their content.
+type providerKey struct {
+	id, name, headquarters, matchedBy string
+	jurisdictions                     *string
+	njurisdictions                    int
+	inferred                          bool
+	offer                             *geo.OfferMatch
+}
+
+// maxProviderTerms bounds the cache: beyond it (a flood of destinations in
+// unknown networks, each its own inferred operator), objects are built as
+// they come.
+const maxProviderTerms = 4096
+
+func newProviderTerms() *providerTerms {
+	return &providerTerms{m: make(map[providerKey]*ast.Term)}
+}
+
+func (c *providerTerms) term(a *termArena, p *geo.Provider) *ast.Term {
+	if c == nil {
+		return a.term(providerValue(a, p))
+	}
+	k := providerKey{id: p.ID, name: p.Name, headquarters: p.Headquarters, matchedBy: p.MatchedBy,
+		njurisdictions: len(p.Jurisdictions), inferred: p.Inferred, offer: p.Offer}
+	if len(p.Jurisdictions) > 0 {
+		k.jurisdictions = &p.Jurisdictions[0]
+	}
+	c.mu.RLock()
+	t, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return t
+	}
+	// Built outside the request's arena: the term outlives the request.
+	var own termArena
+	t = ast.NewTerm(providerValue(&own, p))
+	c.mu.Lock()
+	if len(c.m) < maxProviderTerms {
+		c.m[k] = t
+	}
+	c.mu.Unlock()
+	return t
 }
 
 // offerValue converts a matched offer. Offers are rare (a name or range of

@@ -76,6 +76,13 @@ func TestInputValueMatchesJSON(t *testing.T) {
 			if got.Compare(want) != 0 {
 				t.Fatalf("inputValue differs from the JSON encoding\n got: %v\nwant: %v", got, want)
 			}
+			// With the provider cache, cold and warm.
+			cache := newProviderTerms()
+			for range 2 {
+				if got := inputValueWith(in, cache); got.Compare(want) != 0 {
+					t.Fatalf("inputValueWith differs from the JSON encoding\n got: %v\nwant: %v", got, want)
+				}
+			}
 		})
 	}
 }
@@ -85,5 +92,38 @@ func TestInputTimeIsUTC(t *testing.T) {
 	v := inputValue(in).(ast.Object).Get(ast.StringTerm("time"))
 	if want := ast.StringTerm("2026-12-31T23:30:00.123456789Z"); !v.Equal(want) {
 		t.Fatalf("time = %v, want %v", v, want)
+	}
+}
+
+// TestProviderTermsKeepsEveryDifference: the cache of provider objects
+// never hands out the object of another provider that shares its id.
+func TestProviderTermsKeepsEveryDifference(t *testing.T) {
+	us, fr := []string{"US"}, []string{"FR"}
+	offer := &geo.OfferMatch{ID: "o", Name: "O", Qualifications: []geo.Qualification{}}
+	base := geo.Provider{ID: "acme", Name: "Acme", Headquarters: "US", Jurisdictions: us, MatchedBy: "asn"}
+	variants := []geo.Provider{base}
+	for _, change := range []func(*geo.Provider){
+		func(p *geo.Provider) { p.Name = "Acme Corp" },
+		func(p *geo.Provider) { p.Headquarters = "FR" },
+		func(p *geo.Provider) { p.Jurisdictions = fr },
+		func(p *geo.Provider) { p.Jurisdictions = []string{"US", "CN"} },
+		func(p *geo.Provider) { p.MatchedBy = "range" },
+		func(p *geo.Provider) { p.Inferred = true },
+		func(p *geo.Provider) { p.Offer = offer },
+	} {
+		p := base
+		change(&p)
+		variants = append(variants, p)
+	}
+	cache := newProviderTerms()
+	for range 2 {
+		for _, p := range variants {
+			var a termArena
+			got := cache.term(&a, &p)
+			want := ast.NewTerm(providerValue(&termArena{}, &p))
+			if !got.Equal(want) {
+				t.Errorf("%+v: cached %v, want %v", p, got, want)
+			}
+		}
 	}
 }

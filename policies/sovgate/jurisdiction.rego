@@ -51,21 +51,21 @@ jurisdiction_violations contains {
 }
 
 # The reason: "aws (Amazon Web Services, headquartered in US) is subject to
-# US law"; for an inferred operator "as64500 (Example Networks) is presumed
-# subject to US law: inferred from the registration of its network, no
-# catalogue entry"; "aws is subject to US law" when the name or the
-# headquarters are missing.
+# US law"; for an operator no catalogue entry knows (its headquarters
+# unknown) "as64500 (Example Networks) is presumed subject to US law:
+# inferred from the registration of its network, no catalogue entry"; "aws
+# is subject to US law" when the name or the headquarters are missing.
 jurisdiction_reason(provider, country) := {
-	"code": "JURISDICTION_NON_EU",
-	"message": sprintf("%s (%s) is presumed subject to %s law: inferred from the registration of its network, no catalogue entry", [provider.id, provider.name, country]),
-} if {
-	provider.inferred == true
-} else := {
 	"code": "JURISDICTION_NON_EU",
 	"message": sprintf("%s (%s, headquartered in %s) is subject to %s law", [provider.id, provider.name, provider.headquarters, country]),
 } if {
 	provider.name != ""
 	provider.headquarters != ""
+} else := {
+	"code": "JURISDICTION_NON_EU",
+	"message": sprintf("%s (%s) is presumed subject to %s law: inferred from the registration of its network, no catalogue entry", [provider.id, provider.name, country]),
+} if {
+	provider.inferred == true
 } else := {
 	"code": "JURISDICTION_NON_EU",
 	"message": sprintf("%s is subject to %s law", [provider.id, country]),

@@ -16,8 +16,8 @@ residency_violations contains residency_reason(address.ip, address.region_countr
 	"residency" in profile_checks
 	some address in input.destination.addresses
 	address.region_country != ""
-	not address.internal
 	not acceptable_country(address.region_country)
+	not address.internal
 }
 
 # ...and otherwise the GeoIP country, empty when nobody knows.
@@ -25,9 +25,9 @@ residency_violations contains residency_reason(address.ip, country) if {
 	"residency" in profile_checks
 	some address in input.destination.addresses
 	object.get(address, "region_country", "") == ""
-	not address.internal
 	country := object.get(address, "country", "")
 	not acceptable_country(country)
+	not address.internal
 }
 
 # RESIDENCY_UNKNOWN: nobody knows where the address is (anycast, unallocated
