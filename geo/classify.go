@@ -98,6 +98,11 @@ type Classifier struct {
 	base     DataInfo // without the provider ranges
 	baseRev  string
 
+	// asIDs keeps the ids of inferred operators ("as64500"), so that
+	// recognising one again allocates nothing; bounded by maxASIDs.
+	asIDsMu sync.RWMutex
+	asIDs   map[uint32]string
+
 	rangesPath string // "" for the embedded snapshot
 	mu         sync.Mutex
 	loaded     os.FileInfo // the version of rangesPath in state; guarded by mu
@@ -133,7 +138,7 @@ func NewClassifier(cfg ClassifierConfig) (*Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Classifier{country: country, rangesPath: rangesPath, loaded: loaded, internal: cfg.Internal}
+	c := &Classifier{country: country, rangesPath: rangesPath, loaded: loaded, internal: cfg.Internal, asIDs: map[uint32]string{}}
 	c.base.Country = country.Info()
 	c.base.ASN = DatabaseInfo{Source: SourceNone}
 	if cfg.ASNDB != "" {
@@ -411,7 +416,7 @@ func (c *Classifier) Classify(k *Knowledge, host string, cnames []string, addrs 
 			if regCountry == "" {
 				continue // nothing at all is known about who runs it
 			}
-			p := inferredProvider(a.ASN, a.ASOrg, regCountry)
+			p := c.inferredProvider(a.ASN, a.ASOrg, regCountry)
 			a.Provider, a.MatchedBy = p.ID, MatchedByRegistration
 			if !containsProvider(inferred, p.ID) {
 				inferred = append(inferred, p)
@@ -462,16 +467,17 @@ func (c *Classifier) Classify(k *Knowledge, host string, cnames []string, addrs 
 	return d
 }
 
+// maxASIDs bounds the inferred operator ids kept.
+const maxASIDs = 1 << 14
+
 // inferredProvider is the operator of an address no catalogue entry
 // knows: its autonomous system, under the law of the country the system is
 // registered in. Its id is "as" and the number ("as64500"), or
 // "registered-in-" and the country when the system is unknown.
-func inferredProvider(asn uint32, org, country string) Provider {
+func (c *Classifier) inferredProvider(asn uint32, org, country string) Provider {
 	p := Provider{Jurisdictions: singleCountry(country), MatchedBy: MatchedByRegistration, Inferred: true}
 	if asn != 0 {
-		var buf [16]byte
-		id := strconv.AppendUint(append(buf[:0], "as"...), uint64(asn), 10)
-		p.ID = string(id)
+		p.ID = c.asID(asn)
 		p.Name = org
 		if p.Name == "" {
 			p.Name = strings.ToUpper(p.ID)
@@ -481,6 +487,24 @@ func inferredProvider(asn uint32, org, country string) Provider {
 		p.Name = "a network registered in " + country
 	}
 	return p
+}
+
+// asID returns "as" and the number of asn.
+func (c *Classifier) asID(asn uint32) string {
+	c.asIDsMu.RLock()
+	id, ok := c.asIDs[asn]
+	c.asIDsMu.RUnlock()
+	if ok {
+		return id
+	}
+	var buf [16]byte
+	id = string(strconv.AppendUint(append(buf[:0], "as"...), uint64(asn), 10))
+	c.asIDsMu.Lock()
+	if len(c.asIDs) < maxASIDs {
+		c.asIDs[asn] = id
+	}
+	c.asIDsMu.Unlock()
+	return id
 }
 
 func lowerCountry(code string) string {

@@ -44,9 +44,9 @@ jurisdiction_violations contains {
 	"ip": address.ip,
 	"message": sprintf("nobody knows who operates %s: no catalogue entry matches it and its network has no known registration", [address.ip]),
 } if {
-	"jurisdiction" in profile_checks
 	some address in input.destination.addresses
-	address.provider == ""
+	address.provider == "" # rare: tested first, before the profile
+	"jurisdiction" in profile_checks
 	not address.internal
 }
 
