@@ -25,9 +25,9 @@ func TestOperatorsLeftOutOfEvaluationUnlessRead(t *testing.T) {
 
 	const data = `{"operators": {"acme": {"name": "Acme", "kind": "saas", "headquarters": "US", "sources": ["s"], "checked": "2026-12-06"}}}`
 	for name, rule := range map[string]string{
-		"direct":        `decision := {"allow": data.sovgate.operators.acme.headquarters == "FR", "profile": "p", "reasons": []}`,
+		"direct":         `decision := {"allow": data.sovgate.operators.acme.headquarters == "FR", "profile": "p", "reasons": []}`,
 		"whole document": `decision := {"allow": count(data.sovgate.operators) == 0, "profile": "p", "reasons": []}`,
-		"computed key":  `decision := {"allow": true, "profile": "p", "reasons": []}`,
+		"computed key":   `decision := {"allow": true, "profile": "p", "reasons": []}`,
 	} {
 		files := fstest.MapFS{
 			"sovgate/p.rego":    {Data: []byte("package sovgate\n\n" + rule + "\n")},
