@@ -2,19 +2,11 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
-	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/sovgate/sovgate/caddy-modules/sovereignty"
@@ -22,50 +14,7 @@ import (
 	"github.com/sovgate/sovgate/policy/bundletest"
 )
 
-// bundleServer is a static bundle server, as any web server is: it serves
-// the current bytes with an ETag and answers 304 to If-None-Match.
-type bundleServer struct {
-	mu          sync.Mutex
-	body        []byte
-	down        bool
-	notModified int
-}
-
-func (s *bundleServer) set(body []byte) {
-	s.mu.Lock()
-	s.body = body
-	s.mu.Unlock()
-}
-
-func (s *bundleServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.down {
-		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
-		return
-	}
-	sum := sha256.Sum256(s.body)
-	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
-	w.Header().Set("ETag", etag)
-	if r.Header.Get("If-None-Match") == etag {
-		s.notModified++
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	w.Header().Set("Content-Type", "application/gzip")
-	w.Write(s.body)
-}
-
-func signingKey(t *testing.T) (private, public []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, _ := x509.MarshalPKCS8PrivateKey(key)
-	pubDER, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
-}
+func signingKey(t *testing.T) (private, public []byte) { return bundletest.SigningKeys(t) }
 
 // buildBundle signs the policy directory dir (the embedded bundle when "")
 // with key; an empty key gives an unsigned bundle.
@@ -103,9 +52,9 @@ func TestDPOSignedBundleDistribution(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	srv := &bundleServer{}
+	srv := &bundletest.Server{}
 	v1, rev1 := buildBundle(t, "", priv)
-	srv.set(v1)
+	srv.Set(v1)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	url := hs.URL + "/bundles/sovgate.tar.gz"
@@ -135,14 +84,14 @@ func TestDPOSignedBundleDistribution(t *testing.T) {
 		}}
 	})
 	v2, rev2 := buildBundle(t, dir, priv)
-	srv.set(v2)
+	srv.Set(v2)
 	g.waitPolicy(t, "the signed bundle v2", func(st sovereignty.PolicyStatus) bool { return st.Revision == rev2 })
 	usDenied(http.StatusOK, "v2")
 
 	// v3 unsigned and v4 signed with another key: refused, v2 serves on.
 	editData(t, dir, func(data map[string]any) { data["exceptions"] = map[string]any{} })
 	v3, _ := buildBundle(t, dir, nil)
-	srv.set(v3)
+	srv.Set(v3)
 	st := g.waitPolicy(t, "the unsigned bundle refused", func(st sovereignty.PolicyStatus) bool {
 		return st.Refused != nil && strings.Contains(st.Refused.Error, "not signed")
 	})
@@ -151,7 +100,7 @@ func TestDPOSignedBundleDistribution(t *testing.T) {
 	}
 	usDenied(http.StatusOK, "after the unsigned bundle")
 	v4, _ := buildBundle(t, dir, mustKey(t))
-	srv.set(v4)
+	srv.Set(v4)
 	st = g.waitPolicy(t, "the wrongly signed bundle refused", func(st sovereignty.PolicyStatus) bool {
 		return st.Refused != nil && strings.Contains(st.Refused.Error, "signature")
 	})
@@ -164,26 +113,20 @@ func TestDPOSignedBundleDistribution(t *testing.T) {
 	}
 
 	// Back to v2: unchanged, and the server answers 304 from then on.
-	srv.set(v2)
+	srv.Set(v2)
 	g.waitPolicy(t, "the refusal to clear", func(st sovereignty.PolicyStatus) bool { return st.Refused == nil })
-	srv.mu.Lock()
-	before := srv.notModified
-	srv.mu.Unlock()
+	before := srv.NotModified()
 	if status, rep := g.reloadPolicy(t); status != http.StatusOK || rep.Result != sovereignty.ReloadUnchanged {
 		t.Errorf("POST reload of an unchanged bundle: %d %+v", status, rep)
 	}
-	srv.mu.Lock()
-	after := srv.notModified
-	srv.mu.Unlock()
+	after := srv.NotModified()
 	if after <= before {
 		t.Errorf("the gateway did not send If-None-Match (304 answers: %d then %d)", before, after)
 	}
 
 	// The bundle server is down when the gateway restarts: it starts on
 	// the bundle it activated last, kept in policy_cache.
-	srv.mu.Lock()
-	srv.down = true
-	srv.mu.Unlock()
+	srv.Down(true)
 	opts.proxyAddr, opts.adminAddr = g.proxyAddr, g.adminAddr
 	g = startGateway(t, w, opts)
 	if st := g.policyStatus(t); st.Revision != rev2 {

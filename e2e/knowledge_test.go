@@ -12,6 +12,7 @@ import (
 
 	"github.com/sovgate/sovgate/caddy-modules/sovereignty"
 	"github.com/sovgate/sovgate/geo/geotest"
+	"github.com/sovgate/sovgate/policy/bundletest"
 )
 
 // Real destinations, decided with nothing but the data built into sovgate:
@@ -285,9 +286,9 @@ func TestDPOAddsOperatorThroughASignedBundle(t *testing.T) {
 	if err := os.WriteFile(pubFile, pub, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	srv := &bundleServer{}
+	srv := &bundletest.Server{}
 	v1, rev1 := buildBundle(t, "", priv)
-	srv.set(v1)
+	srv.Set(v1)
 	server := httptest.NewServer(srv)
 	t.Cleanup(server.Close)
 	hs := server.URL
@@ -304,7 +305,7 @@ func TestDPOAddsOperatorThroughASignedBundle(t *testing.T) {
 	dir := copyDefaultPolicies(t)
 	addOperator(t, dir)
 	v2, rev2 := buildBundle(t, dir, priv)
-	srv.set(v2)
+	srv.Set(v2)
 	st := g.waitPolicy(t, "the signed bundle with the new operator", func(st sovereignty.PolicyStatus) bool { return st.Revision == rev2 })
 	if st.Source != hs+"/sovgate.tar.gz" {
 		t.Errorf("source %q", st.Source)

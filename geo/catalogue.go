@@ -895,14 +895,11 @@ func asnProblem(asn uint32) string {
 	return ""
 }
 
-// suffixes reads domain suffixes in canonical form. A suffix must be at
-// least a registrable domain: "sharepoint.com" is fine, and so are the
-// private-section entries of the Public Suffix List such as
-// "azurewebsites.net" (they name one operator); a top-level domain or an
-// ICANN public suffix ("com", "co.uk", "gouv.fr") would match every site
-// under it.
-func (p *catalogueParser) suffixes(n *jsonNode, what string) ([]string, []int64) {
-	out := []string{}
+// uniqueList reads a list of strings, each turned into a value by parse
+// (which says what is wrong with it, or ""), keeping the values in order
+// with the offsets they are written at; a value written twice is an error.
+func uniqueList[T comparable](p *catalogueParser, n *jsonNode, what string, parse func(s string) (T, string)) ([]T, []int64) {
+	out := []T{}
 	var offsets []int64
 	p.list(n, what, func(i int, it *jsonNode) {
 		var s string
@@ -911,24 +908,41 @@ func (p *catalogueParser) suffixes(n *jsonNode, what string) ([]string, []int64)
 		if s == "" {
 			return
 		}
-		name, ip, err := CanonicalHost(strings.TrimPrefix(s, "."))
+		v, problem := parse(s)
 		switch {
-		case err != nil:
-			p.errorf(it.offset, "%s: %q: %v", w, s, err)
-		case ip.IsValid():
-			p.errorf(it.offset, "%s: %q is an IP address: list it under ranges", w, s)
-		case !strings.Contains(name, "."):
-			p.errorf(it.offset, "%s: %q is a top-level domain: it would match every site under it", w, s)
-		case isICANNSuffix(name):
-			p.errorf(it.offset, "%s: %q is a public suffix (ICANN section of the Public Suffix List): it would match every site registered under it", w, s)
-		case slices.Contains(out, name):
+		case problem != "":
+			p.errorf(it.offset, "%s: %q %s", w, s, problem)
+		case slices.Contains(out, v):
 			p.errorf(it.offset, "%s: %q listed twice", w, s)
 		default:
-			out = append(out, name)
+			out = append(out, v)
 			offsets = append(offsets, it.offset)
 		}
 	})
 	return out, offsets
+}
+
+// suffixes reads domain suffixes in canonical form. A suffix must be at
+// least a registrable domain: "sharepoint.com" is fine, and so are the
+// private-section entries of the Public Suffix List such as
+// "azurewebsites.net" (they name one operator); a top-level domain or an
+// ICANN public suffix ("com", "co.uk", "gouv.fr") would match every site
+// under it.
+func (p *catalogueParser) suffixes(n *jsonNode, what string) ([]string, []int64) {
+	return uniqueList(p, n, what, func(s string) (string, string) {
+		name, ip, err := CanonicalHost(strings.TrimPrefix(s, "."))
+		switch {
+		case err != nil:
+			return "", err.Error()
+		case ip.IsValid():
+			return "", "is an IP address: list it under ranges"
+		case !strings.Contains(name, "."):
+			return "", "is a top-level domain: it would match every site under it"
+		case isICANNSuffix(name):
+			return "", "is a public suffix (ICANN section of the Public Suffix List): it would match every site registered under it"
+		}
+		return name, ""
+	})
 }
 
 func isICANNSuffix(name string) bool {
@@ -937,50 +951,25 @@ func isICANNSuffix(name string) bool {
 }
 
 func (p *catalogueParser) ranges(n *jsonNode, what string) ([]netip.Prefix, []int64) {
-	var out []netip.Prefix
-	var offsets []int64
-	p.list(n, what, func(i int, it *jsonNode) {
-		var s string
-		w := fmt.Sprintf("%s[%d]", what, i)
-		p.str(it, w, &s)
-		if s == "" {
-			return
-		}
+	return uniqueList(p, n, what, func(s string) (netip.Prefix, string) {
 		pr, err := netip.ParsePrefix(s)
 		switch {
 		case err != nil:
-			p.errorf(it.offset, "%s: %q is not a CIDR such as 192.0.2.0/24", w, s)
+			return pr, "is not a CIDR such as 192.0.2.0/24"
 		case pr.Addr().Zone() != "" || pr.Addr().Is4In6():
-			p.errorf(it.offset, "%s: %q: write IPv4 ranges in IPv4 form, without a zone", w, s)
+			return pr, "is not in plain form: write IPv4 ranges in IPv4 form, without a zone"
 		case pr.Masked() != pr:
-			p.errorf(it.offset, "%s: %q has host bits set; did you mean %s?", w, s, pr.Masked())
-		case slices.Contains(out, pr):
-			p.errorf(it.offset, "%s: %s listed twice", w, pr)
-		default:
-			out = append(out, pr)
-			offsets = append(offsets, it.offset)
+			return pr, fmt.Sprintf("has host bits set; did you mean %s?", pr.Masked())
 		}
+		return pr, ""
 	})
-	return out, offsets
 }
 
 func (p *catalogueParser) feeds(n *jsonNode, what string) ([]string, []int64) {
-	var out []string
-	var offsets []int64
-	p.list(n, what, func(i int, it *jsonNode) {
-		var s string
-		w := fmt.Sprintf("%s[%d]", what, i)
-		p.str(it, w, &s)
-		switch {
-		case s == "":
-		case !idPattern.MatchString(s):
-			p.errorf(it.offset, "%s: %q is not a feed name (aws, azure, gcp, google, oracle, cloudflare, fastly, akamai, digitalocean, linode)", w, s)
-		case slices.Contains(out, s):
-			p.errorf(it.offset, "%s: %q listed twice", w, s)
-		default:
-			out = append(out, s)
-			offsets = append(offsets, it.offset)
+	return uniqueList(p, n, what, func(s string) (string, string) {
+		if !idPattern.MatchString(s) {
+			return "", "is not a feed name (aws, azure, gcp, google, oracle, cloudflare, fastly, akamai, digitalocean, linode)"
 		}
+		return s, ""
 	})
-	return out, offsets
 }

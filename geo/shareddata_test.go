@@ -119,17 +119,8 @@ func TestSharedDataCountryCodeDB(t *testing.T) {
 // ASN CSV file (start,end,asn,org).
 func sampleAddresses(t testing.TB, path string, n int) []netip.Addr {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []netip.Addr
-	sc := bufio.NewScanner(zr)
+	sc := gzipLines(t, path)
 	for i := 0; sc.Scan(); i++ {
 		if i%n != 0 {
 			continue
@@ -196,7 +187,7 @@ func TestSharedDataJurisdictionCoverage(t *testing.T) {
 		if e.Anycast || !k.Territory.EEA(e.RegionCountry) {
 			continue
 		}
-		eu = append(eu, perSlash24(e.Prefix)...)
+		eu = append(eu, geotest.PerSlash24(e.Prefix)...)
 	}
 	tally := func(name string) {
 		counts := map[string]int{}
@@ -219,16 +210,7 @@ func TestSharedDataJurisdictionCoverage(t *testing.T) {
 		first netip.Addr
 	}
 	byASN := map[uint32]*asInfo{}
-	f, err := os.Open(filepath.Join(dir, "ipdb", "asn-ipv4.csv.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(zr)
+	sc := gzipLines(t, filepath.Join(dir, "ipdb", "asn-ipv4.csv.gz"))
 	for sc.Scan() {
 		fields := strings.SplitN(sc.Text(), ",", 4)
 		if len(fields) < 4 {
@@ -281,27 +263,20 @@ func TestSharedDataJurisdictionCoverage(t *testing.T) {
 		counts[2], 100*float64(weights[2])/float64(total))
 }
 
-// perSlash24 returns one address per /24 of an IPv4 prefix (at most
-// 65,536), and the address after the network's own of an IPv6 one: the
-// sampling of the provider-intelligence measurements.
-func perSlash24(p netip.Prefix) []netip.Addr {
-	a := p.Addr()
-	if a.Is6() || p.Bits() >= 24 {
-		if n := a.Next(); p.Contains(n) {
-			return []netip.Addr{n}
-		}
-		return []netip.Addr{a}
+// gzipLines reads the lines of a gzip-compressed file; the file is closed
+// at the end of the test.
+func gzipLines(t testing.TB, path string) *bufio.Scanner {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	count := 1 << (24 - p.Bits())
-	out := make([]netip.Addr, 0, min(count, 65536))
-	b := a.As4()
-	base := binary.BigEndian.Uint32(b[:])
-	for i := 0; i < count && i < 65536; i++ {
-		var v [4]byte
-		binary.BigEndian.PutUint32(v[:], base+uint32(i)<<8+1)
-		out = append(out, netip.AddrFrom4(v))
+	t.Cleanup(func() { f.Close() })
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return bufio.NewScanner(zr)
 }
 
 func pct(n, d int) float64 { return 100 * float64(n) / float64(max(d, 1)) }

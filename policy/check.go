@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -100,13 +101,8 @@ func expiryWarnings(b *parsedBundle, opts CheckOptions) Diagnostics {
 		return nil
 	}
 	loc := b.locator(exceptionsPath)
-	ids := make([]string, 0, len(exceptions))
-	for id := range exceptions {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
 	var diags Diagnostics
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(exceptions)) {
 		e, _ := exceptions[id].(map[string]any)
 		expires, _ := e["expires"].(string)
 		day, err := time.Parse(time.DateOnly, expires)
@@ -206,13 +202,8 @@ func adequacyWarnings(b *parsedBundle, now time.Time) Diagnostics {
 	}
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	loc := b.locator(adequacyPath)
-	codes := make([]string, 0, len(decisions))
-	for code := range decisions {
-		codes = append(codes, code)
-	}
-	slices.Sort(codes)
 	var diags Diagnostics
-	for _, code := range codes {
+	for _, code := range slices.Sorted(maps.Keys(decisions)) {
 		d, _ := decisions[code].(map[string]any)
 		until, _ := d["valid_until"].(string)
 		day, err := time.Parse(time.DateOnly, until)

@@ -2,71 +2,19 @@ package policy_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
-	"encoding/pem"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/sovgate/sovgate/policy"
+	"github.com/sovgate/sovgate/policy/bundletest"
 )
 
-func testKeys(t *testing.T) (priv, pub []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, _ := x509.MarshalPKCS8PrivateKey(key)
-	pubDER, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
-}
-
-// etagServer serves one body with an ETag, answers 304 to If-None-Match,
-// and can be taken down.
-type etagServer struct {
-	mu          sync.Mutex
-	body        []byte
-	down        bool
-	notModified int
-}
-
-func (s *etagServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.down {
-		http.Error(w, "down", http.StatusServiceUnavailable)
-		return
-	}
-	sum := sha256.Sum256(s.body)
-	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
-	w.Header().Set("ETag", etag)
-	if r.Header.Get("If-None-Match") == etag {
-		s.notModified++
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	w.Write(s.body)
-}
-
-func (s *etagServer) set(body []byte, down bool) {
-	s.mu.Lock()
-	s.body, s.down = body, down
-	s.mu.Unlock()
-}
-
 func TestRemoteSource(t *testing.T) {
-	priv, pub := testKeys(t)
-	otherPriv, _ := testKeys(t)
+	priv, pub := bundletest.SigningKeys(t)
+	otherPriv, _ := bundletest.SigningKeys(t)
 	var signed, wrong bytes.Buffer
 	rev, err := policy.WriteBundle(&signed, policy.EmbeddedBundle(), policy.SignOptions{PrivateKey: priv})
 	if err != nil {
@@ -75,7 +23,8 @@ func TestRemoteSource(t *testing.T) {
 	if _, err := policy.WriteBundle(&wrong, policy.EmbeddedBundle(), policy.SignOptions{PrivateKey: otherPriv}); err != nil {
 		t.Fatal(err)
 	}
-	srv := &etagServer{body: signed.Bytes()}
+	srv := &bundletest.Server{}
+	srv.Set(signed.Bytes())
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	withCreds := strings.Replace(hs.URL, "http://", "http://user:s3cret@", 1) + "/b.tar.gz"
@@ -98,8 +47,8 @@ func TestRemoteSource(t *testing.T) {
 		t.Fatalf("loaded %v, revision %q want %q", err, e.Revision(), rev)
 	}
 	// Unchanged: 304.
-	if f, err := src.Fetch(t.Context()); err != nil || !f.NotModified || srv.notModified != 1 {
-		t.Errorf("second fetch: %+v %v (304s: %d)", f, err, srv.notModified)
+	if f, err := src.Fetch(t.Context()); err != nil || !f.NotModified || srv.NotModified() != 1 {
+		t.Errorf("second fetch: %+v %v (304s: %d)", f, err, srv.NotModified())
 	}
 	if err := src.Activated(); err != nil {
 		t.Fatal(err)
@@ -110,7 +59,7 @@ func TestRemoteSource(t *testing.T) {
 
 	// Signed with another key: rejected, with a digest; asked again, the
 	// server has nothing new (304) for the refused bundle.
-	srv.set(wrong.Bytes(), false)
+	srv.Set(wrong.Bytes())
 	_, err = src.Fetch(t.Context())
 	digest, rejected := policy.IsRejected(err)
 	if !rejected || !strings.HasPrefix(digest, "unverified:") || !strings.Contains(err.Error(), "signature") {
@@ -121,7 +70,8 @@ func TestRemoteSource(t *testing.T) {
 	}
 
 	// The server down: an error, not a rejection.
-	srv.set(signed.Bytes(), true)
+	srv.Set(signed.Bytes())
+	srv.Down(true)
 	if _, err := src.Fetch(t.Context()); err == nil || func() bool { _, r := policy.IsRejected(err); return r }() || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("server down: %v", err)
 	}
@@ -144,7 +94,7 @@ func TestRemoteSource(t *testing.T) {
 }
 
 func TestNewRemoteSourceRejects(t *testing.T) {
-	_, pub := testKeys(t)
+	_, pub := bundletest.SigningKeys(t)
 	for _, tc := range []struct {
 		opts policy.RemoteOptions
 		want string

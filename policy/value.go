@@ -140,26 +140,21 @@ func addressValue(a *termArena, addr *geo.Address) ast.Value {
 	)
 }
 
+// providerValue builds a provider object. It is built once per provider
+// and revision (see providerTerms), so it need not be frugal.
 func providerValue(a *termArena, p *geo.Provider) ast.Value {
-	if p.Offer != nil {
-		return ast.NewObject(
-			ast.Item(keyID, a.str(p.ID)),
-			ast.Item(keyName, a.str(p.Name)),
-			ast.Item(keyHeadquarters, a.str(p.Headquarters)),
-			ast.Item(keyJurisdiction, a.strings(p.Jurisdictions)),
-			ast.Item(keyMatchedBy, a.str(p.MatchedBy)),
-			ast.Item(keyInferred, ast.InternedTerm(p.Inferred)),
-			ast.Item(keyOffer, a.term(offerValue(p.Offer))),
-		)
-	}
-	return ast.NewObject(
+	items := [][2]*ast.Term{
 		ast.Item(keyID, a.str(p.ID)),
 		ast.Item(keyName, a.str(p.Name)),
 		ast.Item(keyHeadquarters, a.str(p.Headquarters)),
 		ast.Item(keyJurisdiction, a.strings(p.Jurisdictions)),
 		ast.Item(keyMatchedBy, a.str(p.MatchedBy)),
 		ast.Item(keyInferred, ast.InternedTerm(p.Inferred)),
-	)
+	}
+	if p.Offer != nil {
+		items = append(items, ast.Item(keyOffer, a.term(offerValue(p.Offer))))
+	}
+	return ast.NewObject(items...)
 }
 
 // providerTerms keeps the object of each provider a revision has seen: the

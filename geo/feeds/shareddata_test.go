@@ -97,7 +97,7 @@ func TestSharedDataRealFeedsReport(t *testing.T) {
 		if e.Anycast || !territory.EEA(e.RegionCountry) {
 			continue
 		}
-		for _, ip := range samples(e.Prefix) {
+		for _, ip := range geotest.PerSlash24(e.Prefix) {
 			for name, db := range dbs {
 				tl := results[name][e.Provider]
 				if tl == nil {
@@ -157,27 +157,6 @@ func TestSharedDataRealFeedsReport(t *testing.T) {
 }
 
 func pct(n, d int) float64 { return 100 * float64(n) / float64(max(d, 1)) }
-
-// samples returns one address per /24 of an IPv4 prefix (at most 65536),
-// and the first address after the network's of an IPv6 one.
-func samples(p netip.Prefix) []netip.Addr {
-	a := p.Addr()
-	if a.Is6() || p.Bits() >= 24 {
-		if n := a.Next(); p.Contains(n) {
-			return []netip.Addr{n}
-		}
-		return []netip.Addr{a}
-	}
-	count := 1 << (24 - p.Bits())
-	out := make([]netip.Addr, 0, min(count, 65536))
-	b := a.As4()
-	base := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8
-	for i := 0; i < count && i < 65536; i++ {
-		v := base + uint32(i)<<8 + 1
-		out = append(out, netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}))
-	}
-	return out
-}
 
 // BenchmarkSharedDataLookup looks up addresses spread over the real index
 // (every network's first address, shuffled), and addresses in no feed.

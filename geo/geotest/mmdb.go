@@ -216,3 +216,26 @@ func WriteRegistrationDB(t testing.TB, path string, entries map[string]Registrat
 		t.Fatalf("geotest: closing %s: %v", path, err)
 	}
 }
+
+// PerSlash24 samples a prefix the way sovgate's measurements on real feeds
+// do: one address per /24 of an IPv4 prefix (the .1 of each, at most
+// 65,536), and the address after the network's own of an IPv6 prefix or a
+// narrower IPv4 one.
+func PerSlash24(p netip.Prefix) []netip.Addr {
+	a := p.Addr()
+	if a.Is6() || p.Bits() >= 24 {
+		if n := a.Next(); p.Contains(n) {
+			return []netip.Addr{n}
+		}
+		return []netip.Addr{a}
+	}
+	count := 1 << (24 - p.Bits())
+	out := make([]netip.Addr, 0, min(count, 65536))
+	b := a.As4()
+	base := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8
+	for i := 0; i < count && i < 65536; i++ {
+		v := base + uint32(i)<<8 + 1
+		out = append(out, netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}))
+	}
+	return out
+}
