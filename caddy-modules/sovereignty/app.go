@@ -16,7 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/sovgate/sovgate/audit"
+	"github.com/sovgate/sovgate/audit/ingest"
 	"github.com/sovgate/sovgate/decision"
 	"github.com/sovgate/sovgate/geo"
 )
@@ -165,7 +165,7 @@ type App struct {
 	ctx     caddy.Context
 	pooled  []string
 
-	auditWriter *audit.Writer
+	auditWriter *ingest.Writer
 
 	// reloader keeps the policy up to date (reload.go); identity checks
 	// proxy credentials (identity.go).

@@ -1,4 +1,4 @@
-package audit
+package store
 
 import (
 	"encoding/base64"
@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sovgate/sovgate/audit"
 )
 
 // Filter selects decision records. Empty fields select everything; the
@@ -50,12 +52,12 @@ func (f *Filter) Normalize() error {
 	f.Node = strings.TrimSpace(f.Node)
 	f.ID = strings.TrimSpace(f.ID)
 	switch f.Verdict {
-	case "", VerdictAllow, VerdictDeny:
+	case "", audit.VerdictAllow, audit.VerdictDeny:
 	default:
 		return fmt.Errorf("verdict %q: use allow or deny", f.Verdict)
 	}
 	switch f.Action {
-	case "", ActionForwarded, ActionBlocked:
+	case "", audit.ActionForwarded, audit.ActionBlocked:
 	default:
 		return fmt.Errorf("action %q: use forwarded or blocked", f.Action)
 	}

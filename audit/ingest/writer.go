@@ -1,4 +1,9 @@
-package audit
+// Package ingest is the audit log's write path. The request path hands
+// records to a Writer through a bounded queue and never waits for the
+// database; the Writer writes them in batches, one transaction each, and
+// falls back to a local spool (fsynced) while the store is down or slower
+// than the durability window, then replays the spool in order.
+package ingest
 
 import (
 	"context"
@@ -12,6 +17,10 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/sovgate/sovgate/audit"
+	"github.com/sovgate/sovgate/audit/chain"
+	"github.com/sovgate/sovgate/audit/store"
 )
 
 // ErrUnavailable is returned by Recorder.Decided when neither the store
@@ -73,7 +82,7 @@ func (c *WriterConfig) defaults() {
 // in order, when the store is back. One Writer serves a store for the
 // whole process; configurations come and go through Recorders.
 type Writer struct {
-	store Store
+	store store.Store
 	cfg   WriterConfig
 
 	queue chan item
@@ -104,7 +113,7 @@ type Writer struct {
 	lastError                           atomic.Pointer[string]
 
 	headsMu sync.Mutex
-	heads   map[string]Head
+	heads   map[string]chain.Head
 
 	// spoolFault, when set (tests), makes spool writes fail.
 	spoolFault atomic.Pointer[error]
@@ -118,7 +127,7 @@ type Writer struct {
 }
 
 type item struct {
-	e    *Entry
+	e    *chain.Entry
 	done chan error // non-nil for audit_sync strict: answered once durable
 }
 
@@ -128,16 +137,16 @@ type retentionPolicy struct {
 	every time.Duration
 }
 
-// NewWriter makes a Writer for store. Start launches it.
-func NewWriter(store Store, cfg WriterConfig) *Writer {
+// NewWriter makes a Writer for the store s. Start launches it.
+func NewWriter(s store.Store, cfg WriterConfig) *Writer {
 	cfg.defaults()
 	w := &Writer{
-		store: store,
+		store: s,
 		cfg:   cfg,
 		queue: make(chan item, cfg.QueueSize),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
-		heads: make(map[string]Head),
+		heads: make(map[string]chain.Head),
 	}
 	w.storeUp.Store(true)
 	if cfg.Logger != nil {
@@ -171,7 +180,7 @@ func (w *Writer) SetRetention(node string, keep, every time.Duration) {
 }
 
 // Store returns the writer's store (for queries).
-func (w *Writer) Store() Store { return w.store }
+func (w *Writer) Store() store.Store { return w.store }
 
 // Start opens the spool (taking its lock) and launches the writer. It may
 // be called more than once.
@@ -237,20 +246,20 @@ type Recorder struct {
 // forwarded. It does not wait for the store, except with Strict, where it
 // returns once the record is on disk. It returns ErrUnavailable when the
 // record cannot be taken.
-func (r *Recorder) Decided(rec *Record) error {
-	return r.w.enqueue(DecisionEntry(rec, r.cfg.RecordPath), r.cfg.Strict)
+func (r *Recorder) Decided(rec *audit.Record) error {
+	return r.w.enqueue(chain.DecisionEntry(rec, r.cfg.RecordPath), r.cfg.Strict)
 }
 
 // Finished takes the completion of a forwarded exchange: its bytes and
 // duration, as a completion entry of the chain. It never blocks.
-func (r *Recorder) Finished(rec *Record) {
-	_ = r.w.enqueue(CompletionEntry(rec), false)
+func (r *Recorder) Finished(rec *audit.Record) {
+	_ = r.w.enqueue(chain.CompletionEntry(rec), false)
 }
 
 // Writer returns the recorder's writer.
 func (r *Recorder) Writer() *Writer { return r.w }
 
-func (w *Writer) enqueue(e *Entry, strict bool) error {
+func (w *Writer) enqueue(e *chain.Entry, strict bool) error {
 	w.intake.RLock()
 	if w.closed.Load() || !w.started.Load() {
 		w.intake.RUnlock()
@@ -283,13 +292,13 @@ func (w *Writer) enqueue(e *Entry, strict bool) error {
 	return <-it.done
 }
 
-func (w *Writer) overflow(e *Entry, strict bool) error {
+func (w *Writer) overflow(e *chain.Entry, strict bool) error {
 	w.spoolMu.Lock()
 	sp := w.spool
 	w.spoolMu.Unlock()
 	err := w.spoolErr()
 	if err == nil {
-		err = sp.Append([]*Entry{e})
+		err = sp.Append([]*chain.Entry{e})
 	}
 	if err == nil && strict {
 		err = sp.Sync()
@@ -306,7 +315,7 @@ func (w *Writer) overflow(e *Entry, strict bool) error {
 
 // late writes an entry that arrives after Close (a tunnel closed late) or
 // before Start to the spool, synced; the next start replays it.
-func (w *Writer) late(e *Entry) error {
+func (w *Writer) late(e *chain.Entry) error {
 	w.spoolMu.Lock()
 	defer w.spoolMu.Unlock()
 	sp := w.spool
@@ -318,7 +327,7 @@ func (w *Writer) late(e *Entry) error {
 		}
 		defer sp.Close()
 	}
-	err := sp.Append([]*Entry{e})
+	err := sp.Append([]*chain.Entry{e})
 	if err == nil {
 		err = sp.Sync()
 	}
@@ -434,13 +443,13 @@ func (w *Writer) drain() {
 }
 
 type appendResult struct {
-	heads []Head
+	heads []chain.Head
 	n     int
 	err   error
 }
 
 func (w *Writer) writeBatch(batch []item) {
-	entries := make([]*Entry, len(batch))
+	entries := make([]*chain.Entry, len(batch))
 	for i, it := range batch {
 		c := *it.e
 		entries[i] = &c
@@ -493,7 +502,7 @@ func (w *Writer) writeBatch(batch []item) {
 // spoolBatch appends a batch to the spool and fsyncs it (one fsync per
 // batch: group commit), then answers the strict waiters.
 func (w *Writer) spoolBatch(batch []item) {
-	entries := make([]*Entry, len(batch))
+	entries := make([]*chain.Entry, len(batch))
 	for i, it := range batch {
 		entries[i] = it.e
 	}
@@ -657,12 +666,12 @@ func (w *Writer) pingFails() bool {
 	return w.store.Ping(ctx) != nil
 }
 
-func (w *Writer) replayOneByOne(entries []*Entry) ([]Head, int, error) {
-	var heads []Head
+func (w *Writer) replayOneByOne(entries []*chain.Entry) ([]chain.Head, int, error) {
+	var heads []chain.Head
 	written := 0
 	for _, e := range entries {
 		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout)
-		h, n, err := w.store.Append(ctx, []*Entry{e}, true)
+		h, n, err := w.store.Append(ctx, []*chain.Entry{e}, true)
 		cancel()
 		if err != nil {
 			if w.pingFails() {
@@ -679,7 +688,7 @@ func (w *Writer) replayOneByOne(entries []*Entry) ([]Head, int, error) {
 
 // reject sets aside an entry the store refuses, in rejected.jsonl beside
 // the spool, for an operator.
-func (w *Writer) reject(e *Entry, cause error) {
+func (w *Writer) reject(e *chain.Entry, cause error) {
 	w.dropped.Add(1)
 	metrics.dropped.Add(1)
 	path := filepath.Join(w.cfg.SpoolDir, "rejected.spool")
@@ -699,7 +708,7 @@ func (w *Writer) reject(e *Entry, cause error) {
 		zap.String("file", path), zap.NamedError("cause", cause), zap.Error(err))
 }
 
-func (w *Writer) noteHeads(heads []Head) {
+func (w *Writer) noteHeads(heads []chain.Head) {
 	if len(heads) == 0 {
 		return
 	}
@@ -711,10 +720,10 @@ func (w *Writer) noteHeads(heads []Head) {
 }
 
 // Heads returns the chain heads this writer last wrote or read.
-func (w *Writer) Heads() []Head {
+func (w *Writer) Heads() []chain.Head {
 	w.headsMu.Lock()
 	defer w.headsMu.Unlock()
-	out := make([]Head, 0, len(w.heads))
+	out := make([]chain.Head, 0, len(w.heads))
 	for _, h := range w.heads {
 		out = append(out, h)
 	}
@@ -747,7 +756,7 @@ func (w *Writer) purge(rp *retentionPolicy, now time.Time) {
 		if cp == nil {
 			return
 		}
-		w.noteHeads([]Head{{Node: cp.Node, Seq: cp.Seq, Hash: cp.Hash, Time: cp.Time}})
+		w.noteHeads([]chain.Head{{Node: cp.Node, Seq: cp.Seq, Hash: cp.Hash, Time: cp.Time}})
 		w.log().Info("audit retention: purged old entries; a checkpoint keeps the rest verifiable",
 			zap.String("node", rp.node), zap.Time("before", before), zap.String("checkpoint", cp.Detail), zap.Int64("checkpoint_seq", cp.Seq))
 	}
@@ -755,18 +764,18 @@ func (w *Writer) purge(rp *retentionPolicy, now time.Time) {
 
 // Stats are the writer's counters (status page, tests).
 type Stats struct {
-	Written       int64  `json:"written"`
-	Spooled       int64  `json:"spooled"`
-	Replayed      int64  `json:"replayed"`
-	Dropped       int64  `json:"dropped"`
-	QueueDepth    int    `json:"queue_depth"`
-	SpoolPending  int64  `json:"spool_pending"`
-	StoreUp       bool   `json:"store_up"`
-	LastError     string `json:"last_error,omitempty"`
-	Store         string `json:"store"`
-	SpoolDir      string `json:"spool"`
-	Heads         []Head `json:"heads,omitempty"`
-	SchemaVersion int    `json:"schema_version"`
+	Written       int64        `json:"written"`
+	Spooled       int64        `json:"spooled"`
+	Replayed      int64        `json:"replayed"`
+	Dropped       int64        `json:"dropped"`
+	QueueDepth    int          `json:"queue_depth"`
+	SpoolPending  int64        `json:"spool_pending"`
+	StoreUp       bool         `json:"store_up"`
+	LastError     string       `json:"last_error,omitempty"`
+	Store         string       `json:"store"`
+	SpoolDir      string       `json:"spool"`
+	Heads         []chain.Head `json:"heads,omitempty"`
+	SchemaVersion int          `json:"schema_version"`
 }
 
 // Stats returns the counters.
@@ -781,7 +790,7 @@ func (w *Writer) Stats() Stats {
 		Store:         w.store.Describe(),
 		SpoolDir:      w.cfg.SpoolDir,
 		Heads:         w.Heads(),
-		SchemaVersion: SchemaVersion(),
+		SchemaVersion: store.SchemaVersion(),
 	}
 	w.spoolMu.Lock()
 	if w.spool != nil {

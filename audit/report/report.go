@@ -1,4 +1,7 @@
-package audit
+// Package report turns the audit log into what auditors read: listings
+// in table, JSON or CSV, and summaries of a period in Markdown, CSV or
+// HTML.
+package report
 
 import (
 	"context"
@@ -11,6 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sovgate/sovgate/audit"
+	"github.com/sovgate/sovgate/audit/store"
 )
 
 // Report summarises the decisions of a period: what the auditors' monthly
@@ -91,16 +97,16 @@ type Day struct {
 	Blocked             int64  `json:"blocked"`
 }
 
-// ReportOptions chooses the period and the length of the top lists.
-type ReportOptions struct {
+// Options chooses the period and the length of the top lists.
+type Options struct {
 	Since, Until time.Time
 	// Top bounds the breakdowns and the top destinations; default 10.
 	Top int
 	Now time.Time
 }
 
-// BuildReport reads the decisions of the period and summarises them.
-func BuildReport(ctx context.Context, s Store, opts ReportOptions) (*Report, error) {
+// Build reads the decisions of the period and summarises them.
+func Build(ctx context.Context, s store.Store, opts Options) (*Report, error) {
 	if opts.Top <= 0 {
 		opts.Top = 10
 	}
@@ -108,122 +114,159 @@ func BuildReport(ctx context.Context, s Store, opts ReportOptions) (*Report, err
 		opts.Now = time.Now()
 	}
 	r := &Report{Since: opts.Since.UTC(), Until: opts.Until.UTC(), GeneratedAt: opts.Now.UTC(), Store: s.Describe()}
-	byApp, byCountry, byProvider, byReason := map[string]*Count{}, map[string]*Count{}, map[string]*Count{}, map[string]*Count{}
-	dests := map[string]*Destination{}
-	transfers := map[[4]string]*Transfer{}
-	days := map[string]*Day{}
-	apps := map[string]bool{}
-	add := func(m map[string]*Count, key string, rec *Stored) {
-		c := m[key]
-		if c == nil {
-			c = &Count{Key: key}
-			m[key] = c
-		}
-		c.Count++
-		if rec.Action == ActionBlocked {
-			c.Blocked++
-		} else {
-			c.Forwarded++
-		}
-	}
-	err := s.Scan(ctx, Filter{Since: opts.Since, Until: opts.Until}, func(rec *Stored) error {
-		t := &r.Totals
-		t.Decisions++
-		t.BytesUp += rec.BytesUp
-		t.BytesDown += rec.BytesDown
-		apps[rec.App] = true
-		deny := rec.Verdict == VerdictDeny
-		day := rec.Time.UTC().Format("2006-01-02")
-		d := days[day]
-		if d == nil {
-			d = &Day{Date: day}
-			days[day] = d
-		}
-		switch {
-		case !deny:
-			t.Allowed++
-			d.Allowed++
-		case rec.Action == ActionBlocked:
-			t.Violations++
-			t.Blocked++
-			d.Blocked++
-		default:
-			t.Violations++
-			t.ViolationsForwarded++
-			d.ViolationsForwarded++
-		}
-		countries, providers := Countries(&rec.Record), Providers(&rec.Record)
-		if deny {
-			add(byApp, rec.App, rec)
-			for _, c := range countries {
-				add(byCountry, c, rec)
-			}
-			if len(providers) == 0 {
-				add(byProvider, "(none known)", rec)
-			}
-			for _, p := range providers {
-				add(byProvider, p, rec)
-			}
-			for _, code := range rec.Reasons {
-				add(byReason, code, rec)
-			}
-		}
-		dest := dests[rec.Host]
-		if dest == nil {
-			dest = &Destination{Host: rec.Host}
-			dests[rec.Host] = dest
-		}
-		dest.Decisions++
-		dest.BytesUp += rec.BytesUp
-		if deny {
-			dest.Violations++
-		}
-		for _, c := range countries {
-			dest.Countries = appendUnique(dest.Countries, c)
-		}
-		for _, p := range providers {
-			dest.Providers = appendUnique(dest.Providers, p)
-		}
-		if len(dest.Apps) < 20 {
-			dest.Apps = appendUnique(dest.Apps, rec.App)
-		}
-		// One transfer line per distinct (country, provider) of the record.
-		pairs := map[[2]string]bool{}
-		for _, a := range rec.Addresses {
-			c := a.Country
-			if c == "" {
-				c = "??"
-			}
-			pairs[[2]string{c, a.Provider}] = true
-		}
-		if len(pairs) == 0 {
-			pairs[[2]string{"??", ""}] = true
-		}
-		for p := range pairs {
-			k := [4]string{rec.App, p[0], p[1], rec.Verdict}
-			tr := transfers[k]
-			if tr == nil {
-				tr = &Transfer{App: rec.App, Country: p[0], Provider: p[1], Verdict: rec.Verdict}
-				transfers[k] = tr
-			}
-			tr.Decisions++
-			if rec.Action == ActionForwarded {
-				tr.Forwarded++
-			}
-			tr.BytesUp += rec.BytesUp
-			tr.BytesDown += rec.BytesDown
-		}
+	t := newTally()
+	err := s.Scan(ctx, store.Filter{Since: opts.Since, Until: opts.Until}, func(rec *audit.Stored) error {
+		t.add(&r.Totals, rec)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	r.Totals.Apps, r.Totals.Destinations = len(apps), len(dests)
-	r.ViolationsByApp = topCounts(byApp, opts.Top)
-	r.ViolationsByCountry = topCounts(byCountry, opts.Top)
-	r.ViolationsByProvider = topCounts(byProvider, opts.Top)
-	r.ViolationsByReason = topCounts(byReason, opts.Top)
-	for _, d := range dests {
+	t.fill(r, opts.Top)
+	return r, nil
+}
+
+// tally accumulates the breakdowns of a report, one record at a time (a
+// month of decisions is never held in memory).
+type tally struct {
+	byApp, byCountry, byProvider, byReason map[string]*Count
+	dests                                  map[string]*Destination
+	transfers                              map[[4]string]*Transfer
+	days                                   map[string]*Day
+	apps                                   map[string]bool
+}
+
+func newTally() *tally {
+	return &tally{
+		byApp: map[string]*Count{}, byCountry: map[string]*Count{}, byProvider: map[string]*Count{}, byReason: map[string]*Count{},
+		dests: map[string]*Destination{}, transfers: map[[4]string]*Transfer{}, days: map[string]*Day{}, apps: map[string]bool{},
+	}
+}
+
+func (t *tally) add(tot *Totals, rec *audit.Stored) {
+	tot.Decisions++
+	tot.BytesUp += rec.BytesUp
+	tot.BytesDown += rec.BytesDown
+	t.apps[rec.App] = true
+	deny := rec.Verdict == audit.VerdictDeny
+	day := rec.Time.UTC().Format("2006-01-02")
+	d := t.days[day]
+	if d == nil {
+		d = &Day{Date: day}
+		t.days[day] = d
+	}
+	switch {
+	case !deny:
+		tot.Allowed++
+		d.Allowed++
+	case rec.Action == audit.ActionBlocked:
+		tot.Violations++
+		tot.Blocked++
+		d.Blocked++
+	default:
+		tot.Violations++
+		tot.ViolationsForwarded++
+		d.ViolationsForwarded++
+	}
+	countries, providers := Countries(&rec.Record), Providers(&rec.Record)
+	if deny {
+		t.addViolation(rec, countries, providers)
+	}
+	t.addDestination(rec, deny, countries, providers)
+	t.addTransfers(rec)
+}
+
+// addViolation counts a violation by app, country, provider and reason.
+func (t *tally) addViolation(rec *audit.Stored, countries, providers []string) {
+	count(t.byApp, rec.App, rec)
+	for _, c := range countries {
+		count(t.byCountry, c, rec)
+	}
+	if len(providers) == 0 {
+		count(t.byProvider, "(none known)", rec)
+	}
+	for _, p := range providers {
+		count(t.byProvider, p, rec)
+	}
+	for _, code := range rec.Reasons {
+		count(t.byReason, code, rec)
+	}
+}
+
+func count(m map[string]*Count, key string, rec *audit.Stored) {
+	c := m[key]
+	if c == nil {
+		c = &Count{Key: key}
+		m[key] = c
+	}
+	c.Count++
+	if rec.Action == audit.ActionBlocked {
+		c.Blocked++
+	} else {
+		c.Forwarded++
+	}
+}
+
+func (t *tally) addDestination(rec *audit.Stored, deny bool, countries, providers []string) {
+	dest := t.dests[rec.Host]
+	if dest == nil {
+		dest = &Destination{Host: rec.Host}
+		t.dests[rec.Host] = dest
+	}
+	dest.Decisions++
+	dest.BytesUp += rec.BytesUp
+	if deny {
+		dest.Violations++
+	}
+	for _, c := range countries {
+		dest.Countries = appendUnique(dest.Countries, c)
+	}
+	for _, p := range providers {
+		dest.Providers = appendUnique(dest.Providers, p)
+	}
+	if len(dest.Apps) < 20 {
+		dest.Apps = appendUnique(dest.Apps, rec.App)
+	}
+}
+
+// addTransfers adds one transfer line per distinct (country, provider) of
+// the record.
+func (t *tally) addTransfers(rec *audit.Stored) {
+	pairs := map[[2]string]bool{}
+	for _, a := range rec.Addresses {
+		c := a.Country
+		if c == "" {
+			c = "??"
+		}
+		pairs[[2]string{c, a.Provider}] = true
+	}
+	if len(pairs) == 0 {
+		pairs[[2]string{"??", ""}] = true
+	}
+	for p := range pairs {
+		k := [4]string{rec.App, p[0], p[1], rec.Verdict}
+		tr := t.transfers[k]
+		if tr == nil {
+			tr = &Transfer{App: rec.App, Country: p[0], Provider: p[1], Verdict: rec.Verdict}
+			t.transfers[k] = tr
+		}
+		tr.Decisions++
+		if rec.Action == audit.ActionForwarded {
+			tr.Forwarded++
+		}
+		tr.BytesUp += rec.BytesUp
+		tr.BytesDown += rec.BytesDown
+	}
+}
+
+// fill puts the tally, sorted and cut to the top lists, into r.
+func (t *tally) fill(r *Report, top int) {
+	r.Totals.Apps, r.Totals.Destinations = len(t.apps), len(t.dests)
+	r.ViolationsByApp = topCounts(t.byApp, top)
+	r.ViolationsByCountry = topCounts(t.byCountry, top)
+	r.ViolationsByProvider = topCounts(t.byProvider, top)
+	r.ViolationsByReason = topCounts(t.byReason, top)
+	for _, d := range t.dests {
 		r.TopDestinations = append(r.TopDestinations, *d)
 	}
 	sort.Slice(r.TopDestinations, func(i, j int) bool {
@@ -236,10 +279,10 @@ func BuildReport(ctx context.Context, s Store, opts ReportOptions) (*Report, err
 		}
 		return a.Host < b.Host
 	})
-	if len(r.TopDestinations) > opts.Top {
-		r.TopDestinations = r.TopDestinations[:opts.Top]
+	if len(r.TopDestinations) > top {
+		r.TopDestinations = r.TopDestinations[:top]
 	}
-	for _, tr := range transfers {
+	for _, tr := range t.transfers {
 		r.Transfers = append(r.Transfers, *tr)
 	}
 	sort.Slice(r.Transfers, func(i, j int) bool {
@@ -255,11 +298,10 @@ func BuildReport(ctx context.Context, s Store, opts ReportOptions) (*Report, err
 		}
 		return a.Verdict < b.Verdict
 	})
-	for _, d := range days {
+	for _, d := range t.days {
 		r.Days = append(r.Days, *d)
 	}
 	sort.Slice(r.Days, func(i, j int) bool { return r.Days[i].Date < r.Days[j].Date })
-	return r, nil
 }
 
 func topCounts(m map[string]*Count, top int) []Count {

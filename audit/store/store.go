@@ -1,4 +1,8 @@
-package audit
+// Package store keeps the audit log in a database: SQLite (a file, the
+// embedded default) or PostgreSQL (one log shared by several gateways).
+// Both backends have the same tables and answer the same queries; the
+// schema is migrated in place when sovgate is upgraded.
+package store
 
 import (
 	"context"
@@ -8,6 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/sovgate/sovgate/audit"
+	"github.com/sovgate/sovgate/audit/chain"
 )
 
 // Store is where the audit log lives. Two backends implement it: SQLite
@@ -21,25 +28,29 @@ type Store interface {
 	// a spool replay after an ambiguous failure writes each entry once.
 	// It returns the new heads of the chains it extended and the number
 	// of entries written.
-	Append(ctx context.Context, entries []*Entry, dedupe bool) ([]Head, int, error)
+	Append(ctx context.Context, entries []*chain.Entry, dedupe bool) ([]chain.Head, int, error)
 	// Query returns one page of decision records, newest first.
 	Query(ctx context.Context, f Filter) (Page, error)
 	// Scan calls fn for every decision record matching f, oldest first
 	// (used by reports). Limit and cursor are ignored.
-	Scan(ctx context.Context, f Filter, fn func(*Stored) error) error
+	Scan(ctx context.Context, f Filter, fn func(*audit.Stored) error) error
 	// Nodes lists the nodes that have a chain.
 	Nodes(ctx context.Context) ([]string, error)
 	// Walk calls fn for every entry of a node's chain in seq order.
-	Walk(ctx context.Context, node string, fn func(*Entry) error) error
+	Walk(ctx context.Context, node string, fn func(*chain.Entry) error) error
 	// WalkTags calls fn for every row of the tag index.
 	WalkTags(ctx context.Context, fn func(tag, id string) error) error
 	// Heads returns the chain heads recorded in the store.
-	Heads(ctx context.Context) ([]Head, error)
+	Heads(ctx context.Context) ([]chain.Head, error)
 	// Purge deletes the oldest entries of a node's chain whose time is
 	// before the cutoff (at most max entries), and appends a checkpoint
 	// entry naming the last purged entry, in one transaction. It returns
 	// the checkpoint, or nil when nothing was old enough.
-	Purge(ctx context.Context, node string, before time.Time, max int) (*Entry, error)
+	Purge(ctx context.Context, node string, before time.Time, max int) (*chain.Entry, error)
+	// Snapshot returns a view of the store inside one read-only
+	// transaction: every read through it sees the log as it was at the
+	// first one, while the gateway goes on appending. release ends it.
+	Snapshot(ctx context.Context) (view Store, release func(), err error)
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 	// Describe names the store for logs and status, without credentials.
@@ -134,7 +145,7 @@ func redactErr(err error, location string) string {
 
 // Page is one page of query results.
 type Page struct {
-	Records []Stored `json:"records"`
+	Records []audit.Stored `json:"records"`
 	// NextCursor continues the listing after the last record; empty at the
 	// end.
 	NextCursor string `json:"next_cursor,omitempty"`

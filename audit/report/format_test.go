@@ -1,4 +1,4 @@
-package audit
+package report
 
 import (
 	"bytes"
@@ -10,34 +10,46 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sovgate/sovgate/audit"
+	"github.com/sovgate/sovgate/audit/audittest"
+	"github.com/sovgate/sovgate/audit/chain"
+	"github.com/sovgate/sovgate/audit/store"
 )
 
-func fixtureStore(t *testing.T, n int) (Store, []*Record) {
+// fixtureStore is a SQLite store of n decisions, the forwarded ones
+// completed with bytes.
+func fixtureStore(t *testing.T, n int) (store.Store, []*audit.Record) {
 	t.Helper()
-	s := openStore(t, filepath.Join(t.TempDir(), "audit.db"))
-	var recs []*Record
-	for i := range n {
-		recs = append(recs, fixtureRecord(i, "gw-1"))
+	ctx := context.Background()
+	s, err := store.Open(ctx, filepath.Join(t.TempDir(), "audit.db"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	appendRecords(t, s, recs...)
-	// Complete the forwarded ones with bytes.
-	var comps []*Entry
-	for i, r := range recs {
-		if r.Action == ActionForwarded {
+	t.Cleanup(func() { s.Close() })
+	var recs []*audit.Record
+	var entries, comps []*chain.Entry
+	for i := range n {
+		r := audittest.Record(i, "gw-1")
+		recs = append(recs, r)
+		entries = append(entries, chain.DecisionEntry(r, false))
+		if r.Action == audit.ActionForwarded {
 			fin := *r
 			fin.BytesUp, fin.BytesDown, fin.DurationUS = int64(100+i), int64(1000+i), 5000
-			comps = append(comps, CompletionEntry(&fin))
+			comps = append(comps, chain.CompletionEntry(&fin))
 		}
 	}
-	if _, _, err := s.Append(context.Background(), comps, false); err != nil {
-		t.Fatal(err)
+	for _, batch := range [][]*chain.Entry{entries, comps} {
+		if _, _, err := s.Append(ctx, batch, false); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return s, recs
 }
 
 func TestRecordWriterFormats(t *testing.T) {
 	s, _ := fixtureStore(t, 30)
-	page, err := s.Query(context.Background(), Filter{Limit: 30})
+	page, err := s.Query(context.Background(), store.Filter{Limit: 30})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,8 +113,8 @@ func TestRecordWriterFormats(t *testing.T) {
 
 func TestReport(t *testing.T) {
 	s, recs := fixtureStore(t, 200)
-	since, until := fixtureStart, fixtureStart.Add(24*time.Hour)
-	rep, err := BuildReport(context.Background(), s, ReportOptions{Since: since, Until: until, Now: fixtureStart.Add(48 * time.Hour)})
+	since, until := audittest.Start, audittest.Start.Add(24*time.Hour)
+	rep, err := Build(context.Background(), s, Options{Since: since, Until: until, Now: audittest.Start.Add(48 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,9 +125,9 @@ func TestReport(t *testing.T) {
 		}
 		want.Decisions++
 		switch {
-		case r.Verdict == VerdictAllow:
+		case r.Verdict == audit.VerdictAllow:
 			want.Allowed++
-		case r.Action == ActionBlocked:
+		case r.Action == audit.ActionBlocked:
 			want.Violations++
 			want.Blocked++
 		default:

@@ -1,4 +1,4 @@
-package audit
+package ingest
 
 import (
 	"github.com/prometheus/client_golang/prometheus"

@@ -1,13 +1,17 @@
-package audit
+// Package chain defines the audit log's entries and how they are chained:
+// the stored form of a record, its canonical encoding, and the per-node
+// hash chain that makes any edit, deletion, insertion or reordering show.
+package chain
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sovgate/sovgate/audit"
 )
 
 // The audit log is a list of entries, chained per gateway node. An entry is
@@ -32,11 +36,6 @@ const (
 
 // GenesisHash is the prev_hash of the first entry of every chain.
 const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
-
-// ReasonUnavailable is the reason code of a request that enforce mode
-// refused (503) because its decision could not be recorded: neither the
-// store nor the spool took it.
-const ReasonUnavailable = "AUDIT_UNAVAILABLE"
 
 // Entry is one row of the chained audit log, as stored. Addresses,
 // Reasons and Detail hold JSON text; the hash covers the stored text, so
@@ -83,7 +82,7 @@ type Entry struct {
 // DecisionEntry makes the decision entry of a record. The path is kept
 // only when recordPath is true; nothing else of the request (query string,
 // headers, credentials) is ever part of a record.
-func DecisionEntry(rec *Record, recordPath bool) *Entry {
+func DecisionEntry(rec *audit.Record, recordPath bool) *Entry {
 	e := &Entry{
 		Node:           rec.Node,
 		Kind:           KindDecision,
@@ -128,7 +127,7 @@ type decisionDetail struct {
 // CompletionEntry makes the completion entry of a finished exchange: the
 // decision's id, the bytes each way and the whole exchange's duration.
 // Its time is the end of the exchange.
-func CompletionEntry(rec *Record) *Entry {
+func CompletionEntry(rec *audit.Record) *Entry {
 	return &Entry{
 		Node:       rec.Node,
 		Kind:       KindCompletion,
@@ -140,7 +139,7 @@ func CompletionEntry(rec *Record) *Entry {
 	}
 }
 
-func addressesJSON(addrs []Address) string {
+func addressesJSON(addrs []audit.Address) string {
 	if len(addrs) == 0 {
 		return "[]"
 	}
@@ -218,8 +217,9 @@ func (e *Entry) ComputeHash(scratch []byte) (string, []byte) {
 	return hex.EncodeToString(sum[:]), scratch
 }
 
-// chain sets seq, prev_hash and hash of entries appended after head.
-func chain(head Head, entries []*Entry) Head {
+// Extend chains entries after head: it sets their seq, prev_hash and hash,
+// and returns the new head.
+func Extend(head Head, entries []*Entry) Head {
 	var scratch []byte
 	for _, e := range entries {
 		head.Seq++
@@ -249,130 +249,11 @@ func (h Head) String() string {
 	return h.Node + ":" + strconv.FormatInt(h.Seq, 10) + ":" + h.Hash
 }
 
-// tags returns the index terms of a decision entry for the multi-valued
-// filters (country, provider, reason), sorted and without duplicates.
-func (e *Entry) tags() ([]string, error) {
-	if e.Kind != KindDecision {
-		return nil, nil
-	}
-	if e.hasTags {
-		return e.tagList, nil
-	}
-	if tags, ok := fastTags(e.Addresses, e.Reasons); ok {
-		return tags, nil
-	}
-	var addrs []Address
-	if e.Addresses != "" {
-		if err := json.Unmarshal([]byte(e.Addresses), &addrs); err != nil {
-			return nil, err
-		}
-	}
-	var reasons []string
-	if e.Reasons != "" {
-		if err := json.Unmarshal([]byte(e.Reasons), &reasons); err != nil {
-			return nil, err
-		}
-	}
-	return recordTags(addrs, reasons), nil
-}
-
-// fastTags reads the countries, providers and reasons out of the JSON this
-// package writes (encoding/json of []Address and []string) without a full
-// decode: verification reads a million of them. Anything unusual (an
-// escape sequence, another shape) makes it give up; tags then falls back
-// to encoding/json.
-func fastTags(addrs, reasons string) ([]string, bool) {
-	if strings.IndexByte(addrs, '\\') >= 0 || strings.IndexByte(reasons, '\\') >= 0 ||
-		len(addrs) < 2 || addrs[0] != '[' || addrs[len(addrs)-1] != ']' ||
-		len(reasons) < 2 || reasons[0] != '[' || reasons[len(reasons)-1] != ']' {
-		return nil, false
-	}
-	var found [8]Address
-	list := found[:0]
-	for rest := addrs; ; {
-		i := strings.Index(rest, `"country":"`)
-		if i < 0 {
-			break
-		}
-		rest = rest[i+len(`"country":"`):]
-		j := strings.IndexByte(rest, '"')
-		if j < 0 {
-			return nil, false
-		}
-		list = append(list, Address{Country: rest[:j]})
-		rest = rest[j:]
-		k := strings.Index(rest, `"provider":"`)
-		next := strings.Index(rest, `"country":"`)
-		if k < 0 || next >= 0 && next < k {
-			return nil, false
-		}
-		rest = rest[k+len(`"provider":"`):]
-		j = strings.IndexByte(rest, '"')
-		if j < 0 {
-			return nil, false
-		}
-		list[len(list)-1].Provider = rest[:j]
-		rest = rest[j:]
-	}
-	if strings.Count(addrs, `"ip":`) != len(list) {
-		return nil, false
-	}
-	var codes []string
-	if inner := reasons[1 : len(reasons)-1]; inner != "" {
-		if len(inner) < 2 || inner[0] != '"' || inner[len(inner)-1] != '"' {
-			return nil, false
-		}
-		codes = strings.Split(inner[1:len(inner)-1], `","`)
-	}
-	return recordTags(list, codes), true
-}
-
-func recordTags(addrs []Address, reasons []string) []string {
-	tags := make([]string, 0, 2*len(addrs)+len(reasons))
-	for _, a := range addrs {
-		if a.Country != "" {
-			tags = append(tags, TagCountry+strings.ToUpper(a.Country))
-		}
-		if a.Provider != "" {
-			tags = append(tags, TagProvider+strings.ToLower(a.Provider))
-		}
-	}
-	for _, r := range reasons {
-		if r != "" {
-			tags = append(tags, TagReason+r)
-		}
-	}
-	sort.Strings(tags)
-	out := tags[:0]
-	for i, t := range tags {
-		if i == 0 || t != tags[i-1] {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-// Prefixes of the index terms in the audit_tags table.
-const (
-	TagCountry  = "country:"
-	TagProvider = "provider:"
-	TagReason   = "reason:"
-)
-
-// Stored is a record as read back from the store: the decision with the
-// bytes and duration of its completion, when the exchange has ended.
-type Stored struct {
-	Record
-	// Completed is true when the completion entry of a forwarded exchange
-	// was written: bytes_up, bytes_down and duration_us are then final.
-	Completed bool `json:"completed"`
-}
-
-// toRecord turns a decision entry (and its completion, if any) into the
+// Record turns a decision entry (and its completion, if any) into the
 // record auditors see.
-func (e *Entry) toRecord(completion *Entry) (Stored, error) {
-	var out Stored
-	out.Record = Record{
+func (e *Entry) Record(completion *Entry) (audit.Stored, error) {
+	var out audit.Stored
+	out.Record = audit.Record{
 		ID:             e.ID,
 		Time:           time.UnixMicro(e.Time).UTC(),
 		Node:           e.Node,
@@ -392,7 +273,7 @@ func (e *Entry) toRecord(completion *Entry) (Stored, error) {
 		BytesDown:      e.BytesDown,
 		PrevHash:       e.PrevHash,
 		Hash:           e.Hash,
-		Addresses:      []Address{},
+		Addresses:      []audit.Address{},
 		Reasons:        []string{},
 	}
 	rec := &out.Record
@@ -422,7 +303,7 @@ func (e *Entry) toRecord(completion *Entry) (Stored, error) {
 	return out, nil
 }
 
-func recordedPath(rec *Record) string {
+func recordedPath(rec *audit.Record) string {
 	p := rec.Path
 	// A query string never belongs in the record, even with record_path.
 	if i := strings.IndexAny(p, "?#"); i >= 0 {
@@ -432,4 +313,16 @@ func recordedPath(rec *Record) string {
 		p = p[:2048]
 	}
 	return p
+}
+
+// PurgeDetail is the detail of a retention checkpoint entry: which entries
+// of the chain retention purged, and the hash of the last one, which the
+// first remaining entry names as its prev_hash.
+type PurgeDetail struct {
+	PurgedFrom    int64  `json:"purged_from"`
+	PurgedThrough int64  `json:"purged_through"`
+	PurgedCount   int64  `json:"purged_count"`
+	LastHash      string `json:"last_hash"`
+	// Before is the retention cutoff, in microseconds since the epoch.
+	Before int64 `json:"before"`
 }

@@ -1,4 +1,4 @@
-package audit
+package ingest
 
 import (
 	"bufio"
@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/sovgate/sovgate/audit/chain"
 )
 
 // The spool takes records while the store is unreachable (or slower than
@@ -181,7 +183,7 @@ func (s *Spool) writePos() error {
 }
 
 // appendFrame encodes one entry as a frame.
-func appendFrame(buf []byte, e *Entry) ([]byte, error) {
+func appendFrame(buf []byte, e *chain.Entry) ([]byte, error) {
 	c := *e
 	c.Seq, c.PrevHash, c.Hash = 0, "", ""
 	payload, err := json.Marshal(&c)
@@ -199,7 +201,7 @@ var errBadFrame = errors.New("bad spool frame")
 
 // readFrame decodes one frame; n is its size in bytes. io.EOF means a
 // clean end; any other error a torn or corrupt frame.
-func readFrame(r *bufio.Reader) (*Entry, int, error) {
+func readFrame(r *bufio.Reader) (*chain.Entry, int, error) {
 	var hdr [spoolFrameHeader]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		if err == io.EOF {
@@ -218,11 +220,11 @@ func readFrame(r *bufio.Reader) (*Entry, int, error) {
 	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(hdr[4:]) {
 		return nil, 0, errBadFrame
 	}
-	e := new(Entry)
+	e := new(chain.Entry)
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(e); err != nil || e.ID == "" || e.Node == "" ||
-		(e.Kind != KindDecision && e.Kind != KindCompletion) {
+		(e.Kind != chain.KindDecision && e.Kind != chain.KindCompletion) {
 		return nil, 0, errBadFrame
 	}
 	e.Seq, e.PrevHash, e.Hash = 0, "", ""
@@ -231,7 +233,7 @@ func readFrame(r *bufio.Reader) (*Entry, int, error) {
 
 // Append writes entries at the end of the spool. They are on disk after
 // the next Sync.
-func (s *Spool) Append(entries []*Entry) error {
+func (s *Spool) Append(entries []*chain.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -442,7 +444,7 @@ type spoolPos struct {
 
 // Read returns up to max records from the replay position, in the order
 // they were spooled. It never reads past what Append has finished writing.
-func (s *Spool) Read(max int) ([]*Entry, spoolPos, error) {
+func (s *Spool) Read(max int) ([]*chain.Entry, spoolPos, error) {
 	for {
 		s.mu.Lock()
 		if s.pending == 0 || len(s.segs) == 0 {
@@ -490,7 +492,7 @@ func max64(a, b int64) int64 {
 	return b
 }
 
-func (s *Spool) readSegment(seg int, off, end int64, max int) ([]*Entry, spoolPos, error) {
+func (s *Spool) readSegment(seg int, off, end int64, max int) ([]*chain.Entry, spoolPos, error) {
 	pos := spoolPos{seg: seg, off: off}
 	f, err := os.Open(s.segPath(seg))
 	if err != nil {
@@ -505,7 +507,7 @@ func (s *Spool) readSegment(seg int, off, end int64, max int) ([]*Entry, spoolPo
 		src = io.LimitReader(f, max64(end-off, 0))
 	}
 	r := bufio.NewReaderSize(src, 1<<16)
-	var out []*Entry
+	var out []*chain.Entry
 	for len(out) < max {
 		e, n, err := readFrame(r)
 		if err == io.EOF {

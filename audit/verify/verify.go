@@ -1,4 +1,6 @@
-package audit
+// Package verify is the auditor's tamper-evidence check: it walks every
+// chain of an audit store and reports the first entry that does not hold.
+package verify
 
 import (
 	"context"
@@ -6,19 +8,23 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/bits"
 	"strconv"
 	"strings"
+
+	"github.com/sovgate/sovgate/audit/chain"
+	"github.com/sovgate/sovgate/audit/store"
 )
 
-// VerifyOptions tunes Verify.
-type VerifyOptions struct {
+// Options tunes Log.
+type Options struct {
 	// Anchors are chain heads recorded outside the database (the
 	// "audit chain head" log lines): each must still be in the chain with
 	// the same hash, which proves nothing was cut from the end or rewritten
 	// before it.
-	Anchors []Head
+	Anchors []chain.Head
 }
 
 // Break describes the first entry where a chain does not hold.
@@ -27,7 +33,7 @@ type Break struct {
 	Seq    int64  `json:"seq"`
 	Reason string `json:"reason"`
 	// Entry is the broken entry as stored, when there is one.
-	Entry *Entry `json:"entry,omitempty"`
+	Entry *chain.Entry `json:"entry,omitempty"`
 }
 
 func (b *Break) String() string {
@@ -49,9 +55,9 @@ type ChainReport struct {
 	Checkpoints int64 `json:"checkpoints"`
 }
 
-// VerifyResult is the outcome of Verify: Break is nil when every chain is
+// Result is the outcome of Log: Break is nil when every chain is
 // intact.
-type VerifyResult struct {
+type Result struct {
 	Chains []ChainReport `json:"chains"`
 	Break  *Break        `json:"break,omitempty"`
 	// TagRows is the number of tag index rows checked.
@@ -59,9 +65,9 @@ type VerifyResult struct {
 }
 
 // OK reports whether the log is intact.
-func (r *VerifyResult) OK() bool { return r.Break == nil }
+func (r *Result) OK() bool { return r.Break == nil }
 
-// Verify walks every chain of the store and checks, for each entry in seq
+// Log walks every chain of the store and checks, for each entry in seq
 // order: that seq follows the previous one (a deleted or inserted entry
 // breaks this), that prev_hash is the previous entry's hash (a reordered
 // entry breaks this), and that hash is the SHA-256 of the entry's
@@ -73,19 +79,15 @@ func (r *VerifyResult) OK() bool { return r.Break == nil }
 //
 // It stops at the first break. An error is returned only when the store
 // cannot be read.
-func Verify(ctx context.Context, s Store, opts VerifyOptions) (*VerifyResult, error) {
+func Log(ctx context.Context, s store.Store, opts Options) (*Result, error) {
 	// A gateway may be appending while we read: read one snapshot.
-	if sn, ok := s.(interface {
-		snapshot(context.Context) (Store, func(), error)
-	}); ok {
-		view, release, err := sn.snapshot(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer release()
-		s = view
+	view, release, err := s.Snapshot(ctx)
+	if err != nil {
+		return nil, err
 	}
-	res := &VerifyResult{}
+	defer release()
+	s = view
+	res := &Result{}
 	nodes, err := s.Nodes(ctx)
 	if err != nil {
 		return nil, err
@@ -94,11 +96,11 @@ func Verify(ctx context.Context, s Store, opts VerifyOptions) (*VerifyResult, er
 	if err != nil {
 		return nil, err
 	}
-	headOf := make(map[string]Head, len(heads))
+	headOf := make(map[string]chain.Head, len(heads))
 	for _, h := range heads {
 		headOf[h.Node] = h
 	}
-	anchorsOf := make(map[string][]Head)
+	anchorsOf := make(map[string][]chain.Head)
 	for _, a := range opts.Anchors {
 		anchorsOf[a.Node] = append(anchorsOf[a.Node], a)
 	}
@@ -140,13 +142,13 @@ func Verify(ctx context.Context, s Store, opts VerifyOptions) (*VerifyResult, er
 	return res, nil
 }
 
-func verifyChain(ctx context.Context, s Store, node string, headOf map[string]Head, anchors []Head, digest *tagDigest) (ChainReport, *Break, error) {
+func verifyChain(ctx context.Context, s store.Store, node string, headOf map[string]chain.Head, anchors []chain.Head, digest *tagDigest) (ChainReport, *Break, error) {
 	report := ChainReport{Node: node}
 	var (
 		brk        *Break
-		prev       *Entry
+		prev       *chain.Entry
 		firstPrev  string
-		latestCP   *Checkpoint
+		latestCP   *chain.PurgeDetail
 		latestCPAt int64
 		scratch    []byte
 		prevSeq    int64
@@ -156,19 +158,19 @@ func verifyChain(ctx context.Context, s Store, node string, headOf map[string]He
 	for _, a := range anchors {
 		anchorAt[a.Seq] = a.Hash
 	}
-	fail := func(e *Entry, format string, args ...any) error {
+	fail := func(e *chain.Entry, format string, args ...any) error {
 		cp := *e
 		brk = &Break{Node: node, Seq: e.Seq, Reason: fmt.Sprintf(format, args...), Entry: &cp}
 		return errStop
 	}
-	err := walkPipelined(ctx, s, node, func(e *Entry) error {
+	err := walkPipelined(ctx, s, node, func(e *chain.Entry) error {
 		if prev == nil {
 			report.First = e.Seq
 			firstPrev = e.PrevHash
 			if e.Seq < 1 {
 				return fail(e, "seq %d: a chain starts at 1", e.Seq)
 			}
-			if e.Seq == 1 && e.PrevHash != GenesisHash {
+			if e.Seq == 1 && e.PrevHash != chain.GenesisHash {
 				return fail(e, "the first entry's prev_hash is %s, not the genesis hash", short(e.PrevHash))
 			}
 		} else {
@@ -198,20 +200,20 @@ func verifyChain(ctx context.Context, s Store, node string, headOf map[string]He
 			delete(anchorAt, e.Seq)
 		}
 		switch e.Kind {
-		case KindDecision:
+		case chain.KindDecision:
 			report.Decisions++
-			tags, err := e.tags()
+			tags, err := e.Tags()
 			if err != nil {
 				return fail(e, "unreadable addresses or reasons: %v", err)
 			}
 			for _, t := range tags {
 				digest.add(t, e.ID)
 			}
-		case KindCompletion:
+		case chain.KindCompletion:
 			report.Completions++
-		case KindCheckpoint:
+		case chain.KindCheckpoint:
 			report.Checkpoints++
-			var cp Checkpoint
+			var cp chain.PurgeDetail
 			if err := json.Unmarshal([]byte(e.Detail), &cp); err != nil {
 				return fail(e, "unreadable checkpoint: %v", err)
 			}
@@ -223,7 +225,7 @@ func verifyChain(ctx context.Context, s Store, node string, headOf map[string]He
 		}
 		report.Entries++
 		if prev == nil {
-			prev = new(Entry)
+			prev = new(chain.Entry)
 		}
 		prevSeq, prevHash = e.Seq, e.Hash
 		return nil
@@ -271,25 +273,25 @@ func verifyChain(ctx context.Context, s Store, node string, headOf map[string]He
 // walkPipelined is s.Walk with the reading in another goroutine, handing
 // entries over in batches, so reading the store and hashing run on two
 // cores. fn may stop the walk by returning an error.
-func walkPipelined(ctx context.Context, s Store, node string, fn func(*Entry) error) error {
+func walkPipelined(ctx context.Context, s store.Store, node string, fn func(*chain.Entry) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	const size = 512
-	ch := make(chan []Entry, 4)
+	ch := make(chan []chain.Entry, 4)
 	errc := make(chan error, 1)
 	go func() {
 		defer close(ch)
-		batch := make([]Entry, 0, size)
+		batch := make([]chain.Entry, 0, size)
 		send := func() error {
 			select {
 			case ch <- batch:
-				batch = make([]Entry, 0, size)
+				batch = make([]chain.Entry, 0, size)
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
 			}
 		}
-		err := s.Walk(ctx, node, func(e *Entry) error {
+		err := s.Walk(ctx, node, func(e *chain.Entry) error {
 			batch = append(batch, *e)
 			if len(batch) == size {
 				return send()
@@ -323,7 +325,7 @@ func walkPipelined(ctx context.Context, s Store, node string, fn func(*Entry) er
 // locateTagBreak finds the first decision whose tag rows differ from what
 // its addresses and reasons say. It reads every tag row into memory, so it
 // runs only once a mismatch is known.
-func locateTagBreak(ctx context.Context, s Store, nodes []string) (*Break, error) {
+func locateTagBreak(ctx context.Context, s store.Store, nodes []string) (*Break, error) {
 	actual := make(map[string][]string)
 	if err := s.WalkTags(ctx, func(tag, id string) error {
 		actual[id] = append(actual[id], tag)
@@ -333,11 +335,11 @@ func locateTagBreak(ctx context.Context, s Store, nodes []string) (*Break, error
 	}
 	var brk *Break
 	for _, node := range nodes {
-		err := s.Walk(ctx, node, func(e *Entry) error {
-			if e.Kind != KindDecision {
+		err := s.Walk(ctx, node, func(e *chain.Entry) error {
+			if e.Kind != chain.KindDecision {
 				return nil
 			}
-			want, _ := e.tags()
+			want, _ := e.Tags()
 			got := actual[e.ID]
 			delete(actual, e.ID)
 			if !sameSet(want, got) {
@@ -399,6 +401,9 @@ func (d *tagDigest) add(tag, id string) {
 	d.count++
 }
 
+// errStop ends a walk early; it is never returned to callers.
+var errStop = errors.New("stop")
+
 func short(h string) string {
 	if len(h) > 12 {
 		return h[:12] + "…"
@@ -410,22 +415,22 @@ func short(h string) string {
 }
 
 // ParseAnchor reads an anchor as logged: node:seq:hash.
-func ParseAnchor(s string) (Head, error) {
+func ParseAnchor(s string) (chain.Head, error) {
 	s = strings.TrimSpace(s)
 	i := strings.LastIndexByte(s, ':')
 	if i < 0 {
-		return Head{}, fmt.Errorf("anchor %q: want node:seq:hash, as in the \"audit chain head\" log line", s)
+		return chain.Head{}, fmt.Errorf("anchor %q: want node:seq:hash, as in the \"audit chain head\" log line", s)
 	}
 	rest, hash := s[:i], s[i+1:]
 	j := strings.LastIndexByte(rest, ':')
 	if j < 0 {
-		return Head{}, fmt.Errorf("anchor %q: want node:seq:hash", s)
+		return chain.Head{}, fmt.Errorf("anchor %q: want node:seq:hash", s)
 	}
 	node, seqText := rest[:j], rest[j+1:]
 	seq, err := strconv.ParseInt(seqText, 10, 64)
 	hash = strings.ToLower(hash)
 	if _, herr := hex.DecodeString(hash); err != nil || herr != nil || seq < 1 || node == "" || len(hash) != 64 {
-		return Head{}, fmt.Errorf("anchor %q: want node:seq:hash with a positive seq and a 64-digit hash", s)
+		return chain.Head{}, fmt.Errorf("anchor %q: want node:seq:hash with a positive seq and a 64-digit hash", s)
 	}
-	return Head{Node: node, Seq: seq, Hash: hash}, nil
+	return chain.Head{Node: node, Seq: seq, Hash: hash}, nil
 }

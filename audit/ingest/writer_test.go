@@ -1,4 +1,4 @@
-package audit
+package ingest
 
 import (
 	"context"
@@ -15,12 +15,30 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/audit/audittest"
+	"github.com/sovgate/sovgate/audit/chain"
+	"github.com/sovgate/sovgate/audit/store"
+	"github.com/sovgate/sovgate/audit/verify"
 )
+
+func TestMain(m *testing.M) { os.Exit(audittest.Main(m)) }
+
+func openStore(t testing.TB, location string) store.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := store.Open(ctx, location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
 
 // flakyStore wraps a real store and fails or delays appends on demand.
 type flakyStore struct {
-	Store
+	store.Store
 	down  atomic.Bool
 	delay atomic.Int64 // nanoseconds added to every Append
 	// committed is signalled after each successful append.
@@ -29,7 +47,7 @@ type flakyStore struct {
 
 var errDown = errors.New("store down (test)")
 
-func (f *flakyStore) Append(ctx context.Context, entries []*Entry, dedupe bool) ([]Head, int, error) {
+func (f *flakyStore) Append(ctx context.Context, entries []*chain.Entry, dedupe bool) ([]chain.Head, int, error) {
 	if d := time.Duration(f.delay.Load()); d > 0 {
 		time.Sleep(d)
 	}
@@ -53,8 +71,8 @@ func (f *flakyStore) Ping(ctx context.Context) error {
 	return f.Store.Ping(ctx)
 }
 
-func newRecord(node string) *Record {
-	r := fixtureRecord(int(time.Now().UnixNano()%1000), node)
+func newRecord(node string) *audit.Record {
+	r := audittest.Record(int(time.Now().UnixNano()%1000), node)
 	r.ID = uuid.Must(uuid.NewV7()).String()
 	r.Time = time.Now().UTC()
 	return r
@@ -74,7 +92,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // decisionIDs returns how many times each decision id is in the store.
-func decisionIDs(t *testing.T, s Store) map[string]int {
+func decisionIDs(t *testing.T, s store.Store) map[string]int {
 	t.Helper()
 	ids := make(map[string]int)
 	nodes, err := s.Nodes(context.Background())
@@ -82,8 +100,8 @@ func decisionIDs(t *testing.T, s Store) map[string]int {
 		t.Fatal(err)
 	}
 	for _, n := range nodes {
-		if err := s.Walk(context.Background(), n, func(e *Entry) error {
-			if e.Kind == KindDecision {
+		if err := s.Walk(context.Background(), n, func(e *chain.Entry) error {
+			if e.Kind == chain.KindDecision {
 				ids[e.ID]++
 			}
 			return nil
@@ -94,7 +112,7 @@ func decisionIDs(t *testing.T, s Store) map[string]int {
 	return ids
 }
 
-func checkExactlyOnce(t *testing.T, s Store, want []string) {
+func checkExactlyOnce(t *testing.T, s store.Store, want []string) {
 	t.Helper()
 	got := decisionIDs(t, s)
 	for _, id := range want {
@@ -105,7 +123,7 @@ func checkExactlyOnce(t *testing.T, s Store, want []string) {
 	if len(got) != len(want) {
 		t.Errorf("%d decisions in the store, want %d", len(got), len(want))
 	}
-	res, err := Verify(context.Background(), s, VerifyOptions{})
+	res, err := verify.Log(context.Background(), s, verify.Options{})
 	if err != nil || !res.OK() {
 		t.Fatalf("verify: %v %v", err, res.Break)
 	}
@@ -123,7 +141,7 @@ func TestWriterStrictIsDurableBeforeReturning(t *testing.T) {
 	if err := r.Decided(rec); err != nil {
 		t.Fatal(err)
 	}
-	page, err := s.Query(context.Background(), Filter{ID: rec.ID})
+	page, err := s.Query(context.Background(), store.Filter{ID: rec.ID})
 	if err != nil || len(page.Records) != 1 {
 		t.Fatalf("strict Decided returned but the record is not in the store: %v %d", err, len(page.Records))
 	}
@@ -131,7 +149,7 @@ func TestWriterStrictIsDurableBeforeReturning(t *testing.T) {
 	fin.BytesUp, fin.BytesDown, fin.DurationUS = 10, 20, 30
 	r.Finished(&fin)
 	waitFor(t, "the completion", func() bool {
-		p, _ := s.Query(context.Background(), Filter{ID: rec.ID})
+		p, _ := s.Query(context.Background(), store.Filter{ID: rec.ID})
 		return len(p.Records) == 1 && p.Records[0].Completed
 	})
 }
@@ -152,7 +170,7 @@ func TestWriterRecordPathOnlyWhenAsked(t *testing.T) {
 		t.Fatal(err)
 	}
 	for id, want := range map[string]string{with.ID: "/v1/residents/42", without.ID: ""} {
-		p, err := s.Query(context.Background(), Filter{ID: id})
+		p, err := s.Query(context.Background(), store.Filter{ID: id})
 		if err != nil || len(p.Records) != 1 || p.Records[0].Path != want {
 			t.Errorf("path of %s = %+v (%v), want %q", id, p.Records, err, want)
 		}
@@ -160,7 +178,8 @@ func TestWriterRecordPathOnlyWhenAsked(t *testing.T) {
 }
 
 func TestWriterSpoolsDuringOutageAndReplaysOnce(t *testing.T) {
-	backends(t, func(t *testing.T, real Store, _ string) {
+	audittest.Backends(t, func(t *testing.T, loc string) {
+		real := openStore(t, loc)
 		fs := &flakyStore{Store: real}
 		core, logs := observer.New(zap.InfoLevel)
 		w := NewWriter(fs, WriterConfig{SpoolDir: t.TempDir(), RetryInterval: 50 * time.Millisecond, Logger: zap.New(core)})
@@ -310,10 +329,10 @@ func TestSpoolLockedByOneWriter(t *testing.T) {
 	}
 }
 
-func spoolEntries(n int) []*Entry {
-	out := make([]*Entry, n)
+func spoolEntries(n int) []*chain.Entry {
+	out := make([]*chain.Entry, n)
 	for i := range out {
-		out[i] = DecisionEntry(newRecord("gw-1"), false)
+		out[i] = chain.DecisionEntry(newRecord("gw-1"), false)
 	}
 	return out
 }
@@ -708,19 +727,19 @@ func TestWriterRetentionAndHeadLog(t *testing.T) {
 	}
 	defer w.Close()
 	for i := range 20 {
-		if err := r.Decided(fixtureRecord(i, "gw-1")); err != nil { // October 2026: older than a day
+		if err := r.Decided(audittest.Record(i, "gw-1")); err != nil { // October 2026: older than a day
 			t.Fatal(err)
 		}
 	}
 	waitFor(t, "the chain head in the log", func() bool { return logs.FilterMessage("audit chain head").Len() > 0 })
 	anchor, _ := logs.FilterMessage("audit chain head").All()[0].ContextMap()["anchor"].(string)
-	head, err := ParseAnchor(anchor)
+	head, err := verify.ParseAnchor(anchor)
 	if err != nil || head.Node != "gw-1" {
 		t.Fatalf("logged anchor %q: %v", anchor, err)
 	}
 	w.SetRetention("gw-1", 24*time.Hour, 20*time.Millisecond)
 	waitFor(t, "a retention checkpoint", func() bool { return logs.FilterMessageSnippet("audit retention: purged").Len() > 0 })
-	res, err := Verify(context.Background(), s, VerifyOptions{Anchors: []Head{head}})
+	res, err := verify.Log(context.Background(), s, verify.Options{Anchors: []chain.Head{head}})
 	if err != nil || !res.OK() {
 		t.Fatalf("verify after retention: %v %+v", err, res.Break)
 	}
@@ -729,46 +748,4 @@ func TestWriterRetentionAndHeadLog(t *testing.T) {
 	if c := res.Chains[0]; c.First < 20 || c.Checkpoints < 1 || c.Decisions > 1 {
 		t.Errorf("chain after retention: %+v (the head entry stays; the rest is purged)", c)
 	}
-}
-
-// TestVerifyWhileWriting verifies while a writer appends: what was appended
-// after verification started is not taken for tampering.
-func TestVerifyWhileWriting(t *testing.T) {
-	backends(t, func(t *testing.T, s Store, _ string) {
-		w := NewWriter(s, WriterConfig{SpoolDir: t.TempDir(), HeadInterval: -1})
-		if err := w.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer w.Close()
-		r := w.Recorder(RecorderConfig{})
-		stop := make(chan struct{})
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				rec := newRecord("gw-1")
-				_ = r.Decided(rec)
-				if i%2 == 0 {
-					r.Finished(rec)
-				}
-				time.Sleep(200 * time.Microsecond)
-			}
-		}()
-		waitFor(t, "some records", func() bool { return w.Stats().Written > 200 })
-		for range 5 {
-			res, err := Verify(context.Background(), s, VerifyOptions{})
-			if err != nil || !res.OK() {
-				close(stop)
-				<-done
-				t.Fatalf("verify during writes: %v %+v", err, res.Break)
-			}
-		}
-		close(stop)
-		<-done
-	})
 }

@@ -1,4 +1,4 @@
-package audit
+package store
 
 import (
 	"context"
@@ -13,6 +13,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sovgate/sovgate/audit"
+	"github.com/sovgate/sovgate/audit/chain"
 )
 
 // sqlStore is the Store of both backends: they share tables and queries,
@@ -26,7 +29,7 @@ type sqlStore struct {
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
 
-	// rd, when set, is the read transaction of a snapshot (see snapshot).
+	// rd, when set, is the read transaction of a snapshot (see Snapshot).
 	rd *sql.Tx
 }
 
@@ -41,11 +44,11 @@ func (s *sqlStore) reader() reader {
 	return s.db
 }
 
-// snapshot returns a view of the store inside one read-only transaction:
+// Snapshot returns a view of the store inside one read-only transaction:
 // every read sees the log as it was at the first one, while the gateway
 // goes on appending (verification must not take new entries for
 // tampering). release ends the transaction.
-func (s *sqlStore) snapshot(ctx context.Context) (Store, func(), error) {
+func (s *sqlStore) Snapshot(ctx context.Context) (Store, func(), error) {
 	opts := &sql.TxOptions{ReadOnly: true}
 	if s.postgres {
 		opts.Isolation = sql.LevelRepeatableRead
@@ -114,13 +117,15 @@ func (s *sqlStore) q(query string) string {
 	return b.String()
 }
 
-func (e *Entry) values(dst []any) []any {
+// entryValues appends the columns of e, in entryColumns order.
+func entryValues(e *chain.Entry, dst []any) []any {
 	return append(dst, e.Node, e.Seq, e.Kind, e.ID, e.Time, e.App, e.SourceIP, e.Method, e.Scheme, e.Host, e.Port,
 		e.Path, e.Addresses, e.Verdict, e.Action, e.Mode, e.Reasons, e.PolicyRevision, e.DurationUS, e.BytesUp,
 		e.BytesDown, e.Detail, e.PrevHash, e.Hash)
 }
 
-func (e *Entry) scanTargets() []any {
+// entryTargets are the scan targets of entryColumns into e.
+func entryTargets(e *chain.Entry) []any {
 	return []any{&e.Node, &e.Seq, &e.Kind, &e.ID, &e.Time, &e.App, &e.SourceIP, &e.Method, &e.Scheme, &e.Host, &e.Port,
 		&e.Path, &e.Addresses, &e.Verdict, &e.Action, &e.Mode, &e.Reasons, &e.PolicyRevision, &e.DurationUS, &e.BytesUp,
 		&e.BytesDown, &e.Detail, &e.PrevHash, &e.Hash}
@@ -139,7 +144,7 @@ const (
 	tagRowsPerInsert   = 2000
 )
 
-func (s *sqlStore) Append(ctx context.Context, entries []*Entry, dedupe bool) ([]Head, int, error) {
+func (s *sqlStore) Append(ctx context.Context, entries []*chain.Entry, dedupe bool) ([]chain.Head, int, error) {
 	if len(entries) == 0 {
 		return nil, 0, nil
 	}
@@ -161,13 +166,13 @@ func (s *sqlStore) Append(ctx context.Context, entries []*Entry, dedupe bool) ([
 	}
 	// Chain per node, keeping the order of the batch.
 	order, byNode := groupByNode(entries)
-	heads := make([]Head, 0, len(order))
+	heads := make([]chain.Head, 0, len(order))
 	for _, node := range order {
 		head, err := s.lockHead(ctx, tx, node)
 		if err != nil {
 			return nil, 0, err
 		}
-		heads = append(heads, chain(head, byNode[node]))
+		heads = append(heads, chain.Extend(head, byNode[node]))
 	}
 	if err := s.insertEntries(ctx, tx, entries); err != nil {
 		return nil, 0, err
@@ -186,20 +191,20 @@ func (s *sqlStore) Append(ctx context.Context, entries []*Entry, dedupe bool) ([
 // lockHead reads a node's chain head and, on PostgreSQL, locks it until
 // the transaction ends, so two writers of one node (which a correct
 // deployment never has) serialise instead of forking the chain.
-func (s *sqlStore) lockHead(ctx context.Context, tx execer, node string) (Head, error) {
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO audit_heads (node, seq, hash, time) VALUES (?, 0, ?, 0) ON CONFLICT (node) DO NOTHING`), node, GenesisHash); err != nil {
-		return Head{}, err
+func (s *sqlStore) lockHead(ctx context.Context, tx execer, node string) (chain.Head, error) {
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO audit_heads (node, seq, hash, time) VALUES (?, 0, ?, 0) ON CONFLICT (node) DO NOTHING`), node, chain.GenesisHash); err != nil {
+		return chain.Head{}, err
 	}
 	query := `SELECT seq, hash, time FROM audit_heads WHERE node = ?`
 	if s.postgres {
 		query += ` FOR UPDATE`
 	}
-	h := Head{Node: node}
+	h := chain.Head{Node: node}
 	err := tx.QueryRowContext(ctx, s.q(query), node).Scan(&h.Seq, &h.Hash, &h.Time)
 	return h, err
 }
 
-func (s *sqlStore) insertEntries(ctx context.Context, tx *sql.Tx, entries []*Entry) error {
+func (s *sqlStore) insertEntries(ctx context.Context, tx *sql.Tx, entries []*chain.Entry) error {
 	if s.postgres {
 		return s.insertEntriesPG(ctx, tx, entries)
 	}
@@ -208,7 +213,7 @@ func (s *sqlStore) insertEntries(ctx context.Context, tx *sql.Tx, entries []*Ent
 		chunk := entries[start:min(start+entryRowsPerInsert, len(entries))]
 		args = args[:0]
 		for _, e := range chunk {
-			args = e.values(args)
+			args = entryValues(e, args)
 		}
 		stmt, err := s.prepared(ctx, tx, "audit_log", entryColumns, entryColumnCount, len(chunk))
 		if err != nil {
@@ -232,7 +237,7 @@ func (s *sqlStore) insertEntries(ctx context.Context, tx *sql.Tx, entries []*Ent
 		return err
 	}
 	for _, e := range entries {
-		tags, _ := e.tags() // entries are built here: their JSON is valid
+		tags, _ := e.Tags() // entries are built here: their JSON is valid
 		for _, t := range tags {
 			tagArgs = append(tagArgs, t, e.Time, e.ID)
 		}
@@ -274,7 +279,7 @@ func (s *sqlStore) prepared(ctx context.Context, tx *sql.Tx, table, columns stri
 // insertEntriesPG inserts a batch with one statement per table: the
 // columns travel as arrays and unnest turns them into rows, so PostgreSQL
 // parses one short statement whatever the batch size.
-func (s *sqlStore) insertEntriesPG(ctx context.Context, tx *sql.Tx, entries []*Entry) error {
+func (s *sqlStore) insertEntriesPG(ctx context.Context, tx *sql.Tx, entries []*chain.Entry) error {
 	n := len(entries)
 	var (
 		node, kind, id, app, sourceIP, method, scheme, host, path, addrs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -288,7 +293,7 @@ func (s *sqlStore) insertEntriesPG(ctx context.Context, tx *sql.Tx, entries []*E
 		app[i], sourceIP[i], method[i], scheme[i], host[i], port[i], path[i] = e.App, e.SourceIP, e.Method, e.Scheme, e.Host, e.Port, e.Path
 		addrs[i], verdict[i], action[i], mode[i], reasons[i], rev[i] = e.Addresses, e.Verdict, e.Action, e.Mode, e.Reasons, e.PolicyRevision
 		dur[i], up[i], down[i], detail[i], prev[i], hash[i] = e.DurationUS, e.BytesUp, e.BytesDown, e.Detail, e.PrevHash, e.Hash
-		tags, _ := e.tags()
+		tags, _ := e.Tags()
 		for _, t := range tags {
 			tagTag, tagTime, tagID = append(tagTag, t), append(tagTime, e.Time), append(tagID, e.ID)
 		}
@@ -340,7 +345,7 @@ func (s *sqlStore) insertSQL(table, columns string, ncols, nrows int) string {
 
 // withoutExisting drops the entries already in the store (same kind and
 // id), and duplicates within the batch.
-func (s *sqlStore) withoutExisting(ctx context.Context, tx execer, entries []*Entry) ([]*Entry, error) {
+func (s *sqlStore) withoutExisting(ctx context.Context, tx execer, entries []*chain.Entry) ([]*chain.Entry, error) {
 	type key struct{ kind, id string }
 	seen := make(map[key]bool, len(entries))
 	const chunk = 500
@@ -389,13 +394,13 @@ const queryColumns = `d.node, d.seq, d.kind, d.id, d.time, d.app, d.source_ip, d
 func (s *sqlStore) selectSQL(f *Filter, newestFirst bool, paged bool) (string, []any) {
 	var tags []string
 	if f.Country != "" {
-		tags = append(tags, TagCountry+f.Country)
+		tags = append(tags, chain.TagCountry+f.Country)
 	}
 	if f.Provider != "" {
-		tags = append(tags, TagProvider+f.Provider)
+		tags = append(tags, chain.TagProvider+f.Provider)
 	}
 	if f.Reason != "" {
-		tags = append(tags, TagReason+f.Reason)
+		tags = append(tags, chain.TagReason+f.Reason)
 	}
 	var b strings.Builder
 	var args []any
@@ -475,8 +480,8 @@ func (s *sqlStore) Query(ctx context.Context, f Filter) (Page, error) {
 		f.Limit = DefaultLimit
 	}
 	query, args := s.selectSQL(&f, true, true)
-	page := Page{Records: []Stored{}}
-	err := s.scanRecords(ctx, query, args, func(rec *Stored) error {
+	page := Page{Records: []audit.Stored{}}
+	err := s.scanRecords(ctx, query, args, func(rec *audit.Stored) error {
 		if len(page.Records) == f.Limit {
 			last := page.Records[len(page.Records)-1]
 			page.NextCursor = encodeCursor(last.Time.UnixMicro(), last.ID)
@@ -490,7 +495,7 @@ func (s *sqlStore) Query(ctx context.Context, f Filter) (Page, error) {
 
 var errStop = errors.New("stop")
 
-func (s *sqlStore) Scan(ctx context.Context, f Filter, fn func(*Stored) error) error {
+func (s *sqlStore) Scan(ctx context.Context, f Filter, fn func(*audit.Stored) error) error {
 	if err := f.Normalize(); err != nil {
 		return err
 	}
@@ -498,25 +503,25 @@ func (s *sqlStore) Scan(ctx context.Context, f Filter, fn func(*Stored) error) e
 	return s.scanRecords(ctx, query, args, fn)
 }
 
-func (s *sqlStore) scanRecords(ctx context.Context, query string, args []any, fn func(*Stored) error) error {
+func (s *sqlStore) scanRecords(ctx context.Context, query string, args []any, fn func(*audit.Stored) error) error {
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	var d Entry
+	var d chain.Entry
 	var cDur, cUp, cDown sql.NullInt64
 	var cID sql.NullString
-	targets := append(d.scanTargets(), &cDur, &cUp, &cDown, &cID)
+	targets := append(entryTargets(&d), &cDur, &cUp, &cDown, &cID)
 	for rows.Next() {
 		if err := rows.Scan(targets...); err != nil {
 			return err
 		}
-		var comp *Entry
+		var comp *chain.Entry
 		if cID.Valid {
-			comp = &Entry{DurationUS: cDur.Int64, BytesUp: cUp.Int64, BytesDown: cDown.Int64}
+			comp = &chain.Entry{DurationUS: cDur.Int64, BytesUp: cUp.Int64, BytesDown: cDown.Int64}
 		}
-		rec, err := d.toRecord(comp)
+		rec, err := d.Record(comp)
 		if err != nil {
 			return fmt.Errorf("record %s: %w", d.ID, err)
 		}
@@ -547,14 +552,14 @@ func (s *sqlStore) Nodes(ctx context.Context) ([]string, error) {
 	return nodes, rows.Err()
 }
 
-func (s *sqlStore) Walk(ctx context.Context, node string, fn func(*Entry) error) error {
+func (s *sqlStore) Walk(ctx context.Context, node string, fn func(*chain.Entry) error) error {
 	rows, err := s.reader().QueryContext(ctx, s.q(`SELECT `+entryColumns+` FROM audit_log WHERE node = ? ORDER BY seq`), node)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	var e Entry
-	targets := e.scanTargets()
+	var e chain.Entry
+	targets := entryTargets(&e)
 	for rows.Next() {
 		if err := rows.Scan(targets...); err != nil {
 			return err
@@ -584,15 +589,15 @@ func (s *sqlStore) WalkTags(ctx context.Context, fn func(tag, id string) error) 
 	return rows.Err()
 }
 
-func (s *sqlStore) Heads(ctx context.Context) ([]Head, error) {
+func (s *sqlStore) Heads(ctx context.Context) ([]chain.Head, error) {
 	rows, err := s.reader().QueryContext(ctx, `SELECT node, seq, hash, time FROM audit_heads ORDER BY node`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var heads []Head
+	var heads []chain.Head
 	for rows.Next() {
-		var h Head
+		var h chain.Head
 		if err := rows.Scan(&h.Node, &h.Seq, &h.Hash, &h.Time); err != nil {
 			return nil, err
 		}
@@ -601,19 +606,7 @@ func (s *sqlStore) Heads(ctx context.Context) ([]Head, error) {
 	return heads, rows.Err()
 }
 
-// Checkpoint is the detail of a checkpoint entry: which entries of the
-// chain retention purged, and the hash of the last one, which the first
-// remaining entry names as its prev_hash.
-type Checkpoint struct {
-	PurgedFrom    int64  `json:"purged_from"`
-	PurgedThrough int64  `json:"purged_through"`
-	PurgedCount   int64  `json:"purged_count"`
-	LastHash      string `json:"last_hash"`
-	// Before is the retention cutoff, in microseconds since the epoch.
-	Before int64 `json:"before"`
-}
-
-func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max int) (*Entry, error) {
+func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max int) (*chain.Entry, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -664,11 +657,11 @@ func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max
 	}
 	defer delTag.Close()
 	for _, v := range victims {
-		if v.kind != KindDecision {
+		if v.kind != chain.KindDecision {
 			continue
 		}
-		e := Entry{Kind: v.kind, Addresses: v.addr, Reasons: v.reas}
-		tags, _ := e.tags()
+		e := chain.Entry{Kind: v.kind, Addresses: v.addr, Reasons: v.reas}
+		tags, _ := e.Tags()
 		for _, t := range tags {
 			if _, err := delTag.ExecContext(ctx, t, v.time, v.id); err != nil {
 				return nil, err
@@ -680,16 +673,16 @@ func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max
 		return nil, err
 	}
 	n, _ := res.RowsAffected()
-	detail, _ := json.Marshal(Checkpoint{
+	detail, _ := json.Marshal(chain.PurgeDetail{
 		PurgedFrom: first.seq, PurgedThrough: last.seq, PurgedCount: n, LastHash: last.hash, Before: cutoff,
 	})
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, err
 	}
-	cp := &Entry{Node: node, Kind: KindCheckpoint, ID: id.String(), Time: time.Now().UnixMicro(), Detail: string(detail)}
-	head = chain(head, []*Entry{cp})
-	if err := s.insertEntries(ctx, tx, []*Entry{cp}); err != nil {
+	cp := &chain.Entry{Node: node, Kind: chain.KindCheckpoint, ID: id.String(), Time: time.Now().UnixMicro(), Detail: string(detail)}
+	head = chain.Extend(head, []*chain.Entry{cp})
+	if err := s.insertEntries(ctx, tx, []*chain.Entry{cp}); err != nil {
 		return nil, err
 	}
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE audit_heads SET seq = ?, hash = ?, time = ? WHERE node = ?`), head.Seq, head.Hash, head.Time, node); err != nil {
@@ -700,8 +693,8 @@ func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max
 
 // groupByNode splits a batch by chain: the nodes in the order they first
 // appear, and each node's entries in batch order.
-func groupByNode(entries []*Entry) (order []string, byNode map[string][]*Entry) {
-	byNode = make(map[string][]*Entry)
+func groupByNode(entries []*chain.Entry) (order []string, byNode map[string][]*chain.Entry) {
+	byNode = make(map[string][]*chain.Entry)
 	for _, e := range entries {
 		if _, ok := byNode[e.Node]; !ok {
 			order = append(order, e.Node)

@@ -1,4 +1,4 @@
-package audit
+package store
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/sovgate/sovgate/audit/chain"
 )
 
 // openPostgres connects to the PostgreSQL store at a postgres:// URL and
@@ -36,7 +38,7 @@ func openPostgres(ctx context.Context, location string) (Store, error) {
 
 // appendPG is Append on PostgreSQL: the batch travels with COPY (binary),
 // the fastest way in.
-func (s *sqlStore) appendPG(ctx context.Context, entries []*Entry, dedupe bool) ([]Head, int, error) {
+func (s *sqlStore) appendPG(ctx context.Context, entries []*chain.Entry, dedupe bool) ([]chain.Head, int, error) {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{})
 	if err != nil {
 		return nil, 0, err
@@ -78,22 +80,22 @@ func (s *sqlStore) appendPG(ctx context.Context, entries []*Entry, dedupe bool) 
 		}
 	}
 	order, byNode := groupByNode(entries)
-	heads := make([]Head, 0, len(order))
+	heads := make([]chain.Head, 0, len(order))
 	for _, node := range order {
-		if _, err := tx.Exec(ctx, `INSERT INTO audit_heads (node, seq, hash, time) VALUES ($1, 0, $2, 0) ON CONFLICT (node) DO NOTHING`, node, GenesisHash); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO audit_heads (node, seq, hash, time) VALUES ($1, 0, $2, 0) ON CONFLICT (node) DO NOTHING`, node, chain.GenesisHash); err != nil {
 			return nil, 0, err
 		}
-		h := Head{Node: node}
+		h := chain.Head{Node: node}
 		if err := tx.QueryRow(ctx, `SELECT seq, hash, time FROM audit_heads WHERE node = $1 FOR UPDATE`, node).Scan(&h.Seq, &h.Hash, &h.Time); err != nil {
 			return nil, 0, err
 		}
-		heads = append(heads, chain(h, byNode[node]))
+		heads = append(heads, chain.Extend(h, byNode[node]))
 	}
 	rows := make([][]any, len(entries))
 	var tagRows [][]any
 	for i, e := range entries {
-		rows[i] = e.values(make([]any, 0, entryColumnCount))
-		tags, _ := e.tags()
+		rows[i] = entryValues(e, make([]any, 0, entryColumnCount))
+		tags, _ := e.Tags()
 		for _, t := range tags {
 			tagRows = append(tagRows, []any{t, e.Time, e.ID})
 		}

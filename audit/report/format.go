@@ -1,4 +1,4 @@
-package audit
+package report
 
 import (
 	"encoding/csv"
@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/sovgate/sovgate/audit"
 )
 
 // Formats of `audit query`.
@@ -55,7 +57,7 @@ var csvHeader = []string{"id", "time", "node", "app", "source_ip", "method", "sc
 	"duration_us", "bytes_up", "bytes_down", "completed", "prev_hash", "hash"}
 
 // Write adds one record.
-func (rw *RecordWriter) Write(r *Stored) error {
+func (rw *RecordWriter) Write(r *audit.Stored) error {
 	rw.n++
 	switch rw.format {
 	case FormatTable:
@@ -117,7 +119,7 @@ func (rw *RecordWriter) Close() error {
 
 // Countries returns the distinct countries of a record's addresses, in
 // order; "??" stands for an address whose country is unknown.
-func Countries(r *Record) []string {
+func Countries(r *audit.Record) []string {
 	var out []string
 	for _, a := range r.Addresses {
 		c := a.Country
@@ -130,7 +132,7 @@ func Countries(r *Record) []string {
 }
 
 // Providers returns the distinct providers of a record's addresses.
-func Providers(r *Record) []string {
+func Providers(r *audit.Record) []string {
 	var out []string
 	for _, a := range r.Addresses {
 		if a.Provider != "" {
