@@ -107,6 +107,22 @@ func TestCLIErrorsArePlainLines(t *testing.T) {
 	}
 }
 
+// TestCheckHostsFileAndQuietDenial: --hosts answers a lab name with no DNS
+// server, and a denial (exit 3) is an answer: nothing on stderr.
+func TestCheckHostsFileAndQuietDenial(t *testing.T) {
+	hosts := filepath.Join(t.TempDir(), "hosts")
+	writeFile(t, hosts, "# a lab\n127.0.0.2 upstream.lab\n")
+	res := runSovgate(t, "check", "--hosts", hosts, "--resolver", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--allow-private", "127.0.0.0/29", "http://upstream.lab/")
+	if res.exit != 3 || res.stderr != "" || !strings.Contains(res.stdout, "127.0.0.2") {
+		t.Errorf("exit %d (want 3), stderr %q, stdout:\n%s", res.exit, res.stderr, res.stdout)
+	}
+	writeFile(t, hosts, "127.0.0.2\n")
+	res = runSovgate(t, "check", "--hosts", hosts, "http://upstream.lab/")
+	if res.exit != 1 || !strings.Contains(res.stderr, hosts+":1:") {
+		t.Errorf("a broken hosts file: exit %d\n%s", res.exit, res.stderr)
+	}
+}
+
 // TestHelpAndManualPagesSpeakOfSovgate: the help, the manual pages and the
 // completion scripts are generated from the command tree, and name sovgate,
 // not Caddy's website or commands.

@@ -169,7 +169,12 @@ type cliError struct {
 	err    error
 }
 
-func (e *cliError) Error() string { return e.err.Error() }
+func (e *cliError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.status)
+	}
+	return e.err.Error()
+}
 func (e *cliError) Unwrap() error { return e.err }
 
 // reportError prints err as one line, unless the command already logged
@@ -178,16 +183,12 @@ func reportError(cmd *cobra.Command, err error, log *plainLog, stderr io.Writer)
 	if err == nil {
 		return exitOK
 	}
-	status := exitStatus(err)
+	status, silent := exitStatus(err)
 	if strings.HasPrefix(err.Error(), "unknown command ") {
 		status = exitUsage // cobra's own error, of no type of its own
 	}
 	// Caddy's command wrapper logs the error itself, through the plain log.
-	alreadyReported := log.wrote(oneLine(err.Error()))
-	var ce *cliError
-	if errors.As(err, &ce) && ce.err == nil {
-		alreadyReported = true
-	}
+	alreadyReported := silent || log.wrote(oneLine(err.Error()))
 	if !alreadyReported {
 		fmt.Fprintf(stderr, "sovgate: %s\n", oneLine(err.Error()))
 		if status == exitUsage && cmd != nil {
@@ -197,20 +198,23 @@ func reportError(cmd *cobra.Command, err error, log *plainLog, stderr io.Writer)
 	return status
 }
 
-// exitStatus finds the status an error carries. Caddy's command wrapper
-// returns an unexported error type with an ExitCode field for statuses
-// above 1; it is read by reflection, since Caddy offers no accessor.
-func exitStatus(err error) int {
+// exitStatus finds the status an error carries, and whether it is a bare
+// status with nothing to say (check's "denied" is an answer, not an
+// error). Caddy's command wrapper returns an unexported error type with
+// ExitCode and Err fields for statuses above 1; they are read by
+// reflection, since Caddy offers no accessor.
+func exitStatus(err error) (status int, silent bool) {
 	var ce *cliError
 	if errors.As(err, &ce) {
-		return ce.status
+		return ce.status, ce.err == nil
 	}
 	if v := reflect.ValueOf(err); v.Kind() == reflect.Pointer && v.Elem().Kind() == reflect.Struct {
-		if f := v.Elem().FieldByName("ExitCode"); f.IsValid() && f.CanInt() {
-			return int(f.Int())
+		code, inner := v.Elem().FieldByName("ExitCode"), v.Elem().FieldByName("Err")
+		if code.IsValid() && code.CanInt() {
+			return int(code.Int()), inner.IsValid() && inner.Kind() == reflect.Interface && inner.IsNil()
 		}
 	}
-	return exitError
+	return exitError, false
 }
 
 // newRootCommand builds sovgate's command tree: Caddy's commands that make
