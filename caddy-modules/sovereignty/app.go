@@ -101,6 +101,11 @@ type App struct {
 	// resolve destinations. Empty means the system resolver.
 	Resolver string `json:"resolver,omitempty"`
 
+	// Hosts is a file in /etc/hosts format whose names are answered
+	// before DNS: for trials and labs without a resolver to configure.
+	// The addresses it gives are guarded and classified like DNS answers.
+	Hosts string `json:"hosts,omitempty"`
+
 	// AllowPrivate lists the CIDRs of private, loopback or link-local
 	// destinations that may be reached anyway (an internal service the apps
 	// legitimately call through the gateway). Default: none.
@@ -353,7 +358,13 @@ func (a *App) build(ctx context.Context, gate bool, newClassifier classifierFact
 	if err != nil {
 		return nil, fmt.Errorf("sovereignty: %w", err)
 	}
-	resolver, err := newResolver(geo.ResolverConfig{Server: server, Timeout: time.Duration(a.ResolverTimeout)})
+	var hosts *geo.HostsFile
+	if a.Hosts != "" {
+		if hosts, err = geo.LoadHostsFile(a.Hosts); err != nil {
+			return nil, fmt.Errorf("sovereignty: hosts: %w", err)
+		}
+	}
+	resolver, err := newResolver(geo.ResolverConfig{Server: server, Timeout: time.Duration(a.ResolverTimeout), Hosts: hosts})
 	if err != nil {
 		return nil, fmt.Errorf("sovereignty: resolver: %w", err)
 	}

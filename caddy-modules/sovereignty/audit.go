@@ -16,6 +16,7 @@ import (
 
 	"github.com/sovgate/sovgate/audit/ingest"
 	"github.com/sovgate/sovgate/audit/store"
+	"github.com/sovgate/sovgate/internal/appdirs"
 )
 
 // The audit trail: the store named by the audit option, behind a writer
@@ -36,7 +37,8 @@ func (p pooledAudit) Destruct() error {
 
 // AuditSpoolDir is where records wait while the store is unreachable: the
 // audit_spool option, else beside a SQLite store (audit.db.spool), else,
-// for PostgreSQL, under Caddy's data directory.
+// for PostgreSQL, in sovgate's state directory (/var/lib/sovgate for a
+// service).
 func (a *App) AuditSpoolDir() (string, error) {
 	if a.AuditSpool != "" {
 		return filepath.Abs(a.AuditSpool)
@@ -49,7 +51,7 @@ func (a *App) AuditSpoolDir() (string, error) {
 		return filepath.Abs(target + ".spool")
 	}
 	sum := sha256.Sum256([]byte(store.Redact(a.Audit)))
-	return filepath.Join(caddy.AppDataDir(), "sovgate", "audit-spool-"+hex.EncodeToString(sum[:6])), nil
+	return filepath.Join(appdirs.Data(), "audit-spool-"+hex.EncodeToString(sum[:6])), nil
 }
 
 // provisionAudit opens the audit store (a bad store fails the
@@ -72,6 +74,9 @@ func (a *App) provisionAudit(ctx caddy.Context, node string) error {
 	spool, err := a.AuditSpoolDir()
 	if err != nil {
 		return fmt.Errorf("sovereignty: audit: %w", err)
+	}
+	if checkOnly.Load() {
+		return probeAudit(ctx, a.Audit, spool)
 	}
 	logger := a.logger.Named("audit")
 	key := "audit|" + a.Audit + "|" + spool
@@ -104,6 +109,20 @@ func (a *App) provisionAudit(ctx caddy.Context, node string) error {
 	a.logger.Info("audit store ready",
 		zap.String("store", w.Store().Describe()), zap.String("spool", spool),
 		zap.Bool("strict", strict), zap.Duration("retention", time.Duration(a.Retention)), zap.Bool("record_path", a.RecordPath))
+	return nil
+}
+
+// probeAudit checks that the store could be opened and the spool made,
+// creating neither (see CheckOnly).
+func probeAudit(ctx context.Context, location, spool string) error {
+	probeCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := store.Probe(probeCtx, location); err != nil {
+		return fmt.Errorf("sovereignty: %w", err)
+	}
+	if err := appdirs.CheckWritable(spool); err != nil {
+		return fmt.Errorf("sovereignty: audit spool: %w", err)
+	}
 	return nil
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/sovgate/sovgate/internal/appdirs"
 	"github.com/sovgate/sovgate/internal/metricsreg"
 	"github.com/sovgate/sovgate/policy"
 )
@@ -657,7 +658,7 @@ func (a *App) newBundleSource() (*bundleSource, error) {
 	}
 	cacheDir := a.PolicyCache
 	if cacheDir == "" {
-		cacheDir = filepath.Join(caddy.AppDataDir(), "sovgate", "policy-bundles")
+		cacheDir = filepath.Join(appdirs.Data(), "policy-bundles")
 	}
 	sum := sha256.Sum256([]byte(a.Policies))
 	return &bundleSource{

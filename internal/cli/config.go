@@ -23,6 +23,7 @@ func addSettingFlags(fs *pflag.FlagSet) {
 	fs.String("geoip-asn", "", "GeoLite2-ASN MMDB file")
 	fs.String("provider-ranges", "", "provider_ranges directory written by 'sovgate geo update'")
 	fs.String("resolver", "", "DNS server host:port (default: the system resolver)")
+	fs.String("hosts", "", "file in /etc/hosts format whose names are answered before DNS (trials, labs)")
 	fs.StringSlice("allow-private", nil, "private CIDR that destinations may use (repeatable)")
 }
 
@@ -63,6 +64,9 @@ func loadApp(fl caddycmd.Flags) (*sovereignty.App, error) {
 	}
 	if v := fl.String("provider-ranges"); v != "" {
 		app.ProviderRanges = v
+	}
+	if v := fl.String("hosts"); v != "" {
+		app.Hosts = v
 	}
 	if v := fl.String("resolver"); v != "" {
 		app.Resolver = v
