@@ -704,6 +704,7 @@ func checkGroupAudit(t *testing.T, nodes []*haNode, database, syncMode string, l
 	answers := load.answers
 	load.mu.Unlock()
 	lost, beyond := 0, 0
+	var oldestLost time.Duration // before the kill
 	for _, a := range answers {
 		r, ok := stored[a.id]
 		if ok {
@@ -713,6 +714,7 @@ func checkGroupAudit(t *testing.T, nodes []*haNode, database, syncMode string, l
 			continue
 		}
 		lost++
+		oldestLost = max(oldestLost, killedAt.Sub(a.at))
 		if syncMode == "strict" || nodes[a.node] != victim || a.at.Before(killedAt.Add(-bound)) {
 			beyond++
 			if beyond <= 5 {
@@ -726,6 +728,6 @@ func checkGroupAudit(t *testing.T, nodes []*haNode, database, syncMode string, l
 	case beyond > 0:
 		t.Errorf("audit_sync %s: %d answered requests have no record beyond the documented loss (those the killed gateway answered in its last %v)", syncMode, beyond, bound)
 	}
-	t.Logf("audit_sync %s: requests sent %d (%d failed and went to the next gateway), answers received %d, records stored %d (%v), records lost %d",
-		syncMode, load.sent.Load(), load.failed.Load(), len(answers), len(records), perNode, lost)
+	t.Logf("audit_sync %s: requests sent %d (%d failed and went to the next gateway), answers received %d, records stored %d (%v), records lost %d (the oldest answered %v before the kill)",
+		syncMode, load.sent.Load(), load.failed.Load(), len(answers), len(records), perNode, lost, oldestLost.Round(time.Millisecond))
 }
