@@ -42,11 +42,7 @@ func TestSeveralGatewaysNoSinglePointOfFailure(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: starts eight gateway processes")
 	}
-	guide, err := os.ReadFile("../docs/admin-guide.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	replica := adminGuideBlock(t, string(guide), "replica")
+	replica := adminGuideBlock(t, readAdminGuide(t), "replica")
 	w := newWorld(t)
 	bundle := publishBundle(t)
 	pgServer := audittest.PostgresURL(t) // a database of the test's own, on the server the tests use
