@@ -55,6 +55,13 @@ type Record struct {
 	DurationUS int64 `json:"duration_us"`
 	BytesUp    int64 `json:"bytes_up"`
 	BytesDown  int64 `json:"bytes_down"`
+	// Count is how many identical refusals the record stands for, when
+	// more than one: the gateway records the first refusal of a source,
+	// reason and minute, and completes that record with the count of the
+	// minute (Time is the first one's, Last the last one's, DurationUS the
+	// span between them). Zero means one.
+	Count int64     `json:"count,omitempty"`
+	Last  time.Time `json:"last,omitzero"`
 	// PrevHash and Hash chain the records of one node (filled by the store).
 	PrevHash string `json:"prev_hash,omitempty"`
 	Hash     string `json:"hash,omitempty"`
@@ -90,3 +97,7 @@ const (
 	ActionForwarded = "forwarded"
 	ActionBlocked   = "blocked"
 )
+
+// Weight is how many decisions the record stands for: its Count when it
+// summarises identical refusals, otherwise one.
+func (r *Record) Weight() int64 { return max(1, r.Count) }

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -126,9 +127,11 @@ type decisionDetail struct {
 
 // CompletionEntry makes the completion entry of a finished exchange: the
 // decision's id, the bytes each way and the whole exchange's duration.
-// Its time is the end of the exchange.
+// Its time is the end of the exchange. A summary of refusals completes its
+// record the same way, with the count and the time of the last refusal in
+// the detail column.
 func CompletionEntry(rec *audit.Record) *Entry {
-	return &Entry{
+	e := &Entry{
 		Node:       rec.Node,
 		Kind:       KindCompletion,
 		ID:         rec.ID,
@@ -137,6 +140,18 @@ func CompletionEntry(rec *audit.Record) *Entry {
 		BytesUp:    rec.BytesUp,
 		BytesDown:  rec.BytesDown,
 	}
+	if rec.Count > 1 {
+		b, _ := json.Marshal(completionDetail{Count: rec.Count, Last: rec.Last.UTC()})
+		e.Detail = string(b)
+	}
+	return e
+}
+
+// completionDetail is the detail column of a completion entry.
+type completionDetail struct {
+	// Count and Last summarise identical refusals (see audit.Record.Count).
+	Count int64     `json:"count,omitempty"`
+	Last  time.Time `json:"last,omitzero"`
 }
 
 func addressesJSON(addrs []audit.Address) string {
@@ -299,6 +314,13 @@ func (e *Entry) Record(completion *Entry) (audit.Stored, error) {
 		rec.BytesUp = completion.BytesUp
 		rec.BytesDown = completion.BytesDown
 		out.Completed = true
+		if completion.Detail != "" {
+			var d completionDetail
+			if err := json.Unmarshal([]byte(completion.Detail), &d); err != nil {
+				return out, fmt.Errorf("completion: %w", err)
+			}
+			rec.Count, rec.Last = d.Count, d.Last
+		}
 	}
 	return out, nil
 }

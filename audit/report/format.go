@@ -54,7 +54,7 @@ func NewRecordWriter(w io.Writer, format string) (*RecordWriter, error) {
 
 var csvHeader = []string{"id", "time", "node", "app", "source_ip", "method", "scheme", "host", "port", "path",
 	"countries", "providers", "ips", "verdict", "action", "mode", "reasons", "exceptions", "policy_revision",
-	"duration_us", "bytes_up", "bytes_down", "completed", "prev_hash", "hash"}
+	"duration_us", "bytes_up", "bytes_down", "completed", "prev_hash", "hash", "count", "last"}
 
 // Write adds one record.
 func (rw *RecordWriter) Write(r *audit.Stored) error {
@@ -68,7 +68,7 @@ func (rw *RecordWriter) Write(r *audit.Stored) error {
 		_, err := fmt.Fprintf(rw.tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			r.Time.UTC().Format("2006-01-02 15:04:05"), tabSafe(r.App), r.Verdict, r.Action,
 			tabSafe(hostPort(r.Host, r.Port)), orDash(strings.Join(Countries(&r.Record), ",")),
-			orDash(strings.Join(Providers(&r.Record), ",")), orDash(tabSafe(strings.Join(r.Reasons, ","))), bytes, r.ID)
+			orDash(strings.Join(Providers(&r.Record), ",")), orDash(tabSafe(reasonsText(&r.Record))), bytes, r.ID)
 		return err
 	case FormatCSV:
 		ips := make([]string, len(r.Addresses))
@@ -80,7 +80,7 @@ func (rw *RecordWriter) Write(r *audit.Stored) error {
 			strings.Join(Providers(&r.Record), ";"), strings.Join(ips, ";"), r.Verdict, r.Action, r.Mode,
 			strings.Join(r.Reasons, ";"), strings.Join(r.Exceptions, ";"), r.PolicyRevision, strconv.FormatInt(r.DurationUS, 10),
 			strconv.FormatInt(r.BytesUp, 10), strconv.FormatInt(r.BytesDown, 10), strconv.FormatBool(r.Completed),
-			r.PrevHash, r.Hash}
+			r.PrevHash, r.Hash, strconv.FormatInt(r.Weight(), 10), lastText(&r.Record)}
 		for i := range row {
 			row[i] = csvSafe(row[i])
 		}
@@ -115,6 +115,24 @@ func (rw *RecordWriter) Close() error {
 		_, err := io.WriteString(rw.w, end)
 		return err
 	}
+}
+
+// reasonsText lists the reason codes, with the count of a summary of
+// identical refusals ("RATE_LIMITED ×2999").
+func reasonsText(r *audit.Record) string {
+	text := strings.Join(r.Reasons, ",")
+	if r.Count > 1 {
+		text += " ×" + strconv.FormatInt(r.Count, 10)
+	}
+	return text
+}
+
+// lastText is the time of the last refusal a summary stands for, or "".
+func lastText(r *audit.Record) string {
+	if r.Last.IsZero() {
+		return ""
+	}
+	return r.Last.UTC().Format(time.RFC3339Nano)
 }
 
 // Countries returns the distinct countries of a record's addresses, in

@@ -144,7 +144,10 @@ func newTally() *tally {
 }
 
 func (t *tally) add(tot *Totals, rec *audit.Stored) {
-	tot.Decisions++
+	// A summary of identical refusals counts as many decisions as it
+	// stands for.
+	n := rec.Weight()
+	tot.Decisions += n
 	tot.BytesUp += rec.BytesUp
 	tot.BytesDown += rec.BytesDown
 	t.apps[rec.App] = true
@@ -157,16 +160,16 @@ func (t *tally) add(tot *Totals, rec *audit.Stored) {
 	}
 	switch {
 	case !deny:
-		tot.Allowed++
-		d.Allowed++
+		tot.Allowed += n
+		d.Allowed += n
 	case rec.Action == audit.ActionBlocked:
-		tot.Violations++
-		tot.Blocked++
-		d.Blocked++
+		tot.Violations += n
+		tot.Blocked += n
+		d.Blocked += n
 	default:
-		tot.Violations++
-		tot.ViolationsForwarded++
-		d.ViolationsForwarded++
+		tot.Violations += n
+		tot.ViolationsForwarded += n
+		d.ViolationsForwarded += n
 	}
 	countries, providers := Countries(&rec.Record), Providers(&rec.Record)
 	if deny {
@@ -199,11 +202,12 @@ func count(m map[string]*Count, key string, rec *audit.Stored) {
 		c = &Count{Key: key}
 		m[key] = c
 	}
-	c.Count++
+	n := rec.Weight()
+	c.Count += n
 	if rec.Action == audit.ActionBlocked {
-		c.Blocked++
+		c.Blocked += n
 	} else {
-		c.Forwarded++
+		c.Forwarded += n
 	}
 }
 
@@ -213,10 +217,10 @@ func (t *tally) addDestination(rec *audit.Stored, deny bool, countries, provider
 		dest = &Destination{Host: rec.Host}
 		t.dests[rec.Host] = dest
 	}
-	dest.Decisions++
+	dest.Decisions += rec.Weight()
 	dest.BytesUp += rec.BytesUp
 	if deny {
-		dest.Violations++
+		dest.Violations += rec.Weight()
 	}
 	for _, c := range countries {
 		dest.Countries = appendUnique(dest.Countries, c)
@@ -250,9 +254,9 @@ func (t *tally) addTransfers(rec *audit.Stored) {
 			tr = &Transfer{App: rec.App, Country: p[0], Provider: p[1], Verdict: rec.Verdict}
 			t.transfers[k] = tr
 		}
-		tr.Decisions++
+		tr.Decisions += rec.Weight()
 		if rec.Action == audit.ActionForwarded {
-			tr.Forwarded++
+			tr.Forwarded += rec.Weight()
 		}
 		tr.BytesUp += rec.BytesUp
 		tr.BytesDown += rec.BytesDown

@@ -386,7 +386,7 @@ func (s *sqlStore) withoutExisting(ctx context.Context, tx execer, entries []*ch
 }
 
 // Query columns: the decision entry, then its completion.
-const queryColumns = `d.node, d.seq, d.kind, d.id, d.time, d.app, d.source_ip, d.method, d.scheme, d.host, d.port, d.path, d.addresses, d.verdict, d.action, d.mode, d.reasons, d.policy_revision, d.duration_us, d.bytes_up, d.bytes_down, d.detail, d.prev_hash, d.hash, c.duration_us, c.bytes_up, c.bytes_down, c.id`
+const queryColumns = `d.node, d.seq, d.kind, d.id, d.time, d.app, d.source_ip, d.method, d.scheme, d.host, d.port, d.path, d.addresses, d.verdict, d.action, d.mode, d.reasons, d.policy_revision, d.duration_us, d.bytes_up, d.bytes_down, d.detail, d.prev_hash, d.hash, c.duration_us, c.bytes_up, c.bytes_down, c.id, c.detail`
 
 // selectSQL builds the query of a filter. When the filter has a country,
 // provider or reason, the tag index drives the scan (newest first), so a
@@ -511,15 +511,15 @@ func (s *sqlStore) scanRecords(ctx context.Context, query string, args []any, fn
 	defer rows.Close()
 	var d chain.Entry
 	var cDur, cUp, cDown sql.NullInt64
-	var cID sql.NullString
-	targets := append(entryTargets(&d), &cDur, &cUp, &cDown, &cID)
+	var cID, cDetail sql.NullString
+	targets := append(entryTargets(&d), &cDur, &cUp, &cDown, &cID, &cDetail)
 	for rows.Next() {
 		if err := rows.Scan(targets...); err != nil {
 			return err
 		}
 		var comp *chain.Entry
 		if cID.Valid {
-			comp = &chain.Entry{DurationUS: cDur.Int64, BytesUp: cUp.Int64, BytesDown: cDown.Int64}
+			comp = &chain.Entry{DurationUS: cDur.Int64, BytesUp: cUp.Int64, BytesDown: cDown.Int64, Detail: cDetail.String}
 		}
 		rec, err := d.Record(comp)
 		if err != nil {
