@@ -197,3 +197,50 @@ func TestReport(t *testing.T) {
 		t.Error("format pdf accepted")
 	}
 }
+
+// TestSummariesCount: a record that summarises identical refusals counts
+// as many decisions in the report, and shows its count in the listings.
+func TestSummariesCount(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.Open(ctx, filepath.Join(t.TempDir(), "audit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rec := audittest.Record(1, "gw-1")
+	rec.Verdict, rec.Action, rec.Reasons = audit.VerdictDeny, audit.ActionBlocked, []string{"RATE_LIMITED"}
+	sum := *rec
+	sum.Count, sum.Last = 3000, rec.Time.Add(30*time.Second)
+	if _, _, err := s.Append(ctx, []*chain.Entry{chain.DecisionEntry(rec, false), chain.CompletionEntry(&sum)}, false); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Build(ctx, s, Options{Since: rec.Time.Add(-time.Hour), Until: rec.Time.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Totals.Decisions != 3000 || rep.Totals.Blocked != 3000 || len(rep.ViolationsByReason) != 1 || rep.ViolationsByReason[0].Count != 3000 {
+		t.Errorf("totals %+v, by reason %+v", rep.Totals, rep.ViolationsByReason)
+	}
+	page, err := s.Query(ctx, store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table, csvOut strings.Builder
+	for format, out := range map[string]*strings.Builder{FormatTable: &table, FormatCSV: &csvOut} {
+		rw, err := NewRecordWriter(out, format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rw.Write(&page.Records[0]); err != nil {
+			t.Fatal(err)
+		}
+		rw.Close()
+	}
+	if !strings.Contains(table.String(), "RATE_LIMITED ×3000") {
+		t.Errorf("table:\n%s", table.String())
+	}
+	rows, err := csv.NewReader(strings.NewReader(csvOut.String())).ReadAll()
+	if err != nil || len(rows) != 2 || rows[1][len(rows[1])-2] != "3000" || rows[1][len(rows[1])-1] != sum.Last.UTC().Format(time.RFC3339Nano) {
+		t.Errorf("csv: %v %v", rows, err)
+	}
+}

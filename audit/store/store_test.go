@@ -129,6 +129,44 @@ func TestCompletionIsOneRecordWithBytes(t *testing.T) {
 	})
 }
 
+// TestSummaryOfRefusalsIsOneRecordWithItsCount: a summary of identical
+// refusals completes the first one's record with the count and the time of
+// the last; the record reads back with them, and the chain holds.
+func TestSummaryOfRefusalsIsOneRecordWithItsCount(t *testing.T) {
+	backends(t, func(t *testing.T, s Store, _ string) {
+		ctx := context.Background()
+		rec := audittest.Record(3, "gw-1")
+		rec.Verdict, rec.Action, rec.Reasons = audit.VerdictDeny, audit.ActionBlocked, []string{"RATE_LIMITED"}
+		appendRecords(t, s, rec)
+		sum := *rec
+		sum.Count, sum.Last, sum.DurationUS = 2999, rec.Time.Add(42*time.Second), (42 * time.Second).Microseconds()
+		if _, _, err := s.Append(ctx, []*chain.Entry{chain.CompletionEntry(&sum)}, false); err != nil {
+			t.Fatal(err)
+		}
+		page, err := s.Query(ctx, Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Records) != 1 {
+			t.Fatalf("%d records, want 1", len(page.Records))
+		}
+		got := page.Records[0]
+		if got.Count != 2999 || !got.Last.Equal(sum.Last) || got.Weight() != 2999 || !got.Time.Equal(rec.Time) {
+			t.Errorf("count %d last %v weight %d time %v", got.Count, got.Last, got.Weight(), got.Time)
+		}
+		var prev = chain.GenesisHash
+		if err := s.Walk(ctx, "gw-1", func(e *chain.Entry) error {
+			if h, _ := e.ComputeHash(nil); h != e.Hash || e.PrevHash != prev {
+				t.Errorf("entry %d does not chain", e.Seq)
+			}
+			prev = e.Hash
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 func TestQueryFiltersAndPaging(t *testing.T) {
 	backends(t, func(t *testing.T, s Store, _ string) {
 		ctx := context.Background()
