@@ -54,14 +54,19 @@ type Handler struct {
 	ConnectPorts []int `json:"connect_ports,omitempty"`
 
 	// TLSPorts are the destination ports where a tunnel must start with a
-	// TLS ClientHello. The gateway reads it without terminating TLS and
-	// checks its server name (SNI) against the CONNECT target. Default [443].
+	// TLS ClientHello (bytes that are not TLS are refused, see RequireTLS).
+	// The gateway reads it without terminating TLS, before anything goes
+	// upstream, and checks its server name (SNI) against the CONNECT
+	// target. Default [443].
 	TLSPorts []int `json:"tls_ports,omitempty"`
 
 	// SNICheck refuses a tunnel whose ClientHello names another server than
 	// the CONNECT target, or none for a host name (domain fronting): code
-	// SNI_MISMATCH, blocked in enforce mode, recorded in monitor mode.
-	// Default true.
+	// SNI_MISMATCH, blocked in enforce mode, recorded in monitor mode. It
+	// applies on every port: on other ports than TLSPorts, a tunnel whose
+	// first bytes are a ClientHello is checked the same way, and one that
+	// starts otherwise passes (the server's bytes flow meanwhile, for
+	// protocols where it speaks first). Default true.
 	SNICheck *bool `json:"sni_check,omitempty"`
 
 	// RequireTLS refuses a tunnel to a TLS port whose first bytes are not
