@@ -64,6 +64,46 @@ func TestDecideRequestOrder(t *testing.T) {
 	}
 }
 
+// TestDecideRequestProvedIdentitySpendsTheAppsShare: a password checked for
+// the first time was claimed under the source's share; once proved, the
+// request spends the app's share too, and its tunnel slot moves there.
+func TestDecideRequestProvedIdentitySpendsTheAppsShare(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	p := w.pipeline(t, Monitor, func(c *Config) { c.Limits = Limits{RatePerApp: 1, Burst: 2, MaxTunnels: 10, MaxTunnelsPerApp: 1} })
+	proved := Caller{App: "etat-civil", IP: "10.5.5.5", IdentifiedBy: "basic", Verified: true}
+	prove := func(context.Context) (Caller, *Refusal) { return proved, nil }
+	claims := []Caller{
+		{App: "etat-civil", IP: "10.5.5.5", IdentifiedBy: "basic"},
+		{App: "etat-civil", IP: "10.5.5.6", IdentifiedBy: "basic"},
+	}
+	// Two first logins, from two addresses: the app's burst is spent.
+	for _, c := range claims {
+		if out := p.DecideRequest(ctx, Request{Target: connect(t, hostFR+":443"), Caller: c, Identify: prove}); out.Blocked() {
+			t.Fatalf("%+v: %v %s", c, out.Reasons, out.Detail)
+		}
+	}
+	out := p.DecideRequest(ctx, Request{Target: connect(t, hostFR+":443"), Caller: proved, Identify: prove})
+	checkOutcome(t, out, refused(http.StatusTooManyRequests, CodeRateLimited))
+
+	tunnels := w.pipeline(t, Monitor, func(c *Config) { c.Limits = Limits{MaxTunnels: 10, MaxTunnelsPerApp: 1} })
+	held := tunnels.DecideRequest(ctx, Request{Target: connect(t, hostFR+":443"), Caller: claims[0], Identify: prove, Tunnel: true})
+	if held.Blocked() {
+		t.Fatalf("first tunnel: %v", held.Reasons)
+	}
+	// The slot is the app's now: the app has no other, its first address
+	// has its own again.
+	checkOutcome(t, tunnels.DecideRequest(ctx, Request{Target: connect(t, hostFR+":443"), Caller: proved, Tunnel: true}),
+		refused(http.StatusTooManyRequests, CodeTooManyTunnels))
+	if out := tunnels.DecideRequest(ctx, Request{Target: connect(t, hostFR+":443"), Caller: claims[0], Tunnel: true}); out.Blocked() {
+		t.Errorf("the source's share still holds the moved slot: %v %s", out.Reasons, out.Detail)
+	}
+	held.Release()
+	if out := tunnels.DecideRequest(ctx, Request{Target: connect(t, hostFR+":443"), Caller: proved, Tunnel: true}); out.Blocked() {
+		t.Errorf("after the release: %v %s", out.Reasons, out.Detail)
+	}
+}
+
 // TestDecideRequestTunnelShares: a tunnel holds a slot until released; the
 // share is per app for verified callers and per source otherwise, so
 // rotating unchecked names gains nothing.
