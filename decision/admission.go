@@ -43,21 +43,67 @@ type Limits struct {
 // so a flood of invented names must not grow memory without bound.
 const maxTrackedApps = 10000
 
+// RateByKey is a token bucket per key (an app, a source address). Keys
+// come from clients, so their number is bounded: when full, the buckets
+// that are whole again are forgotten (they hold nothing), and if that is
+// not enough, all of them.
+type RateByKey struct {
+	limit rate.Limit
+	burst int
+
+	mu sync.Mutex
+	by map[string]*rate.Limiter
+}
+
+// NewRateByKey returns buckets of burst tokens refilled at limit per second.
+func NewRateByKey(limit rate.Limit, burst int) *RateByKey {
+	return &RateByKey{limit: limit, burst: burst, by: make(map[string]*rate.Limiter)}
+}
+
+// Reserve takes a token of key's bucket at now. It returns the reservation
+// (cancel it to give the token back), or nil and how long until a token is
+// there.
+func (k *RateByKey) Reserve(key string, now time.Time) (*rate.Reservation, time.Duration) {
+	k.mu.Lock()
+	lim := k.by[key]
+	if lim == nil {
+		if len(k.by) >= maxTrackedApps {
+			for name, l := range k.by {
+				if l.TokensAt(now) >= float64(k.burst) {
+					delete(k.by, name)
+				}
+			}
+			if len(k.by) >= maxTrackedApps {
+				clear(k.by)
+			}
+		}
+		lim = rate.NewLimiter(k.limit, k.burst)
+		k.by[key] = lim
+	}
+	k.mu.Unlock()
+	r := lim.ReserveN(now, 1)
+	if delay := r.DelayFrom(now); delay > 0 {
+		r.CancelAt(now)
+		return nil, delay
+	}
+	return r, 0
+}
+
 // admission enforces Limits. It is shared by every request of a pipeline.
 type admission struct {
 	limits Limits
+	rates  *RateByKey
 
-	mu       sync.Mutex
-	limiters map[string]*rate.Limiter
-	perApp   map[string]int
-	tunnels  atomic.Int64
+	mu      sync.Mutex
+	perApp  map[string]int
+	tunnels atomic.Int64
 }
 
 func newAdmission(l Limits) *admission {
 	if l.RatePerApp > 0 && l.Burst <= 0 {
 		l.Burst = int(math.Max(1, math.Ceil(2*l.RatePerApp)))
 	}
-	return &admission{limits: l, limiters: make(map[string]*rate.Limiter), perApp: make(map[string]int)}
+	return &admission{limits: l, rates: NewRateByKey(rate.Limit(l.RatePerApp), l.Burst), perApp: make(map[string]int)}
 }
 
 // admissionKey is whose share a request spends: the app when the client
@@ -83,22 +129,8 @@ func (a *admission) allow(key string, now time.Time) (time.Duration, bool) {
 	if a.limits.RatePerApp <= 0 {
 		return 0, true
 	}
-	a.mu.Lock()
-	lim := a.limiters[key]
-	if lim == nil {
-		if len(a.limiters) >= maxTrackedApps {
-			a.limiters = make(map[string]*rate.Limiter)
-		}
-		lim = rate.NewLimiter(rate.Limit(a.limits.RatePerApp), a.limits.Burst)
-		a.limiters[key] = lim
-	}
-	a.mu.Unlock()
-	r := lim.ReserveN(now, 1)
-	if delay := r.DelayFrom(now); delay > 0 {
-		r.CancelAt(now)
-		return delay, false
-	}
-	return 0, true
+	r, wait := a.rates.Reserve(key, now)
+	return wait, r != nil
 }
 
 // acquireTunnel reserves a tunnel slot for the share. It returns the

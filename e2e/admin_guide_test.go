@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestAdminGuideUnixSocket runs the admin guide's example of an admin
@@ -49,18 +48,8 @@ func TestAdminGuideUnixSocket(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		log.Close()
-	})
+	t.Cleanup(func() { log.Close() })
+	stopAtCleanup(t, cmd)
 	args := strings.Fields(command)
 	if args[0] != "curl" {
 		t.Fatalf("the guide's command is not curl: %s", command)

@@ -61,19 +61,7 @@ func (g *gateway) adminMode(t *testing.T) string {
 // the admin endpoint answered.
 func patchModeThroughTunnel(t *testing.T, g *gateway, authority, adminHost string) *http.Response {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", g.proxyAddr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(15 * time.Second))
-	fmt.Fprintf(conn, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", authority, authority)
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
-	if err != nil {
-		t.Fatalf("CONNECT %s: %v", authority, err)
-	}
-	resp.Body.Close()
+	resp, conn, br := connectAs(t, g, "", "", authority)
 	if resp.StatusCode == http.StatusOK {
 		body := `"monitor"`
 		fmt.Fprintf(conn, "PATCH /config/apps/sovereignty/mode HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
@@ -646,12 +634,16 @@ func TestSNICheckedOnEveryPort(t *testing.T) {
 	}
 }
 
-// connectAs opens a CONNECT tunnel from the local address from, with the
-// unchecked proxy user name user ("" for none), and returns the proxy's
-// answer; the connection closes with the test.
-func connectAs(t *testing.T, g *gateway, from, user, authority string) *http.Response {
+// connectAs opens a CONNECT tunnel by hand from the local address from
+// ("" for any), with the unchecked proxy user name user ("" for none). It
+// returns the proxy's answer, and the connection (closed with the test)
+// with its reader, positioned after the answer.
+func connectAs(t *testing.T, g *gateway, from, user, authority string) (*http.Response, net.Conn, *bufio.Reader) {
 	t.Helper()
-	dialer := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	if from != "" {
+		dialer.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
 	conn, err := dialer.Dial("tcp", g.proxyAddr)
 	if err != nil {
 		t.Fatal(err)
@@ -661,14 +653,15 @@ func connectAs(t *testing.T, g *gateway, from, user, authority string) *http.Res
 	if user != "" {
 		auth = "Proxy-Authorization: Basic " + basicAuth(user, "x") + "\r\n"
 	}
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn.SetDeadline(time.Now().Add(15 * time.Second))
 	fmt.Fprintf(conn, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", authority, authority, auth)
-	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: http.MethodConnect})
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("CONNECT %s: %v", authority, err)
 	}
-	conn.SetDeadline(time.Time{})
-	return resp
+	resp.Body.Close()
+	return resp, conn, br
 }
 
 // TestOneClientCannotFillTheTunnelPool: without credentials, proxy user
@@ -682,7 +675,7 @@ func TestOneClientCannotFillTheTunnelPool(t *testing.T) {
 	target := fmt.Sprintf("eu.test:%d", w.httpPort)
 	opened := 0
 	for i := range 8 {
-		resp := connectAs(t, g, "127.0.0.9", fmt.Sprintf("rotating-%d", i), target)
+		resp, _, _ := connectAs(t, g, "127.0.0.9", fmt.Sprintf("rotating-%d", i), target)
 		if resp.StatusCode == http.StatusOK {
 			opened++
 			continue
@@ -695,12 +688,12 @@ func TestOneClientCannotFillTheTunnelPool(t *testing.T) {
 		t.Errorf("one source opened %d of 8 tunnels with rotating names; want 2 (25%%)", opened)
 	}
 	// Without a name at all, the same source's share.
-	if resp := connectAs(t, g, "127.0.0.9", "", target); resp.StatusCode != http.StatusTooManyRequests {
+	if resp, _, _ := connectAs(t, g, "127.0.0.9", "", target); resp.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("an unnamed tunnel from the same source: %s", resp.Status)
 	}
 	// Other clients still get tunnels.
 	for _, from := range []string{"127.0.0.1", "127.0.0.11"} {
-		if resp := connectAs(t, g, from, "", target); resp.StatusCode != http.StatusOK {
+		if resp, _, _ := connectAs(t, g, from, "", target); resp.StatusCode != http.StatusOK {
 			t.Errorf("a tunnel from %s: %s %s", from, resp.Status, resp.Header.Get("Sovgate-Reasons"))
 		}
 	}

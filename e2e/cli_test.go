@@ -129,17 +129,7 @@ func TestEgressQuickStart(t *testing.T) {
 			}
 			log.Close()
 		}()
-		t.Cleanup(func() {
-			cmd.Process.Signal(os.Interrupt)
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				cmd.Process.Kill()
-				<-done
-			}
-		})
+		stopAtCleanup(t, cmd)
 		select {
 		case <-ready:
 		case <-time.After(60 * time.Second):
@@ -175,6 +165,22 @@ func TestEgressQuickStart(t *testing.T) {
 		waitFor(t, func() bool {
 			return strings.Contains(mustRead(logFile), `"verdict":"deny","action":"forwarded"`)
 		}, "a deny/forwarded decision line in the egress log:\n"+mustRead(logFile))
+	})
+}
+
+// stopAtCleanup interrupts a started sovgate process when the test ends,
+// and kills it if it has not stopped within 10 s.
+func stopAtCleanup(t *testing.T, cmd *exec.Cmd) {
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
 	})
 }
 

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/time/rate"
 
+	"github.com/sovgate/sovgate/decision"
 	"github.com/sovgate/sovgate/policy"
 )
 
@@ -272,45 +273,19 @@ type failureRate struct {
 	every time.Duration
 }
 
-// failureLimits are the allowances of the sources, or of the apps. The
-// keys come from clients, so the map is bounded: when full, the holders
-// whose allowance is whole again are forgotten.
-type failureLimits struct {
-	rate failureRate
-	mu   sync.Mutex
-	by   map[string]*rate.Limiter
-}
-
-const maxFailureHolders = 10000
+// failureLimits are the allowances of the sources, or of the apps.
+type failureLimits struct{ rates *decision.RateByKey }
 
 func newFailureLimits(r failureRate) *failureLimits {
-	return &failureLimits{rate: r, by: make(map[string]*rate.Limiter)}
+	return &failureLimits{rates: decision.NewRateByKey(rate.Every(r.every), r.burst)}
 }
 
 // take reserves one failed attempt for key, or says how long until one is
 // allowed (and returns nil).
 func (f *failureLimits) take(key string, now time.Time) (*returnableAttempt, time.Duration) {
-	f.mu.Lock()
-	lim := f.by[key]
-	if lim == nil {
-		if len(f.by) >= maxFailureHolders {
-			for k, l := range f.by {
-				if l.TokensAt(now) >= float64(f.rate.burst) {
-					delete(f.by, k)
-				}
-			}
-			if len(f.by) >= maxFailureHolders {
-				clear(f.by)
-			}
-		}
-		lim = rate.NewLimiter(rate.Every(f.rate.every), f.rate.burst)
-		f.by[key] = lim
-	}
-	f.mu.Unlock()
-	r := lim.ReserveN(now, 1)
-	if delay := r.DelayFrom(now); delay > 0 {
-		r.CancelAt(now)
-		return nil, delay
+	r, wait := f.rates.Reserve(key, now)
+	if r == nil {
+		return nil, wait
 	}
 	return &returnableAttempt{r: r, at: now}, 0
 }
