@@ -294,6 +294,11 @@ func (p *Pipeline) decide(ctx context.Context, out *Outcome) {
 	out.PolicyRevision = engine.Revision()
 	t := out.Target
 
+	if err := ctx.Err(); err != nil {
+		// The client is gone: nothing to resolve for it.
+		out.block(http.StatusBadGateway, CodeDNSFailure, "lookup abandoned by the caller: "+err.Error())
+		return
+	}
 	answer, err := p.resolver.Resolve(ctx, t.Host)
 	if err != nil {
 		out.block(http.StatusBadGateway, CodeDNSFailure, err.Error())

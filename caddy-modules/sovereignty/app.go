@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -290,7 +291,10 @@ func (a *App) Stop() error {
 func (a *App) Cleanup() error {
 	a.stopPolicyReload()
 	a.journal.Close()
-	for _, key := range a.pooled {
+	// Last taken, first released: the provider-ranges watcher (taken at
+	// Start) decides with the classifier (taken at Provision), so it must
+	// stop before the classifier can close.
+	for _, key := range slices.Backward(a.pooled) {
 		if _, err := sharedResources.Delete(key); err != nil {
 			a.logger.Error("releasing shared resource", zap.String("key", key), zap.Error(err))
 		}
