@@ -213,10 +213,11 @@ func TestDestinationSelf(t *testing.T) {
 	// Unknown local destinations read the sockets at most once a second.
 	p.RefreshListeners()
 	before = scans.Load()
+	start := time.Now()
 	for port := range 20 {
 		decide("lan.test:" + strconv.Itoa(5000+port))
 	}
-	if scans.Load() != before {
-		t.Errorf("%d scans within a second", scans.Load()-before)
+	if n, allowed := scans.Load()-before, int32(time.Since(start)/rescanInterval); n > allowed {
+		t.Errorf("%d scans for 20 unknown local destinations in %s; at most one a second", n, time.Since(start))
 	}
 }

@@ -113,7 +113,8 @@ func TestJournalSummaryTimer(t *testing.T) {
 	w := newWorld(t)
 	p := w.pipeline(t, Enforce)
 	rec := &recorder{}
-	j := &Journal{Node: "gw-1", Recorder: rec}
+	// The journal closes windows on the pipeline's clock.
+	j := &Journal{Node: "gw-1", Recorder: rec, Now: w.clock.Now}
 	defer j.Close()
 	for range 2 {
 		j.Decided(p.Refuse(Target{}, Caller{App: UnknownApp, IP: "10.6.6.6"}, fmt.Errorf("bad")))
