@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 )
@@ -16,19 +15,12 @@ import (
 // curl command reads the status through the socket.
 func TestAdminGuideUnixSocket(t *testing.T) {
 	curl := requireTool(t, "curl", "apt-get install curl")
-	guide, err := os.ReadFile("../docs/admin-guide.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	section, _, _ := strings.Cut(string(guide)[strings.Index(string(guide), "## The admin endpoint"):], "\n## ")
-	blocks := regexp.MustCompile("(?s)```(caddyfile|sh)\n(.*?)```").FindAllStringSubmatch(section, -1)
-	if len(blocks) < 2 || blocks[0][1] != "caddyfile" || blocks[1][1] != "sh" {
-		t.Fatalf("the admin endpoint section no longer has its Caddyfile and curl examples:\n%s", section)
-	}
+	guide := readAdminGuide(t)
+	blocks := []string{adminGuideBlock(t, guide, "admin-socket"), adminGuideBlock(t, guide, "admin-socket-status")}
 	const docSocket = "/run/sovgate/admin.sock"
 	socket := filepath.Join(t.TempDir(), "admin.sock")
-	global := strings.ReplaceAll(blocks[0][2], docSocket, socket)
-	command := strings.ReplaceAll(strings.TrimSpace(blocks[1][2]), docSocket, socket)
+	global := strings.ReplaceAll(blocks[0], docSocket, socket)
+	command := strings.ReplaceAll(strings.TrimSpace(blocks[1]), docSocket, socket)
 	if !strings.Contains(global, socket) || !strings.Contains(command, socket) {
 		t.Fatalf("the examples no longer use %s", docSocket)
 	}
