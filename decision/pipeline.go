@@ -4,7 +4,9 @@
 //
 // It is plain Go with no Caddy import, so the same code serves the proxy,
 // `sovgate check`, the tests and the benchmarks. The Caddy modules are thin
-// adapters that parse the request, call Decide, and dial Outcome.Addrs.
+// adapters that parse the request, call DecideRequest (admission, target,
+// identity and port checks, then Decide for the destination), and dial
+// Outcome.Addrs.
 package decision
 
 import (
