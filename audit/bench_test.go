@@ -1,8 +1,7 @@
-package audit
+package audit_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -10,130 +9,32 @@ import (
 	"time"
 
 	"github.com/sovgate/sovgate/audit/audittest"
+	"github.com/sovgate/sovgate/audit/chain"
+	"github.com/sovgate/sovgate/audit/store"
+	"github.com/sovgate/sovgate/audit/verify"
 )
 
-// The benchmarks of docs/PERFORMANCE.md ("Audit"):
+// The benchmarks over a large log, of docs/PERFORMANCE.md ("Audit"):
 //
-//	go test ./audit -run '^$' -bench 'Ingest' -benchtime 200000x
-//	SOVGATE_BENCH_STORE=/tmp/audit-1m.db go test ./audit -run '^$' -bench 'Million' -benchtime 20x -timeout 30m
+//	SOVGATE_BENCH_STORE=/tmp/audit-1m.db go test ./audit -run '^$' -bench 'Million' -benchtime 5x -timeout 30m
 //
-// BenchmarkIngest* report records/s through the Writer (queue, batches,
-// store), the path the gateway uses. The *Million benchmarks build a store
-// of 1,000,000 records once (kept at SOVGATE_BENCH_STORE when set, so the
-// next run reuses it).
+// They build a SQLite store of 1,000,000 records once (kept at
+// SOVGATE_BENCH_STORE when set, so the next run reuses it).
 
-func benchRecords(n int, node string) []*Record {
-	recs := make([]*Record, n)
-	for i := range recs {
-		recs[i] = fixtureRecord(i, node)
+func openStore(tb testing.TB, location string) store.Store {
+	tb.Helper()
+	s, err := store.Open(context.Background(), location)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return recs
-}
-
-// benchIngest offers records at a steady rate (SOVGATE_BENCH_RATE, default
-// 25,000/s) from 8 producers, as a busy gateway would, and checks that the
-// writer keeps up: every record written directly, none spooled or lost.
-// It reports the rate achieved and the store's raw rate (records/s of
-// Append alone, in batches).
-func benchIngest(b *testing.B, s Store) {
-	rate := 25000.0
-	if v := os.Getenv("SOVGATE_BENCH_RATE"); v != "" {
-		if _, err := fmt.Sscan(v, &rate); err != nil {
-			b.Fatal(err)
-		}
-	}
-	recs := benchRecords(50000, "bench")
-	w := NewWriter(s, WriterConfig{SpoolDir: b.TempDir(), HeadInterval: -1})
-	if err := w.Start(); err != nil {
-		b.Fatal(err)
-	}
-	r := w.Recorder(RecorderConfig{})
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	var wg sync.WaitGroup
-	const producers = 8
-	per := b.N / producers
-	interval := time.Duration(float64(time.Second) * producers / rate)
-	for p := range producers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			next := time.Now()
-			for i := range per {
-				rec := *recs[(p*per+i)%len(recs)]
-				rec.ID = newBenchID(p, i)
-				if err := r.Decided(&rec); err != nil {
-					b.Error(err)
-					return
-				}
-				next = next.Add(interval)
-				if d := time.Until(next); d > 0 {
-					time.Sleep(d)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err := w.Close(); err != nil {
-		b.Fatal(err)
-	}
-	elapsed := time.Since(start)
-	b.StopTimer()
-	st := w.Stats()
-	if st.Written != int64(per*producers) || st.Dropped != 0 || st.Spooled != 0 {
-		b.Fatalf("written %d spooled %d dropped %d of %d at %.0f records/s offered", st.Written, st.Spooled, st.Dropped, per*producers, rate)
-	}
-	b.ReportMetric(float64(per*producers)/elapsed.Seconds(), "records/s")
-
-	// The store alone: batches of 2000, back to back.
-	const raw = 100000
-	t0 := time.Now()
-	for start := 0; start < raw; start += 2000 {
-		entries := make([]*Entry, 2000)
-		for i := range entries {
-			rec := *recs[(start+i)%len(recs)]
-			rec.ID = newBenchID(99, start+i)
-			entries[i] = DecisionEntry(&rec, false)
-		}
-		if _, _, err := s.Append(context.Background(), entries, false); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(raw/time.Since(t0).Seconds(), "store-records/s")
-}
-
-func newBenchID(p, i int) string {
-	// Unique and time-ordered enough for the unique index.
-	return time.Now().Format("20060102150405.000000000") + "-" + itoa(p) + "-" + itoa(i)
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
-}
-
-func BenchmarkIngestSQLite(b *testing.B) {
-	benchIngest(b, openStore(b, filepath.Join(b.TempDir(), "audit.db")))
-}
-
-func BenchmarkIngestPostgres(b *testing.B) {
-	benchIngest(b, openStore(b, audittest.PostgresURL(b)))
+	tb.Cleanup(func() { s.Close() })
+	return s
 }
 
 var millionOnce sync.Once
 
 // millionStore opens (building once) a SQLite store of 1,000,000 records.
-func millionStore(b *testing.B) Store {
+func millionStore(b *testing.B) store.Store {
 	path := os.Getenv("SOVGATE_BENCH_STORE")
 	if path == "" {
 		path = filepath.Join(os.TempDir(), "sovgate-bench-audit-1m.db")
@@ -154,15 +55,15 @@ func millionStore(b *testing.B) Store {
 		b.Logf("building %s with %d records", path, n)
 		const batch = 5000
 		for start := 0; start < n; start += batch {
-			entries := make([]*Entry, batch)
+			entries := make([]*chain.Entry, batch)
 			for i := range entries {
-				entries[i] = DecisionEntry(fixtureRecord(start+i, "gw-1"), false)
+				entries[i] = chain.DecisionEntry(audittest.Record(start+i, "gw-1"), false)
 			}
 			if _, _, err := s.Append(context.Background(), entries, false); err != nil {
 				b.Fatal(err)
 			}
 		}
-		if _, err := dbOf(s).Exec(`ANALYZE`); err != nil {
+		if _, err := audittest.OpenDB(b, path).Exec(`ANALYZE`); err != nil {
 			b.Fatal(err)
 		}
 	})
@@ -174,15 +75,15 @@ func BenchmarkQueryFirstPageMillion(b *testing.B) {
 	ctx := context.Background()
 	for _, f := range []struct {
 		name string
-		f    Filter
+		f    store.Filter
 	}{
-		{"none", Filter{}},
-		{"deny", Filter{Verdict: "deny"}},
-		{"country-US-deny", Filter{Country: "US", Verdict: "deny"}},
-		{"rare-country", Filter{Country: "BR"}},
-		{"app-reason-month", Filter{App: "urbanisme", Reason: "JURISDICTION_NON_EU", Since: fixtureStart.Add(24 * time.Hour), Until: fixtureStart.Add(200 * 24 * time.Hour)}},
-		{"host", Filter{Host: "cdn.cn.example"}},
-		{"host-suffix", Filter{Host: "*.amazonaws.com"}},
+		{"none", store.Filter{}},
+		{"deny", store.Filter{Verdict: "deny"}},
+		{"country-US-deny", store.Filter{Country: "US", Verdict: "deny"}},
+		{"rare-country", store.Filter{Country: "BR"}},
+		{"app-reason-month", store.Filter{App: "urbanisme", Reason: "JURISDICTION_NON_EU", Since: audittest.Start.Add(24 * time.Hour), Until: audittest.Start.Add(200 * 24 * time.Hour)}},
+		{"host", store.Filter{Host: "cdn.cn.example"}},
+		{"host-suffix", store.Filter{Host: "*.amazonaws.com"}},
 	} {
 		b.Run(f.name, func(b *testing.B) {
 			for b.Loop() {
@@ -203,7 +104,7 @@ func BenchmarkQueryFirstPageMillion(b *testing.B) {
 func BenchmarkVerifyMillion(b *testing.B) {
 	s := millionStore(b)
 	for b.Loop() {
-		res, err := Verify(context.Background(), s, VerifyOptions{})
+		res, err := verify.Log(context.Background(), s, verify.Options{})
 		if err != nil || !res.OK() {
 			b.Fatalf("%v %+v", err, res.Break)
 		}

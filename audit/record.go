@@ -1,7 +1,18 @@
-// Package audit holds the decision record that every component agrees on.
-// The durable, tamper-evident store behind it lands with the audit-trail
-// issue; the record's JSON names are the public contract of PRODUCT.md
-// ("Audit record"), which auditors' tools and queries depend on.
+// Package audit holds the decision record that every component agrees on:
+// the gateway makes one per decision, the audit log keeps it, auditors read
+// it back. Its JSON names are a public contract: auditors' tools, exports
+// and saved queries depend on them, so a name never changes meaning.
+//
+// The log itself lives in the packages below this one, each with one job:
+//
+//	chain   the stored entry, its canonical encoding, the per-node hash
+//	        chain
+//	store   the SQLite and PostgreSQL backends, and queries
+//	ingest  the write path: queue, batches, spool while the store is down
+//	verify  the tamper-evidence check an auditor runs
+//	report  summaries and exports for auditors
+//
+// The request path (package decision) needs only this one.
 package audit
 
 import "time"
@@ -44,6 +55,13 @@ type Record struct {
 	DurationUS int64 `json:"duration_us"`
 	BytesUp    int64 `json:"bytes_up"`
 	BytesDown  int64 `json:"bytes_down"`
+	// Count is how many identical refusals the record stands for, when
+	// more than one: the gateway records the first refusal of a source,
+	// reason and minute, and completes that record with the count of the
+	// minute (Time is the first one's, Last the last one's, DurationUS the
+	// span between them). Zero means one.
+	Count int64     `json:"count,omitempty"`
+	Last  time.Time `json:"last,omitzero"`
 	// PrevHash and Hash chain the records of one node (filled by the store).
 	PrevHash string `json:"prev_hash,omitempty"`
 	Hash     string `json:"hash,omitempty"`
@@ -64,6 +82,20 @@ type Address struct {
 	Internal bool `json:"internal,omitempty"`
 }
 
+// ReasonUnavailable is the reason code of a request that enforce mode
+// refused (503) because its decision could not be recorded: neither the
+// store nor the spool took it.
+const ReasonUnavailable = "AUDIT_UNAVAILABLE"
+
+// Stored is a record as read back from the store: the decision with the
+// bytes and duration of its completion, when the exchange has ended.
+type Stored struct {
+	Record
+	// Completed is true when the completion entry of a forwarded exchange
+	// was written: bytes_up, bytes_down and duration_us are then final.
+	Completed bool `json:"completed"`
+}
+
 // Verdicts and actions, as written in records.
 const (
 	VerdictAllow    = "allow"
@@ -71,3 +103,7 @@ const (
 	ActionForwarded = "forwarded"
 	ActionBlocked   = "blocked"
 )
+
+// Weight is how many decisions the record stands for: its Count when it
+// summarises identical refusals, otherwise one.
+func (r *Record) Weight() int64 { return max(1, r.Count) }

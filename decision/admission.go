@@ -3,8 +3,6 @@ package decision
 import (
 	"fmt"
 	"math"
-	"net/http"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +22,11 @@ const (
 
 // Limits protect the gateway from one app (a bug, a loop, a compromised
 // server) taking it down for every other app. Zero means unlimited.
+//
+// A limit applies per app when the app is identified by something the
+// client cannot choose freely (a client certificate, a checked password, a
+// registered network); otherwise per source address, so a client cannot
+// escape its share by rotating unchecked user names.
 type Limits struct {
 	// RatePerApp is the sustained number of requests per second one app
 	// may send; Burst is how many it may send at once (default twice the
@@ -40,97 +43,124 @@ type Limits struct {
 // so a flood of invented names must not grow memory without bound.
 const maxTrackedApps = 10000
 
+// RateByKey is a token bucket per key (an app, a source address). Keys
+// come from clients, so their number is bounded: when full, the buckets
+// that are whole again are forgotten (they hold nothing), and if that is
+// not enough, all of them.
+type RateByKey struct {
+	limit rate.Limit
+	burst int
+
+	mu sync.Mutex
+	by map[string]*rate.Limiter
+}
+
+// NewRateByKey returns buckets of burst tokens refilled at limit per second.
+func NewRateByKey(limit rate.Limit, burst int) *RateByKey {
+	return &RateByKey{limit: limit, burst: burst, by: make(map[string]*rate.Limiter)}
+}
+
+// Reserve takes a token of key's bucket at now. It returns the reservation
+// (cancel it to give the token back), or nil and how long until a token is
+// there.
+func (k *RateByKey) Reserve(key string, now time.Time) (*rate.Reservation, time.Duration) {
+	k.mu.Lock()
+	lim := k.by[key]
+	if lim == nil {
+		if len(k.by) >= maxTrackedApps {
+			for name, l := range k.by {
+				if l.TokensAt(now) >= float64(k.burst) {
+					delete(k.by, name)
+				}
+			}
+			if len(k.by) >= maxTrackedApps {
+				clear(k.by)
+			}
+		}
+		lim = rate.NewLimiter(k.limit, k.burst)
+		k.by[key] = lim
+	}
+	k.mu.Unlock()
+	r := lim.ReserveN(now, 1)
+	if delay := r.DelayFrom(now); delay > 0 {
+		r.CancelAt(now)
+		return nil, delay
+	}
+	return r, 0
+}
+
 // admission enforces Limits. It is shared by every request of a pipeline.
 type admission struct {
 	limits Limits
+	rates  *RateByKey
 
-	mu       sync.Mutex
-	limiters map[string]*rate.Limiter
-	perApp   map[string]int
-	tunnels  atomic.Int64
+	mu      sync.Mutex
+	perApp  map[string]int
+	tunnels atomic.Int64
 }
 
 func newAdmission(l Limits) *admission {
 	if l.RatePerApp > 0 && l.Burst <= 0 {
 		l.Burst = int(math.Max(1, math.Ceil(2*l.RatePerApp)))
 	}
-	return &admission{limits: l, limiters: make(map[string]*rate.Limiter), perApp: make(map[string]int)}
+	return &admission{limits: l, rates: NewRateByKey(rate.Limit(l.RatePerApp), l.Burst), perApp: make(map[string]int)}
 }
 
-// allow spends one request of the app's budget; when the budget is spent
-// it says how long until the next request would be allowed.
-func (a *admission) allow(app string, now time.Time) (time.Duration, bool) {
+// admissionKey is whose share a request spends: the app when the client
+// could not have chosen its name freely, otherwise its source address.
+func admissionKey(c Caller) string {
+	if c.Verified {
+		return "app " + c.App
+	}
+	return "source " + c.IP
+}
+
+// who names the holder of a share in a refusal.
+func who(c Caller) string {
+	if c.Verified {
+		return "app " + c.App
+	}
+	return "source " + c.IP + " (not identified by a certificate, a checked password or a registered network)"
+}
+
+// allow spends one request of the share; when the share is spent it says
+// how long until the next request would be allowed.
+func (a *admission) allow(key string, now time.Time) (time.Duration, bool) {
 	if a.limits.RatePerApp <= 0 {
 		return 0, true
 	}
-	a.mu.Lock()
-	lim := a.limiters[app]
-	if lim == nil {
-		if len(a.limiters) >= maxTrackedApps {
-			a.limiters = make(map[string]*rate.Limiter)
-		}
-		lim = rate.NewLimiter(rate.Limit(a.limits.RatePerApp), a.limits.Burst)
-		a.limiters[app] = lim
-	}
-	a.mu.Unlock()
-	r := lim.ReserveN(now, 1)
-	if delay := r.DelayFrom(now); delay > 0 {
-		r.CancelAt(now)
-		return delay, false
-	}
-	return 0, true
+	r, wait := a.rates.Reserve(key, now)
+	return wait, r != nil
 }
 
-// Admit checks the app's request rate before anything else is done for the
-// request. It returns nil when the request may proceed, or the outcome of a
-// refused request (429 RATE_LIMITED with a Retry-After) to answer and record.
-func (p *Pipeline) Admit(t Target, c Caller) *Outcome {
-	now := p.now()
-	wait, ok := p.admission.allow(c.App, now)
-	if ok {
-		return nil
-	}
-	out := &Outcome{ID: newID(now), Start: now, Target: t, Caller: c, Mode: p.mode}
-	out.block(http.StatusTooManyRequests, CodeRateLimited,
-		fmt.Sprintf("app %s sends more than %g requests per second", c.App, p.admission.limits.RatePerApp))
-	out.RetryAfter = wait
-	out.PolicyRevision = p.policy.Load().Revision()
-	p.count(out)
-	return out
-}
-
-// AcquireTunnel reserves a tunnel slot for an allowed CONNECT. When the
-// gateway or the app is at its limit, it turns the outcome into a refusal
-// (429 TOO_MANY_TUNNELS) and returns false; otherwise the caller must call
-// the returned release when the tunnel closes.
-func (p *Pipeline) AcquireTunnel(out *Outcome) (release func(), ok bool) {
-	a := p.admission
-	app := out.Caller.App
+// acquireTunnel reserves a tunnel slot for the share. It returns the
+// release to call when the tunnel closes, or why there is no slot.
+func (a *admission) acquireTunnel(c Caller) (release func(), refusal string) {
+	key := admissionKey(c)
 	if a.limits.MaxTunnels > 0 && a.tunnels.Add(1) > int64(a.limits.MaxTunnels) {
 		a.tunnels.Add(-1)
-		p.refuseTunnel(out, fmt.Sprintf("the gateway has %d tunnels open, its limit", a.limits.MaxTunnels))
-		return nil, false
+		return nil, fmt.Sprintf("the gateway has %d tunnels open, its limit", a.limits.MaxTunnels)
 	}
 	if a.limits.MaxTunnelsPerApp > 0 {
 		a.mu.Lock()
-		if a.perApp[app] >= a.limits.MaxTunnelsPerApp {
+		if a.perApp[key] >= a.limits.MaxTunnelsPerApp {
 			a.mu.Unlock()
 			if a.limits.MaxTunnels > 0 {
 				a.tunnels.Add(-1)
 			}
-			p.refuseTunnel(out, fmt.Sprintf("app %s has %d tunnels open, its limit", app, a.limits.MaxTunnelsPerApp))
-			return nil, false
+			return nil, fmt.Sprintf("%s has %d tunnels open, its limit", who(c), a.limits.MaxTunnelsPerApp)
 		}
+		// Only holders of open tunnels are tracked, and each holds at
+		// least one slot, so the map is bounded by MaxTunnels (or, without
+		// it, cleared of idle entries when large).
 		if len(a.perApp) >= maxTrackedApps {
-			// Only apps with open tunnels are tracked; the map cannot
-			// outgrow the tunnel limit unless that is unlimited.
 			for name, n := range a.perApp {
 				if n == 0 {
 					delete(a.perApp, name)
 				}
 			}
 		}
-		a.perApp[app]++
+		a.perApp[key]++
 		a.mu.Unlock()
 	}
 	var once sync.Once
@@ -141,58 +171,11 @@ func (p *Pipeline) AcquireTunnel(out *Outcome) (release func(), ok bool) {
 			}
 			if a.limits.MaxTunnelsPerApp > 0 {
 				a.mu.Lock()
-				if a.perApp[app]--; a.perApp[app] <= 0 {
-					delete(a.perApp, app)
+				if a.perApp[key]--; a.perApp[key] <= 0 {
+					delete(a.perApp, key)
 				}
 				a.mu.Unlock()
 			}
 		})
-	}, true
-}
-
-func (p *Pipeline) refuseTunnel(out *Outcome, detail string) {
-	// The policy's verdict stands in the record (the reasons say why the
-	// tunnel was refused anyway); the action becomes blocked.
-	out.Action = "blocked"
-	out.Status = http.StatusTooManyRequests
-	out.Reasons = append(append([]string(nil), out.Reasons...), CodeTooManyTunnels)
-	out.Detail = detail
-	out.Addrs = nil
-	out.RetryAfter = time.Second
-	p.stats.Blocked.Add(1)
-}
-
-// selfAddrs are the addresses the gateway listens on. A request to one of
-// them would loop through the gateway (and reach its admin-adjacent
-// listeners), so it is refused like a private address.
-type selfAddrs struct {
-	mu  sync.Mutex
-	set atomic.Pointer[map[netip.AddrPort]struct{}]
-}
-
-// AddListeners records addresses the gateway listens on; a destination
-// among them is refused (DESTINATION_PRIVATE). Handlers call it for their
-// server's listeners; a wildcard listener adds every local address.
-func (p *Pipeline) AddListeners(addrs []netip.AddrPort) {
-	p.self.mu.Lock()
-	defer p.self.mu.Unlock()
-	next := make(map[netip.AddrPort]struct{})
-	if cur := p.self.set.Load(); cur != nil {
-		for a := range *cur {
-			next[a] = struct{}{}
-		}
-	}
-	for _, a := range addrs {
-		next[netip.AddrPortFrom(a.Addr().Unmap(), a.Port())] = struct{}{}
-	}
-	p.self.set.Store(&next)
-}
-
-func (p *Pipeline) isSelf(ip netip.Addr, port uint16) bool {
-	set := p.self.set.Load()
-	if set == nil {
-		return false
-	}
-	_, ok := (*set)[netip.AddrPortFrom(ip.Unmap(), port)]
-	return ok
+	}, ""
 }

@@ -4,7 +4,9 @@
 //
 // It is plain Go with no Caddy import, so the same code serves the proxy,
 // `sovgate check`, the tests and the benchmarks. The Caddy modules are thin
-// adapters that parse the request, call Decide, and dial Outcome.Addrs.
+// adapters that parse the request, call DecideRequest (admission, target,
+// identity and port checks, then Decide for the destination), and dial
+// Outcome.Addrs.
 package decision
 
 import (
@@ -59,6 +61,11 @@ type Caller struct {
 	IP  string
 	// IdentifiedBy is "basic", "mtls", "cidr" or "none".
 	IdentifiedBy string
+	// Verified is true when the client could not have chosen the app
+	// freely: a verified client certificate, a checked password, a
+	// registered source network. An unchecked proxy user name is not:
+	// such callers share the limits of their source address.
+	Verified bool
 }
 
 // UnknownApp is the app of traffic nobody could identify.
@@ -83,6 +90,11 @@ type Config struct {
 	// lives longer, so time-based rules (an exception that expires) take
 	// effect promptly. Default one minute.
 	CacheTTL time.Duration
+	// Listeners lists the sockets the gateway listens on, as the system
+	// reports them (see ProcessListeners), so that none of them is ever a
+	// destination; nil knows only the listeners declared with
+	// AddListeners.
+	Listeners func() ([]netip.AddrPort, error)
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }
@@ -98,7 +110,7 @@ type Pipeline struct {
 	cacheTTL   time.Duration
 	now        func() time.Time
 	admission  *admission
-	self       selfAddrs
+	self       *selfAddrs
 
 	stats Stats
 }
@@ -146,6 +158,8 @@ func New(cfg Config) (*Pipeline, error) {
 	if p.now == nil {
 		p.now = time.Now
 	}
+	// Where the process listens is a fact of the host, in real time.
+	p.self = newSelfAddrs(cfg.Listeners, time.Now)
 	switch {
 	case cfg.CacheSize == 0:
 		p.cache = newDecisionCache(defaultCacheSize)
@@ -221,10 +235,25 @@ type Outcome struct {
 	PolicyRevision string
 	// Cached is true when the decision was reused from the cache.
 	Cached bool
+	// RefusedEarly is true for a request refused before its destination
+	// was looked at (admission, target, identity, port): identical ones
+	// from one source are summarised in the audit (see Journal).
+	RefusedEarly bool
+
+	// release frees the tunnel slot DecideRequest reserved.
+	release func()
 }
 
 // Blocked reports whether the request must not be forwarded.
 func (o *Outcome) Blocked() bool { return o.Action == "blocked" }
+
+// Release frees the tunnel slot of an allowed CONNECT; the tunnel calls it
+// when it closes. It is idempotent, and a no-op for other outcomes.
+func (o *Outcome) Release() {
+	if o.release != nil {
+		o.release()
+	}
+}
 
 // Decide runs the pipeline for one target. It never returns nil: every
 // failure becomes an outcome with a reason code, so the caller has a single
@@ -234,17 +263,6 @@ func (p *Pipeline) Decide(ctx context.Context, t Target, c Caller) *Outcome {
 	out := &Outcome{ID: newID(start), Start: start, Target: t, Caller: c, Mode: p.mode}
 	p.decide(ctx, out)
 	out.DecidedIn = p.now().Sub(start)
-	p.count(out)
-	return out
-}
-
-// Refuse makes the outcome of a target that could not be parsed: the
-// request is answered 400 BAD_TARGET and still recorded.
-func (p *Pipeline) Refuse(t Target, c Caller, err error) *Outcome {
-	now := p.now()
-	out := &Outcome{ID: newID(now), Start: now, Target: t, Caller: c, Mode: p.mode}
-	out.block(http.StatusBadRequest, CodeBadTarget, err.Error())
-	out.PolicyRevision = p.policy.Load().Revision()
 	p.count(out)
 	return out
 }
@@ -278,6 +296,11 @@ func (p *Pipeline) decide(ctx context.Context, out *Outcome) {
 	out.PolicyRevision = engine.Revision()
 	t := out.Target
 
+	if err := ctx.Err(); err != nil {
+		// The client is gone: nothing to resolve for it.
+		out.block(http.StatusBadGateway, CodeDNSFailure, "lookup abandoned by the caller: "+err.Error())
+		return
+	}
 	answer, err := p.resolver.Resolve(ctx, t.Host)
 	if err != nil {
 		out.block(http.StatusBadGateway, CodeDNSFailure, err.Error())
@@ -288,14 +311,16 @@ func (p *Pipeline) decide(ctx context.Context, out *Outcome) {
 		return
 	}
 	for _, ip := range answer.Addrs {
+		// The gateway's own listeners first: allow_private may cover them,
+		// and no setting makes them a destination.
+		if p.self.isSelf(ip, t.Port) {
+			out.block(http.StatusForbidden, CodeDestinationSelf,
+				fmt.Sprintf("%s resolves to %s, where this gateway itself listens on port %d", t.Host, ip, t.Port))
+			return
+		}
 		if category, refused := p.guard.Check(ip); refused {
 			out.block(http.StatusForbidden, CodeDestinationPrivate,
 				fmt.Sprintf("%s resolves to %s, a %s address", t.Host, ip, category))
-			return
-		}
-		if p.isSelf(ip, t.Port) {
-			out.block(http.StatusForbidden, CodeDestinationPrivate,
-				fmt.Sprintf("%s resolves to %s, where this gateway listens on port %d", t.Host, ip, t.Port))
 			return
 		}
 	}

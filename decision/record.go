@@ -23,7 +23,9 @@ type Recorder interface {
 }
 
 // Journal writes each decision to the decision log (one JSON line per
-// decision from the logger sovgate.decision) and to the Recorder.
+// decision from the logger sovgate.decision) and to the Recorder. Identical
+// refusals of one source within a minute share one record, completed with
+// their count (see refusalSummaries); Close completes the open ones.
 type Journal struct {
 	// Node names this gateway in records.
 	Node string
@@ -31,11 +33,29 @@ type Journal struct {
 	Log *zap.Logger
 	// Recorder is the audit store; nil records nothing beyond the log.
 	Recorder Recorder
+	// Now is the clock that closes summaries, the pipeline's; nil is
+	// time.Now.
+	Now func() time.Time
+
+	summaries refusalSummaries
 }
 
-// Decided logs and records a decision before the request is answered.
+func (j *Journal) now() time.Time {
+	if j.Now != nil {
+		return j.Now()
+	}
+	return time.Now()
+}
+
+// Decided logs and records a decision before the request is answered. A
+// refusal that joins an open summary is counted there instead: it takes
+// the summary's decision id, and the log and the record get its count
+// when the minute is over.
 func (j *Journal) Decided(out *Outcome) error {
 	if j == nil {
+		return nil
+	}
+	if out.RefusedEarly && len(out.Reasons) > 0 && j.summaries.summarise(j, out) {
 		return nil
 	}
 	if j.Log != nil {
@@ -47,6 +67,14 @@ func (j *Journal) Decided(out *Outcome) error {
 		return j.Recorder.Decided(out.Record(j.Node))
 	}
 	return nil
+}
+
+// Close completes the open summaries of refusals. Refusals decided after
+// it are recorded one by one.
+func (j *Journal) Close() {
+	if j != nil {
+		j.summaries.close(j)
+	}
 }
 
 // Finished logs and records the end of a forwarded exchange: how many bytes

@@ -144,7 +144,7 @@ func TestJournal(t *testing.T) {
 		t.Errorf("entry %q from %q at %v", line.Message, line.LoggerName, line.Level)
 	}
 	fields := line.ContextMap()
-	wantNames := without(jsonNames(audit.Record{}), "bytes_up", "bytes_down", "prev_hash", "hash", "path", "exceptions")
+	wantNames := without(jsonNames(audit.Record{}), "bytes_up", "bytes_down", "prev_hash", "hash", "path", "exceptions", "count", "last")
 	if got := keys(fields); !slices.Equal(got, wantNames) {
 		t.Errorf("decision line fields\n got %v\nwant %v", got, wantNames)
 	}

@@ -15,7 +15,8 @@ const (
 	// CONNECT target, or none for a host-name target (domain fronting).
 	CodeSNIMismatch = "SNI_MISMATCH"
 	// CodeNotTLS: the first bytes of a tunnel to a TLS port are not a TLS
-	// ClientHello.
+	// ClientHello, or a tunnel started a TLS handshake the gateway cannot
+	// read.
 	CodeNotTLS = "NOT_TLS"
 	// CodePortNotAllowed: CONNECT to a port outside connect_ports.
 	CodePortNotAllowed = "PORT_NOT_ALLOWED"
@@ -27,58 +28,86 @@ type TunnelChecks struct {
 	// ConnectPorts restricts CONNECT to these ports; empty allows any.
 	ConnectPorts []uint16
 	// TLSPorts are the ports where the tunnel must start with a TLS
-	// ClientHello; the gateway peeks at it without terminating TLS.
+	// ClientHello (with RequireTLS, other bytes are refused); the gateway
+	// peeks at it without terminating TLS.
 	TLSPorts []uint16
 	// SNI refuses a ClientHello whose server name is not the CONNECT
-	// target (or is missing for a host-name target).
+	// target (or is missing for a host-name target), on every port: a
+	// ClientHello is checked wherever it appears.
 	SNI bool
 	// RequireTLS refuses a tunnel to a TLS port whose first bytes are not
 	// TLS.
 	RequireTLS bool
 }
 
-// PeeksAt reports whether the tunnel's first bytes must be read and
-// checked.
-func (c TunnelChecks) PeeksAt(port uint16) bool {
+// ExpectsTLSAt reports whether a tunnel to port must start with a TLS
+// ClientHello, read before the tunnel's decision is recorded and before
+// any byte goes upstream.
+func (c TunnelChecks) ExpectsTLSAt(port uint16) bool {
 	return (c.SNI || c.RequireTLS) && slices.Contains(c.TLSPorts, port)
 }
 
-// RefusePort returns the outcome of a CONNECT to a port outside
-// ConnectPorts (403 PORT_NOT_ALLOWED in every mode: the restriction is the
-// admin's, not the policy's), or nil when the port is allowed.
-func (p *Pipeline) RefusePort(t Target, c Caller, checks TunnelChecks) *Outcome {
-	if t.Method != http.MethodConnect || len(checks.ConnectPorts) == 0 || slices.Contains(checks.ConnectPorts, t.Port) {
-		return nil
-	}
-	now := p.now()
-	out := &Outcome{ID: newID(now), Start: now, Target: t, Caller: c, Mode: p.mode}
-	out.block(http.StatusForbidden, CodePortNotAllowed,
-		fmt.Sprintf("CONNECT to port %d is not allowed (allowed: %v)", t.Port, checks.ConnectPorts))
-	out.PolicyRevision = p.policy.Load().Revision()
-	p.count(out)
-	return out
+// WatchesAt reports whether the first bytes of a tunnel to port, which
+// need not be TLS, are looked at for a ClientHello once the tunnel is open.
+// The other direction is not held meanwhile: protocols where the server
+// speaks first work as before.
+func (c TunnelChecks) WatchesAt(port uint16) bool {
+	return c.SNI && !c.ExpectsTLSAt(port)
 }
 
 // JudgeClientHello applies the tunnel checks to what tlspeek read from the
-// client. A failed check is a violation like a policy denial: enforce mode
-// blocks the tunnel, monitor mode forwards it and records the violation. It
-// reports whether the tunnel may go on.
+// client at the start of a tunnel to a TLS port. A failed check is a
+// violation like a policy denial: enforce mode blocks the tunnel, monitor
+// mode forwards it and records the violation. It reports whether the
+// tunnel may go on.
 func (p *Pipeline) JudgeClientHello(out *Outcome, hello *tlspeek.ClientHello, err error, checks TunnelChecks) bool {
-	switch {
-	case err != nil && errors.Is(err, tlspeek.ErrNotTLS):
-		if checks.RequireTLS {
-			p.violate(out, CodeNotTLS, fmt.Sprintf("the tunnel to %s does not start with TLS: %v", out.Target.HostPort(), err))
-		}
-	case err != nil:
-		// Malformed, too large, or the client went away or stayed silent:
-		// nothing sensible can be forwarded.
-		p.violate(out, CodeNotTLS, fmt.Sprintf("no valid TLS ClientHello for %s: %v", out.Target.HostPort(), err))
-	case checks.SNI:
-		if msg := sniMismatch(out.Target, hello.ServerName); msg != "" {
-			p.violate(out, CodeSNIMismatch, msg)
-		}
+	if code, detail := clientHelloViolation(out.Target, hello, err, checks, true); code != "" {
+		p.violate(out, code, detail)
 	}
 	return !out.Blocked()
+}
+
+// JudgeWatchedClientHello judges the first bytes of a tunnel to a port
+// where TLS is not required (see WatchesAt). The tunnel's decision was
+// recorded when it opened, so a failed check is a new decision about the
+// same tunnel: it returns that outcome, to record and apply (enforce mode
+// blocks), or nil when the bytes pass: a valid ClientHello for the
+// target, or no TLS at all.
+func (p *Pipeline) JudgeWatchedClientHello(open *Outcome, hello *tlspeek.ClientHello, err error, checks TunnelChecks) *Outcome {
+	code, detail := clientHelloViolation(open.Target, hello, err, checks, false)
+	if code == "" {
+		return nil
+	}
+	now := p.now()
+	out := &Outcome{
+		ID: newID(now), Start: now, Target: open.Target, Caller: open.Caller, Mode: p.mode,
+		Verdict: open.Verdict, Action: open.Action, Reasons: open.Reasons, Addrs: open.Addrs,
+		Destination: open.Destination, Decision: open.Decision, PolicyRevision: open.PolicyRevision,
+	}
+	p.count(out)
+	p.violate(out, code, detail)
+	return out
+}
+
+// clientHelloViolation returns the code and detail of a failed check, or
+// "" when the bytes pass. tlsPort says whether TLS was required.
+func clientHelloViolation(t Target, hello *tlspeek.ClientHello, err error, checks TunnelChecks, tlsPort bool) (code, detail string) {
+	switch {
+	case err != nil && errors.Is(err, tlspeek.ErrNotTLS):
+		if tlsPort && checks.RequireTLS {
+			return CodeNotTLS, fmt.Sprintf("the tunnel to %s does not start with TLS: %v", t.HostPort(), err)
+		}
+	case err != nil:
+		// Malformed, too large, or the client went away or stayed silent
+		// after starting a handshake: a ClientHello the gateway cannot
+		// read may name any server, so it is not forwarded unchecked.
+		return CodeNotTLS, fmt.Sprintf("no valid TLS ClientHello for %s: %v", t.HostPort(), err)
+	case checks.SNI:
+		if msg := sniMismatch(t, hello.ServerName); msg != "" {
+			return CodeSNIMismatch, msg
+		}
+	}
+	return "", ""
 }
 
 // sniMismatch compares the ClientHello's server name with the target.

@@ -21,6 +21,9 @@ import (
 	"time"
 
 	"github.com/sovgate/sovgate/audit"
+	"github.com/sovgate/sovgate/audit/chain"
+	"github.com/sovgate/sovgate/audit/store"
+	"github.com/sovgate/sovgate/audit/verify"
 )
 
 // fixtureMonth is the month the fixture store covers: October 2026.
@@ -46,13 +49,13 @@ func writeFixtureStore(t *testing.T, path string, n int) []*audit.Record {
 	}
 	apps := []string{"etat-civil", "urbanisme", "cantines", "unknown"}
 	ctx := context.Background()
-	s, err := audit.Open(ctx, path)
+	s, err := store.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	var recs []*audit.Record
-	var entries []*audit.Entry
+	var entries []*chain.Entry
 	span := 33 * 24 * time.Hour
 	for i := range n {
 		d := dests[i%len(dests)]
@@ -70,11 +73,11 @@ func writeFixtureStore(t *testing.T, path string, n int) []*audit.Record {
 			Addresses: d.addrs, Verdict: d.verdict, Action: action, Mode: mode, Reasons: d.reasons, PolicyRevision: "5f0c2a9e41d7", DurationUS: 90,
 		}
 		recs = append(recs, rec)
-		entries = append(entries, audit.DecisionEntry(rec, false))
+		entries = append(entries, chain.DecisionEntry(rec, false))
 		if action == "forwarded" {
 			fin := *rec
 			fin.BytesUp, fin.BytesDown, fin.DurationUS = 2048, 65536, 1_500_000
-			entries = append(entries, audit.CompletionEntry(&fin))
+			entries = append(entries, chain.CompletionEntry(&fin))
 		}
 	}
 	if _, _, err := s.Append(ctx, entries, false); err != nil {
@@ -85,8 +88,8 @@ func writeFixtureStore(t *testing.T, path string, n int) []*audit.Record {
 
 func TestAuditCommands(t *testing.T) {
 	dir := t.TempDir()
-	store := filepath.Join(dir, "audit.db")
-	recs := writeFixtureStore(t, store, 400)
+	storePath := filepath.Join(dir, "audit.db")
+	recs := writeFixtureStore(t, storePath, 400)
 	inOctober := func(r *audit.Record) bool {
 		return !r.Time.Before(fixtureMonth) && r.Time.Before(fixtureMonth.AddDate(0, 1, 0))
 	}
@@ -101,7 +104,7 @@ func TestAuditCommands(t *testing.T) {
 	}
 
 	t.Run("query json with filters", func(t *testing.T) {
-		res := runSovgate(t, "audit", "query", "--audit", store, "--since", "2026-10", "--until", "2026-11",
+		res := runSovgate(t, "audit", "query", "--audit", storePath, "--since", "2026-10", "--until", "2026-11",
 			"--country", "us", "--verdict", "deny", "--limit", "0", "--format", "json")
 		if res.exit != 0 {
 			t.Fatalf("exit %d: %s", res.exit, res.stderr)
@@ -123,14 +126,14 @@ func TestAuditCommands(t *testing.T) {
 		}
 	})
 	t.Run("query csv", func(t *testing.T) {
-		res := runSovgate(t, "audit", "query", "--audit", store, "--app", "urbanisme", "--reason", "JURISDICTION_NON_EU", "--format", "csv", "--limit", "7")
+		res := runSovgate(t, "audit", "query", "--audit", storePath, "--app", "urbanisme", "--reason", "JURISDICTION_NON_EU", "--format", "csv", "--limit", "7")
 		rows, err := csv.NewReader(strings.NewReader(res.stdout)).ReadAll()
 		if res.exit != 0 || err != nil || len(rows) != 8 || rows[0][0] != "id" || rows[1][3] != "urbanisme" {
 			t.Fatalf("exit %d, %d rows, %v: %s", res.exit, len(rows), err, res.stderr)
 		}
 	})
 	t.Run("query table", func(t *testing.T) {
-		res := runSovgate(t, "audit", "query", "--audit", store, "--host", "*.amazonaws.com", "--limit", "3")
+		res := runSovgate(t, "audit", "query", "--audit", storePath, "--host", "*.amazonaws.com", "--limit", "3")
 		lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
 		if res.exit != 0 || len(lines) != 4 || !strings.Contains(lines[1], "bucket.s3.eu-west-3.amazonaws.com:443") {
 			t.Fatalf("exit %d:\n%s%s", res.exit, res.stdout, res.stderr)
@@ -140,24 +143,24 @@ func TestAuditCommands(t *testing.T) {
 		for _, args := range [][]string{
 			{"--verdict", "maybe"}, {"--since", "last tuesday"}, {"--format", "xml"}, {"--audit", filepath.Join(dir, "missing.db")},
 		} {
-			res := runSovgate(t, append([]string{"audit", "query", "--audit", store}, args...)...)
+			res := runSovgate(t, append([]string{"audit", "query", "--audit", storePath}, args...)...)
 			if res.exit != 1 {
 				t.Errorf("%v: exit %d, want 1", args, res.exit)
 			}
 		}
 	})
 	t.Run("report", func(t *testing.T) {
-		res := runSovgate(t, "audit", "report", "--audit", store, "--since", "2026-10", "--until", "2026-11")
+		res := runSovgate(t, "audit", "report", "--audit", storePath, "--since", "2026-10", "--until", "2026-11")
 		want := count(inOctober)
 		if res.exit != 0 || !strings.Contains(res.stdout, fmt.Sprintf("| all decisions | %d |", want)) || !strings.Contains(res.stdout, "## Violations by destination country") {
 			t.Fatalf("exit %d:\n%s%s", res.exit, res.stdout, res.stderr)
 		}
-		res = runSovgate(t, "audit", "report", "--audit", store, "--since", "2026-10", "--until", "2026-11", "--format", "csv")
+		res = runSovgate(t, "audit", "report", "--audit", storePath, "--since", "2026-10", "--until", "2026-11", "--format", "csv")
 		if rows, err := csv.NewReader(strings.NewReader(res.stdout)).ReadAll(); res.exit != 0 || err != nil || len(rows) < 5 {
 			t.Fatalf("csv report: exit %d %v %d rows", res.exit, err, len(rows))
 		}
 		page := filepath.Join(dir, "october.html")
-		res = runSovgate(t, "audit", "report", "--audit", store, "--since", "2026-10", "--until", "2026-11", "--format", "html", "-o", page)
+		res = runSovgate(t, "audit", "report", "--audit", storePath, "--since", "2026-10", "--until", "2026-11", "--format", "html", "-o", page)
 		html, _ := os.ReadFile(page)
 		if res.exit != 0 || !strings.Contains(string(html), "<svg") || !strings.Contains(string(html), "graph.microsoft.com") {
 			t.Fatalf("html report: exit %d %s", res.exit, res.stderr)
@@ -165,7 +168,7 @@ func TestAuditCommands(t *testing.T) {
 	})
 	t.Run("config file", func(t *testing.T) {
 		cfg := filepath.Join(dir, "Caddyfile")
-		if err := os.WriteFile(cfg, []byte("{\n\tsovereignty {\n\t\taudit "+store+"\n\t}\n}\n\nhttp://:3128 {\n\tsovereign_egress\n}\n"), 0o644); err != nil {
+		if err := os.WriteFile(cfg, []byte("{\n\tsovereignty {\n\t\taudit "+storePath+"\n\t}\n}\n\nhttp://:3128 {\n\tsovereign_egress\n}\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if res := runSovgate(t, "audit", "verify", "--config", cfg); res.exit != 0 || !strings.Contains(res.stdout, "intact") {
@@ -314,7 +317,7 @@ func TestAuditSurvivesKill9(t *testing.T) {
 	for _, syncMode := range []string{"strict", "batched"} {
 		t.Run(syncMode, func(t *testing.T) {
 			dir := t.TempDir()
-			store := filepath.Join(dir, "audit.db")
+			storePath := filepath.Join(dir, "audit.db")
 			port := freePort(t)
 			proxyAddr := fmt.Sprintf("127.0.0.1:%d", port)
 			adminAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -339,7 +342,7 @@ http://:%d {
 	bind 127.0.0.1
 	sovereign_egress
 }
-`, adminAddr, w.countryDB, w.asnDB, w.registrationDB, w.dns.Addr(), store, syncMode, port)
+`, adminAddr, w.countryDB, w.asnDB, w.registrationDB, w.dns.Addr(), storePath, syncMode, port)
 			if err := os.WriteFile(caddyfile, []byte(cfg), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -416,18 +419,18 @@ http://:%d {
 			g2 := startBinaryGateway(t, dir, caddyfile, proxyAddr, adminAddr)
 			g2.stop(t)
 
-			s, err := audit.OpenExisting(context.Background(), store)
+			s, err := store.OpenExisting(context.Background(), storePath)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			res, err := audit.Verify(context.Background(), s, audit.VerifyOptions{})
+			res, err := verify.Log(context.Background(), s, verify.Options{})
 			if err != nil || !res.OK() {
 				t.Fatalf("verify after kill -9: %v %+v", err, res.Break)
 			}
 			stored := map[string]bool{}
-			if err := s.Walk(context.Background(), "kill-test", func(e *audit.Entry) error {
-				if e.Kind == audit.KindDecision {
+			if err := s.Walk(context.Background(), "kill-test", func(e *chain.Entry) error {
+				if e.Kind == chain.KindDecision {
 					stored[e.ID] = true
 				}
 				return nil

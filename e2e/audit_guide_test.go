@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sovgate/sovgate/audit"
+	"github.com/sovgate/sovgate/audit/store"
 )
 
 // TestAuditorGuide runs every `sovgate audit` command of
@@ -25,9 +25,9 @@ func TestAuditorGuide(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	store := filepath.Join(dir, "audit.db")
-	writeFixtureStore(t, store, 400)
-	s, err := audit.OpenExisting(context.Background(), store)
+	storePath := filepath.Join(dir, "audit.db")
+	writeFixtureStore(t, storePath, 400)
+	s, err := store.OpenExisting(context.Background(), storePath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestAuditorGuide(t *testing.T) {
 	if !strings.Contains(string(guide), heads[0].String()) {
 		t.Errorf("the guide's anchor is not the fixture's head %s: update docs/auditor-guide.md", heads[0])
 	}
-	data, _ := os.ReadFile(store)
+	data, _ := os.ReadFile(storePath)
 	tampered := filepath.Join(dir, "tampered.db")
 	if err := os.WriteFile(tampered, data, 0o600); err != nil {
 		t.Fatal(err)

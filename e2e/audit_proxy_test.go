@@ -17,6 +17,9 @@ import (
 
 	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/audit/audittest"
+	"github.com/sovgate/sovgate/audit/ingest"
+	"github.com/sovgate/sovgate/audit/store"
+	"github.com/sovgate/sovgate/audit/verify"
 )
 
 // adminGet asks the gateway's admin endpoint.
@@ -32,13 +35,13 @@ func (g *gateway) adminGet(t *testing.T, path string) (int, []byte) {
 }
 
 // auditPage asks GET /sovereignty/audit with query q.
-func (g *gateway) auditPage(t *testing.T, q url.Values) audit.Page {
+func (g *gateway) auditPage(t *testing.T, q url.Values) store.Page {
 	t.Helper()
 	status, body := g.adminGet(t, "/sovereignty/audit?"+q.Encode())
 	if status != http.StatusOK {
 		t.Fatalf("GET /sovereignty/audit?%s: %d %s", q.Encode(), status, body)
 	}
-	var page audit.Page
+	var page store.Page
 	if err := json.Unmarshal(body, &page); err != nil {
 		t.Fatalf("audit page: %v\n%s", err, body)
 	}
@@ -79,8 +82,8 @@ func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
 // ends, and without the path, query string or proxy password.
 func TestAuditThroughTheProxy(t *testing.T) {
 	w := newWorld(t)
-	store := filepath.Join(t.TempDir(), "audit.db")
-	g := startGateway(t, w, gatewayOptions{mode: "monitor", app: map[string]any{"audit": store}})
+	storeLoc := filepath.Join(t.TempDir(), "audit.db")
+	g := startGateway(t, w, gatewayOptions{mode: "monitor", app: map[string]any{"audit": storeLoc}})
 
 	// Allowed, over plain http, with a path and a query string.
 	resp, _ := get(t, g.client("etat-civil", nil), g.httpURL("eu.test", "/residents/42?token=s3cr3t-query"))
@@ -150,7 +153,7 @@ func TestAuditThroughTheProxy(t *testing.T) {
 	_, body := g.adminGet(t, "/sovereignty/status")
 	var st struct {
 		Counters map[string]int64 `json:"counters"`
-		Audit    *audit.Stats     `json:"audit"`
+		Audit    *ingest.Stats    `json:"audit"`
 	}
 	if err := json.Unmarshal(body, &st); err != nil {
 		t.Fatal(err)
@@ -163,16 +166,16 @@ func TestAuditThroughTheProxy(t *testing.T) {
 	if err := caddy.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := audit.OpenExisting(context.Background(), store)
+	s, err := store.OpenExisting(context.Background(), storeLoc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	res, err := audit.Verify(context.Background(), s, audit.VerifyOptions{})
+	res, err := verify.Log(context.Background(), s, verify.Options{})
 	if err != nil || !res.OK() || res.Chains[0].Decisions != 8 {
 		t.Fatalf("verify: %v %+v %+v", err, res.Chains, res.Break)
 	}
-	for _, f := range append(globFiles(t, store+"*"), globFiles(t, store+".spool/*")...) {
+	for _, f := range append(globFiles(t, storeLoc+"*"), globFiles(t, storeLoc+".spool/*")...) {
 		data, _ := os.ReadFile(f)
 		for _, secret := range []string{"secret", "s3cr3t-query", "/residents/42"} {
 			if bytes.Contains(data, []byte(secret)) {
@@ -198,8 +201,8 @@ func globFiles(t *testing.T, pattern string) []string {
 
 func TestAuditRecordPath(t *testing.T) {
 	w := newWorld(t)
-	store := filepath.Join(t.TempDir(), "audit.db")
-	g := startGateway(t, w, gatewayOptions{mode: "monitor", app: map[string]any{"audit": store, "record_path": true, "audit_sync": "strict"}})
+	storeLoc := filepath.Join(t.TempDir(), "audit.db")
+	g := startGateway(t, w, gatewayOptions{mode: "monitor", app: map[string]any{"audit": storeLoc, "record_path": true, "audit_sync": "strict"}})
 	resp, _ := get(t, g.client("etat-civil", nil), g.httpURL("eu.test", "/residents/42?token=s3cr3t"))
 	rec := g.waitRecord(t, resp.Header.Get("Sovgate-Decision-Id"), false)
 	if rec.Path != "/residents/42" {
@@ -213,12 +216,12 @@ func TestAuditRecordPath(t *testing.T) {
 func TestAuditPostgresAndFailClosed(t *testing.T) {
 	w := newWorld(t)
 	srv := audittest.StartServer(t)
-	store := audittest.CreateDatabase(t, srv.URL("postgres"))
+	storeLoc := audittest.CreateDatabase(t, srv.URL("postgres"))
 	for _, mode := range []string{"enforce", "monitor"} {
 		t.Run(mode, func(t *testing.T) {
 			spool := filepath.Join(t.TempDir(), "spool")
 			g := startGateway(t, w, gatewayOptions{mode: mode, app: map[string]any{
-				"audit": store, "audit_spool": spool, "audit_sync": "strict", "node": "pg-" + mode,
+				"audit": storeLoc, "audit_spool": spool, "audit_sync": "strict", "node": "pg-" + mode,
 			}})
 			resp, _ := get(t, g.client("etat-civil", nil), g.httpURL("eu.test", "/"))
 			if resp.StatusCode != http.StatusOK {

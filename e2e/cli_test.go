@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +34,11 @@ func sovgateBinary(t *testing.T) string {
 			buildErr = err
 			return
 		}
+		// Tests run the binary as another user too.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			buildErr = err
+			return
+		}
 		binPath = filepath.Join(dir, "sovgate")
 		cmd := exec.Command("go", "build", "-o", binPath, "../cmd/sovgate")
 		out, err := cmd.CombinedOutput()
@@ -46,7 +53,18 @@ func sovgateBinary(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	// The binaries these tests start keep their state in a directory of
+	// the test run, not in /var/lib/sovgate (CI runs as root) or the
+	// developer's home.
+	state, err := os.MkdirTemp("", "sovgate-e2e-state")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("SOVGATE_DATA_DIR", filepath.Join(state, "data"))
+	os.Setenv("SOVGATE_CONFIG_DIR", filepath.Join(state, "config"))
 	code := m.Run()
+	os.RemoveAll(state)
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
 	}
@@ -111,17 +129,7 @@ func TestEgressQuickStart(t *testing.T) {
 			}
 			log.Close()
 		}()
-		t.Cleanup(func() {
-			cmd.Process.Signal(os.Interrupt)
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				cmd.Process.Kill()
-				<-done
-			}
-		})
+		stopAtCleanup(t, cmd)
 		select {
 		case <-ready:
 		case <-time.After(60 * time.Second):
@@ -157,6 +165,22 @@ func TestEgressQuickStart(t *testing.T) {
 		waitFor(t, func() bool {
 			return strings.Contains(mustRead(logFile), `"verdict":"deny","action":"forwarded"`)
 		}, "a deny/forwarded decision line in the egress log:\n"+mustRead(logFile))
+	})
+}
+
+// stopAtCleanup interrupts a started sovgate process when the test ends,
+// and kills it if it has not stopped within 10 s.
+func stopAtCleanup(t *testing.T, cmd *exec.Cmd) {
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
 	})
 }
 
@@ -284,30 +308,59 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-// TestCaddyfileExampleValidates runs `sovgate validate` on the shipped
-// example, with only the decision log path moved to a temporary directory.
-func TestCaddyfileExampleValidates(t *testing.T) {
+// exampleDeployment is Caddyfile.example with its system paths moved into
+// a temporary directory, as the tests run it.
+type exampleDeployment struct {
+	dir, caddyfile, text string
+}
+
+// deployExample writes Caddyfile.example with /etc/sovgate, /var/lib/sovgate
+// and /var/log/sovgate moved to etc, lib and log in a temporary directory,
+// and the
+// credentials file it names (empty but for a comment, as the Debian package
+// installs it). edit may change the text further.
+func deployExample(t *testing.T, edit func(string) string) exampleDeployment {
+	t.Helper()
 	raw, err := os.ReadFile("../Caddyfile.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	const logPath = "/var/log/sovgate/decisions.log"
-	if !bytes.Contains(raw, []byte(logPath)) {
-		t.Fatalf("Caddyfile.example no longer logs to %s; update this test", logPath)
-	}
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "Caddyfile")
-	writeFile(t, cfg, strings.ReplaceAll(string(raw), logPath, filepath.Join(dir, "decisions.log")))
-	res := runSovgate(t, "validate", "--config", cfg, "--adapter", "caddyfile")
+	text := string(raw)
+	for system, local := range map[string]string{"/etc/sovgate/": "etc", "/var/lib/sovgate/": "lib", "/var/log/sovgate/": "log"} {
+		if !strings.Contains(text, system) {
+			t.Fatalf("Caddyfile.example no longer names %s; update this test", system)
+		}
+		text = strings.ReplaceAll(text, system, filepath.Join(dir, local)+"/")
+	}
+	if edit != nil {
+		text = edit(text)
+	}
+	d := exampleDeployment{dir: dir, caddyfile: filepath.Join(dir, "etc", "Caddyfile"), text: text}
+	writeFile(t, d.caddyfile, text)
+	writeFile(t, filepath.Join(dir, "etc", "credentials"), "# app:bcrypt-hash, one line per app\n")
+	return d
+}
+
+// TestCaddyfileExampleValidates runs `sovgate validate` on the shipped
+// example, with its paths moved to a temporary directory, and checks that
+// validation wrote nothing.
+func TestCaddyfileExampleValidates(t *testing.T) {
+	d := deployExample(t, nil)
+	dir := d.dir
+	before := listTree(t, dir)
+	res := runSovgate(t, "validate", "--config", d.caddyfile)
 	if res.exit != 0 {
 		t.Fatalf("sovgate validate Caddyfile.example: exit %d\n%s%s", res.exit, res.stdout, res.stderr)
 	}
-	res = runSovgate(t, "fmt", cfg)
+	if after := listTree(t, dir); !slices.Equal(before, after) {
+		t.Errorf("validate wrote files:\nbefore %v\nafter  %v", before, after)
+	}
+	res = runSovgate(t, "fmt", d.caddyfile)
 	if res.exit != 0 {
 		t.Fatalf("sovgate fmt: exit %d\n%s", res.exit, res.stderr)
 	}
-	formatted := res.stdout
-	if strings.TrimSpace(formatted) != strings.TrimSpace(strings.ReplaceAll(string(raw), logPath, filepath.Join(dir, "decisions.log"))) {
+	if strings.TrimSpace(res.stdout) != strings.TrimSpace(d.text) {
 		t.Errorf("Caddyfile.example is not in 'sovgate fmt' form")
 	}
 
@@ -339,4 +392,21 @@ func TestCaddyfileExampleValidates(t *testing.T) {
 			t.Fatalf("exit %d\n%s", res.exit, res.stderr)
 		}
 	})
+}
+
+// listTree lists every path under dir.
+func listTree(t *testing.T, dir string) []string {
+	t.Helper()
+	var paths []string
+	err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		paths = append(paths, p)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return paths
 }

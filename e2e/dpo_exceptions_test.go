@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sovgate/sovgate/audit"
+	"github.com/sovgate/sovgate/audit/store"
 	"github.com/sovgate/sovgate/decision"
 	"github.com/sovgate/sovgate/geo"
 	"github.com/sovgate/sovgate/policy"
@@ -53,9 +53,9 @@ func TestDPOExceptionThroughTheProxy(t *testing.T) {
 			"2020-001-old":   map[string]any{"app": "meteo", "host": "us.test", "reason": "over", "approved_by": "DPO", "expires": "2020-01-31"},
 		}
 	})
-	store := filepath.Join(t.TempDir(), "audit.db")
+	storeLoc := filepath.Join(t.TempDir(), "audit.db")
 	g := startGateway(t, w, gatewayOptions{mode: "enforce", policies: dir,
-		app: map[string]any{"audit": store, "audit_sync": "strict"}})
+		app: map[string]any{"audit": storeLoc, "audit_sync": "strict"}})
 
 	resp, err := g.client("visio", nil).Get(g.httpURL("us.test", "/"))
 	if err != nil {
@@ -75,11 +75,11 @@ func TestDPOExceptionThroughTheProxy(t *testing.T) {
 	}
 	// And in the audit store, where auditors query it (strict: written
 	// before the request was forwarded).
-	s, err := audit.OpenExisting(context.Background(), store)
+	s, err := store.OpenExisting(context.Background(), storeLoc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, err := s.Query(context.Background(), audit.Filter{App: "visio"})
+	page, err := s.Query(context.Background(), store.Filter{App: "visio"})
 	s.Close()
 	if err != nil || len(page.Records) != 1 || !slices.Equal(page.Records[0].Exceptions, []string{"2026-017-visio"}) {
 		t.Errorf("audit store: %v %+v", err, page)

@@ -91,7 +91,7 @@ func TestRequestToTheGatewayItselfIsRefused(t *testing.T) {
 	g := startGateway(t, w, gatewayOptions{mode: "monitor"})
 	_, port, _ := net.SplitHostPort(g.proxyAddr)
 	resp, body := g.rawRequest(t, fmt.Sprintf("CONNECT 127.0.0.1:%s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\n\r\n", port, port))
-	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Sovgate-Reasons") != "DESTINATION_PRIVATE" || !strings.Contains(body, "this gateway listens") {
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Sovgate-Reasons") != "DESTINATION_SELF" || !strings.Contains(body, "this gateway itself listens") {
 		t.Fatalf("status %d reasons %q body %s", resp.StatusCode, resp.Header.Get("Sovgate-Reasons"), body)
 	}
 	resp, body = g.rawRequest(t, fmt.Sprintf("GET http://127.0.0.1:%s/ HTTP/1.1\r\nHost: x\r\n\r\n", port))
@@ -189,7 +189,10 @@ func TestDeadResolverGivesAFast502(t *testing.T) {
 
 func TestRateLimitPerApp(t *testing.T) {
 	w := newWorld(t)
-	g := startGateway(t, w, gatewayOptions{mode: "enforce", app: map[string]any{"rate_per_app": 1}})
+	// Apps with checked passwords: each has its own share (unchecked
+	// names would share their source address's).
+	creds := writeCredentials(t, map[string]string{"chatty": "secret", "quiet": "secret"})
+	g := startGateway(t, w, gatewayOptions{mode: "enforce", app: map[string]any{"rate_per_app": 1, "credentials": creds}})
 	// The burst is twice the rate: two requests pass at once, the third is
 	// refused with a Retry-After; another app is not affected.
 	codes := []int{}

@@ -314,6 +314,7 @@ type gatewayOptions struct {
 	handler  map[string]any // extra sovereign_egress settings
 	app      map[string]any // extra sovereignty app settings (provider_ranges, ...)
 	server   map[string]any // extra Caddy server settings (timeouts, header size)
+	servers  map[string]any // extra Caddy HTTP servers, by name
 	apps     map[string]any // extra Caddy apps (tls, ...)
 	// proxyAddr and adminAddr reuse the addresses of a running gateway: a
 	// reload, as `sovgate reload` does it.
@@ -395,9 +396,13 @@ func startGateway(t *testing.T, w *world, opts gatewayOptions) *gateway {
 	for name, v := range opts.apps {
 		cfg["apps"].(map[string]any)[name] = v
 	}
-	srv := cfg["apps"].(map[string]any)["http"].(map[string]any)["servers"].(map[string]any)["egress"].(map[string]any)
+	servers := cfg["apps"].(map[string]any)["http"].(map[string]any)["servers"].(map[string]any)
+	srv := servers["egress"].(map[string]any)
 	for k, v := range opts.server {
 		srv[k] = v
+	}
+	for name, v := range opts.servers {
+		servers[name] = v
 	}
 	raw, err := json.Marshal(cfg)
 	if err != nil {

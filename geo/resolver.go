@@ -38,6 +38,10 @@ type ResolverConfig struct {
 	// timeout) is cached, so a broken name does not hammer the DNS server.
 	// Default 5s.
 	NegativeTTL time.Duration
+	// Hosts answers the names it lists before any DNS server is asked
+	// (the hosts option and --hosts: trials and labs).
+	Hosts *HostsFile
+
 	// MaxEntries bounds the cache, so a scan of random names cannot exhaust
 	// memory. When full, expired entries go first, then arbitrary ones.
 	// Default 10000.
@@ -344,6 +348,10 @@ func (r *Resolver) resolveSlow(ctx context.Context, host string) (*Answer, error
 // Timeout and detached from any caller's cancellation (it is shared).
 func (r *Resolver) lookup(name string) *cacheEntry {
 	r.lookups.Add(1)
+	if addrs, ok := r.cfg.Hosts.Lookup(name); ok {
+		ans := newAnswer(name, addrs, nil, r.now().Add(r.cfg.MaxTTL))
+		return &cacheEntry{ans: ans, expires: ans.Expires}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
 	defer cancel()
 	if r.sys != nil {

@@ -5,7 +5,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"time"
@@ -49,10 +51,33 @@ func removeHopByHop(h http.Header) {
 // decision.
 func removeSovgateHeaders(h http.Header) {
 	for name := range h {
-		if len(name) >= 8 && strings.EqualFold(name[:8], "sovgate-") {
+		if isSovgateHeader(name) {
 			delete(h, name)
 		}
 	}
+}
+
+func isSovgateHeader(name string) bool {
+	return len(name) >= 8 && strings.EqualFold(name[:8], "sovgate-")
+}
+
+// upstreamFields returns what of an upstream's header block (a response's
+// headers, its trailers, or a 1xx response's headers) may reach the
+// client: everything but hop-by-hop fields, the fields the response's
+// Connection header names, and Sovgate-* fields. connection is the
+// response's Connection header: trailers and 1xx blocks are parts of that
+// response.
+func upstreamFields(h http.Header, connection []string) http.Header {
+	out := h.Clone()
+	if out == nil {
+		out = http.Header{}
+	}
+	if len(connection) > 0 {
+		out["Connection"] = append(out["Connection"], connection...)
+	}
+	removeHopByHop(out)
+	removeSovgateHeaders(out)
+	return out
 }
 
 // forward sends an absolute-form http request to a vetted address and
@@ -90,6 +115,29 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, out *decision.
 	}
 	outReq.Close = false
 
+	// Informational responses (103 Early Hints, ...) go to the client as
+	// they come, cleaned like the final response's headers. 100 Continue
+	// is the client-facing server's business, not forwarded.
+	trace := &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, header textproto.MIMEHeader) error {
+			if code == http.StatusContinue {
+				return nil
+			}
+			fields := upstreamFields(http.Header(header), nil)
+			hdr := w.Header()
+			for name, values := range fields {
+				hdr[name] = values
+			}
+			w.WriteHeader(code)
+			// The final response must not repeat these fields.
+			for name := range fields {
+				hdr.Del(name)
+			}
+			return nil
+		},
+	}
+	outReq = outReq.WithContext(httptrace.WithClientTrace(outReq.Context(), trace))
+
 	var resp *http.Response
 	var err error
 	for i, ip := range out.Addrs {
@@ -114,19 +162,21 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, out *decision.
 	defer resp.Body.Close()
 
 	hdr := w.Header()
-	for name, values := range resp.Header {
+	connection := resp.Header["Connection"]
+	for name, values := range upstreamFields(resp.Header, nil) {
 		hdr[name] = values
 	}
-	removeHopByHop(hdr)
-	removeSovgateHeaders(hdr)
 	hdr.Set("Sovgate-Decision-Id", out.ID)
-	for name := range resp.Trailer {
+	// Trailers are headers that come after the body: an upstream must not
+	// forge a decision, or a hop-by-hop field, with them either. Only the
+	// names that survive the same cleaning are announced and sent.
+	for name := range upstreamFields(resp.Trailer, connection) {
 		hdr.Add("Trailer", name)
 	}
 	w.WriteHeader(resp.StatusCode)
 
 	down, copyErr := copyResponse(w, resp)
-	for name, values := range resp.Trailer {
+	for name, values := range upstreamFields(resp.Trailer, connection) {
 		hdr[http.TrailerPrefix+name] = values
 	}
 	if copyErr != nil {

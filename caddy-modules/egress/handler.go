@@ -54,14 +54,19 @@ type Handler struct {
 	ConnectPorts []int `json:"connect_ports,omitempty"`
 
 	// TLSPorts are the destination ports where a tunnel must start with a
-	// TLS ClientHello. The gateway reads it without terminating TLS and
-	// checks its server name (SNI) against the CONNECT target. Default [443].
+	// TLS ClientHello (bytes that are not TLS are refused, see RequireTLS).
+	// The gateway reads it without terminating TLS, before anything goes
+	// upstream, and checks its server name (SNI) against the CONNECT
+	// target. Default [443].
 	TLSPorts []int `json:"tls_ports,omitempty"`
 
 	// SNICheck refuses a tunnel whose ClientHello names another server than
 	// the CONNECT target, or none for a host name (domain fronting): code
-	// SNI_MISMATCH, blocked in enforce mode, recorded in monitor mode.
-	// Default true.
+	// SNI_MISMATCH, blocked in enforce mode, recorded in monitor mode. It
+	// applies on every port: on other ports than TLSPorts, a tunnel whose
+	// first bytes are a ClientHello is checked the same way, and one that
+	// starts otherwise passes (the server's bytes flow meanwhile, for
+	// protocols where it speaks first). Default true.
 	SNICheck *bool `json:"sni_check,omitempty"`
 
 	// RequireTLS refuses a tunnel to a TLS port whose first bytes are not
@@ -95,8 +100,13 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	appModule, err := ctx.AppIfConfigured("sovereignty")
-	if err != nil {
+	if errors.Is(err, caddy.ErrNotConfigured) {
 		return fmt.Errorf("sovereign_egress needs the sovereignty app: add a `sovereignty` global option (an empty one takes every default): %w", err)
+	}
+	if err != nil {
+		// The app is configured, and its own error says what is wrong
+		// with it (a policy, a database, the credentials file).
+		return fmt.Errorf("sovereign_egress: %w", err)
 	}
 	h.app = appModule.(*sovereignty.App)
 	h.pipeline = h.app.Pipeline()
@@ -152,14 +162,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		DisableCompression: true,
 	}
 	// The server this handler belongs to: its listen addresses are refused
-	// as destinations (a request to the gateway itself), and its shutdown
+	// as destinations from the first request on (the sovereignty app adds
+	// every other listener when it starts), and its shutdown
 	// (reload or exit) is when its tunnels are decided again or closed.
 	if srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv != nil {
 		if err := checkNoHostMatcher(srv.Routes); err != nil {
 			return err
 		}
 		h.server = srv
-		h.pipeline.AddListeners(listenerAddrs(srv.Listen, h.logger))
+		h.app.AddListeners(srv.Listen)
 		srv.RegisterOnShutdown(h.serverShuttingDown)
 	}
 	return nil
@@ -177,50 +188,33 @@ func (h *Handler) Cleanup() error {
 	return nil
 }
 
-// ServeHTTP handles proxy requests and passes everything else on.
+// ServeHTTP handles proxy requests and passes everything else on. The
+// pipeline decides (DecideRequest runs admission, target, identity, port
+// and destination checks in their order); the handler answers, forwards
+// or tunnels.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	isConnect := r.Method == http.MethodConnect
 	if !isConnect && !(r.ProtoMajor == 1 && r.URL.IsAbs()) {
 		return next.ServeHTTP(w, r)
 	}
-	caller, err := h.identify(r)
-	if ie, ok := err.(*identityError); ok {
-		h.refuseIdentity(w, r, caller, ie)
-		return nil
+	req := decision.Request{
+		Caller: h.claim(r),
+		Identify: func(ctx context.Context) (decision.Caller, *decision.Refusal) {
+			return h.identify(ctx, r)
+		},
+		Tunnel: isConnect,
+		Checks: h.checks,
 	}
-	var target decision.Target
-	if err == nil {
-		if isConnect {
-			target, err = connectTarget(r)
-		} else {
-			target, err = decision.ParseURLTarget(r.Method, r.URL)
-		}
+	if isConnect {
+		req.Target, req.TargetErr = connectTarget(r)
+	} else {
+		req.Target, req.TargetErr = decision.ParseURLTarget(r.Method, r.URL)
 	}
-	if err != nil {
-		out := h.pipeline.Refuse(rawTarget(r), caller, err)
-		h.decided(out)
-		h.writeBlocked(w, out)
-		return nil
+	if req.TargetErr != nil {
+		req.Target = rawTarget(r)
 	}
-
-	if out := h.pipeline.Admit(target, caller); out != nil {
-		h.decided(out)
-		h.writeBlocked(w, out)
-		return nil
-	}
-	if out := h.pipeline.RefusePort(target, caller, h.checks); out != nil {
-		h.decided(out)
-		h.writeBlocked(w, out)
-		return nil
-	}
-	out := h.pipeline.Decide(r.Context(), target, caller)
-	release := func() {}
-	if isConnect && !out.Blocked() {
-		if rel, ok := h.pipeline.AcquireTunnel(out); ok {
-			release = rel
-		}
-	}
-	defer release() // idempotent; the tunnel releases its slot as it closes
+	out := h.pipeline.DecideRequest(r.Context(), req)
+	defer out.Release() // idempotent; a tunnel releases its slot as it closes
 	if out.Blocked() {
 		h.decided(out)
 		h.writeBlocked(w, out)
@@ -229,7 +223,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if isConnect {
 		// The tunnel records the decision itself, once its own checks
 		// (the TLS ClientHello) are done.
-		return h.tunnel(w, r, out, release)
+		return h.tunnel(w, r, out)
 	}
 	h.decided(out)
 	if out.Blocked() { // the decision could not be recorded, and enforce mode fails closed
@@ -293,6 +287,9 @@ func (h *Handler) writeBlocked(w http.ResponseWriter, out *decision.Outcome) {
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	if out.RetryAfter > 0 {
 		hdr.Set("Retry-After", strconv.Itoa(int(math.Ceil(out.RetryAfter.Seconds()))))
+	}
+	if out.Status == http.StatusProxyAuthRequired {
+		hdr.Set("Proxy-Authenticate", `Basic realm="sovgate", charset="UTF-8"`)
 	}
 	w.WriteHeader(out.Status)
 	_, _ = w.Write([]byte(blockedBody(out)))

@@ -1,8 +1,10 @@
 package egress
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/sovgate/sovgate/caddy-modules/sovereignty"
 	"github.com/sovgate/sovgate/decision"
 	"github.com/sovgate/sovgate/policy"
 )
@@ -25,14 +28,35 @@ const (
 	// CodeIdentityRequired: require_identity is on and nothing identified
 	// the client.
 	CodeIdentityRequired = "IDENTITY_REQUIRED"
+	// CodeAuthRateLimited: the client's address, or the app it claims,
+	// failed to log in too often; the password is not checked (429 with
+	// Retry-After).
+	CodeAuthRateLimited = "AUTH_RATE_LIMITED"
 )
 
-// identityError refuses a request with 407.
-type identityError struct {
-	code, detail string
+// claim says who a request comes from as far as is known without a slow
+// check, for its share of the limits (see decision.Request): the app of a
+// verified client certificate, of a password verified before, or of a
+// registered source network is Verified; a user name whose password is
+// yet to be checked, or taken unchecked, is not. identify completes it.
+func (h *Handler) claim(r *http.Request) decision.Caller {
+	ipText, ip := clientIP(r)
+	c := decision.Caller{App: decision.UnknownApp, IP: ipText, IdentifiedBy: "none"}
+	apps := h.pipeline.Policy().Apps()
+	if cert := clientCert(r); cert != nil && apps.HasCertNames() {
+		if app, err := certApp(apps, cert); err == nil && app != nil {
+			return decision.Caller{App: app.ID, IP: ipText, IdentifiedBy: "mtls", Verified: true}
+		}
+	}
+	if user, password, ok := basicCredentials(r.Header.Get("Proxy-Authorization")); ok && policy.ValidAppName(user) {
+		id := h.app.Identity()
+		return decision.Caller{App: user, IP: ipText, IdentifiedBy: "basic", Verified: id.Remembers(user, password)}
+	}
+	if app := apps.ByAddr(ip); app != nil {
+		return decision.Caller{App: app.ID, IP: ipText, IdentifiedBy: "cidr", Verified: true}
+	}
+	return c
 }
-
-func (e *identityError) Error() string { return e.code + ": " + e.detail }
 
 // identify finds the calling app, in this order:
 //
@@ -41,84 +65,111 @@ func (e *identityError) Error() string { return e.code + ": " + e.detail }
 //     whose subject CN or a SAN (DNS name, URI, e-mail) the app registry
 //     lists (identified_by.mtls) names the app;
 //  2. proxy Basic auth: with a credentials file, the user is the app if
-//     the password matches its bcrypt hash, and a wrong password is
-//     refused (407); without one, the user name is taken as is, unless
-//     the registry lists that app with other means of identification
-//     only (refused, 407);
+//     the password matches its hash, and a wrong password is refused
+//     (407; 429 while the source or the app has failed too often);
+//     without one, the user name is taken as is, unless the registry
+//     lists that app with other means of identification only (refused,
+//     407);
 //  3. the source address, in a CIDR of the app registry
 //     (identified_by.cidr; the longest prefix wins);
 //  4. otherwise the app is "unknown" (identified_by "none"), or, with
 //     require_identity, the request is refused (407).
 //
 // The registry is the one of the policy revision in service. A malformed
-// Proxy-Authorization header is a bad request (400), as before.
-func (h *Handler) identify(r *http.Request) (decision.Caller, error) {
+// Proxy-Authorization header is a bad request (400 BAD_TARGET).
+func (h *Handler) identify(ctx context.Context, r *http.Request) (decision.Caller, *decision.Refusal) {
 	ipText, ip := clientIP(r)
 	c := decision.Caller{App: decision.UnknownApp, IP: ipText, IdentifiedBy: "none"}
 	apps := h.pipeline.Policy().Apps()
 	id := h.app.Identity()
 
-	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 && apps.HasCertNames() {
-		app, err := certApp(apps, r.TLS.VerifiedChains[0][0])
-		if err != nil {
-			return c, err
+	if cert := clientCert(r); cert != nil && apps.HasCertNames() {
+		app, refusal := certApp(apps, cert)
+		if refusal != nil {
+			return c, refusal
 		}
 		if app != nil {
-			c.App, c.IdentifiedBy = app.ID, "mtls"
+			c.App, c.IdentifiedBy, c.Verified = app.ID, "mtls", true
 		}
 	}
 
 	if auth := r.Header.Get("Proxy-Authorization"); auth != "" {
 		user, password, ok := basicCredentials(auth)
 		if !ok {
-			return c, &decision.TargetError{Input: "Proxy-Authorization", Reason: "malformed Proxy-Authorization header: use Basic with app:password"}
+			return c, badRequest("malformed Proxy-Authorization header: use Basic with app:password")
 		}
 		if !policy.ValidAppName(user) {
-			return c, &decision.TargetError{Input: "Proxy-Authorization", Reason: "the app name must be 1-64 letters, digits, '.', '_' or '-'"}
+			return c, badRequest("the app name must be 1-64 letters, digits, '.', '_' or '-'")
 		}
-		if id.Verified() {
-			if err := id.CheckBasic(r.Context(), user, password); err != nil {
-				return c, &identityError{CodeAuthFailed, fmt.Sprintf("wrong proxy credentials for app %q", user)}
+		verified := id.Verified()
+		if verified {
+			err := id.CheckBasic(ctx, ipText, user, password)
+			var throttled *sovereignty.ThrottledError
+			switch {
+			case errors.As(err, &throttled):
+				return c, &decision.Refusal{Status: http.StatusTooManyRequests, Code: CodeAuthRateLimited,
+					Detail: throttled.Error(), RetryAfter: throttled.RetryAfter}
+			case err != nil:
+				return c, authFailed(fmt.Sprintf("wrong proxy credentials for app %q", user))
 			}
 		} else if app := apps.Get(user); app != nil && !app.Basic && (len(app.CertNames) > 0 || len(app.CIDRs) > 0) {
 			// Without a credentials file nothing checks the user name, so
 			// it must not take the place of a certificate or a network the
 			// registry requires: an app that could be claimed by name
 			// would lend its profile to any client.
-			return c, &identityError{CodeAuthFailed, fmt.Sprintf(
-				"app %q is identified by its client certificate or source network (identified_by), not by an unchecked proxy user name", user)}
+			return c, authFailed(fmt.Sprintf(
+				"app %q is identified by its client certificate or source network (identified_by), not by an unchecked proxy user name", user))
 		}
 		switch {
 		case c.IdentifiedBy == "none":
-			c.App, c.IdentifiedBy = user, "basic"
+			c.App, c.IdentifiedBy, c.Verified = user, "basic", verified
 		case c.App != user:
-			return c, &identityError{CodeAuthFailed, fmt.Sprintf("the client certificate identifies app %q and the proxy credentials app %q", c.App, user)}
+			return c, authFailed(fmt.Sprintf("the client certificate identifies app %q and the proxy credentials app %q", c.App, user))
 		}
 	}
 
 	if c.IdentifiedBy == "none" {
 		if app := apps.ByAddr(ip); app != nil {
-			c.App, c.IdentifiedBy = app.ID, "cidr"
+			c.App, c.IdentifiedBy, c.Verified = app.ID, "cidr", true
 		}
 	}
 	if c.IdentifiedBy == "none" && id != nil && id.Require {
-		return c, &identityError{CodeIdentityRequired, "this gateway requires every app to identify itself (client certificate, proxy credentials or registered source network)"}
+		return c, &decision.Refusal{Status: http.StatusProxyAuthRequired, Code: CodeIdentityRequired,
+			Detail: "this gateway requires every app to identify itself (client certificate, proxy credentials or registered source network)"}
 	}
 	return c, nil
+}
+
+func authFailed(detail string) *decision.Refusal {
+	return &decision.Refusal{Status: http.StatusProxyAuthRequired, Code: CodeAuthFailed, Detail: detail}
+}
+
+func badRequest(reason string) *decision.Refusal {
+	return &decision.Refusal{Status: http.StatusBadRequest, Code: decision.CodeBadTarget,
+		Detail: (&decision.TargetError{Input: "Proxy-Authorization", Reason: reason}).Error()}
+}
+
+// clientCert is the client's certificate, when it verified against the
+// listener's trusted CAs.
+func clientCert(r *http.Request) *x509.Certificate {
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		return r.TLS.VerifiedChains[0][0]
+	}
+	return nil
 }
 
 // certApp maps a verified client certificate to an app: its SANs (DNS
 // names, URIs, e-mail addresses), then its subject CN. A certificate whose
 // names point at two apps identifies neither.
-func certApp(apps *policy.Apps, cert *x509.Certificate) (*policy.App, error) {
+func certApp(apps *policy.Apps, cert *x509.Certificate) (*policy.App, *decision.Refusal) {
 	var found *policy.App
-	try := func(name string) error {
+	try := func(name string) *decision.Refusal {
 		app := apps.ByCertName(name)
 		if app == nil {
 			return nil
 		}
 		if found != nil && found != app {
-			return &identityError{CodeAuthFailed, fmt.Sprintf("the client certificate names two apps, %q and %q", found.ID, app.ID)}
+			return authFailed(fmt.Sprintf("the client certificate names two apps, %q and %q", found.ID, app.ID))
 		}
 		found = app
 		return nil
@@ -142,26 +193,6 @@ func certApp(apps *policy.Apps, cert *x509.Certificate) (*policy.App, error) {
 		return nil, err
 	}
 	return found, nil
-}
-
-// refuseIdentity answers 407 with a Proxy-Authenticate challenge, and
-// records the refusal like any other decision (the app is "unknown": what
-// the client claimed is in the detail, never the password).
-func (h *Handler) refuseIdentity(w http.ResponseWriter, r *http.Request, caller decision.Caller, ie *identityError) {
-	target := rawTarget(r)
-	if r.Method == http.MethodConnect {
-		if t, err := connectTarget(r); err == nil {
-			target = t
-		}
-	} else if t, err := decision.ParseURLTarget(r.Method, r.URL); err == nil {
-		target = t
-	}
-	caller.App, caller.IdentifiedBy = decision.UnknownApp, "none"
-	out := h.pipeline.Refuse(target, caller, ie)
-	out.Status, out.Reasons, out.Detail = http.StatusProxyAuthRequired, []string{ie.code}, ie.detail
-	w.Header().Set("Proxy-Authenticate", `Basic realm="sovgate", charset="UTF-8"`)
-	h.decided(out)
-	h.writeBlocked(w, out)
 }
 
 // basicCredentials reads a Basic Proxy-Authorization header.

@@ -2,8 +2,6 @@ package egress
 
 import (
 	"context"
-	"net"
-	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -100,59 +98,4 @@ func settle(t *tunnel, log *zap.Logger) {
 		return
 	}
 	t.setOwner(cur)
-}
-
-// listenerAddrs expands a server's listen addresses into the addresses a
-// client could reach it on. A wildcard host listens on every local
-// address, so every interface address counts.
-func listenerAddrs(listen []string, log *zap.Logger) []netip.AddrPort {
-	var local []netip.Addr
-	localLoaded := false
-	var out []netip.AddrPort
-	for _, l := range listen {
-		na, err := caddy.ParseNetworkAddress(l)
-		if err != nil || na.IsUnixNetwork() {
-			continue
-		}
-		var hosts []netip.Addr
-		switch ip, err := netip.ParseAddr(na.Host); {
-		case na.Host == "" || (err == nil && ip.IsUnspecified()):
-			if !localLoaded {
-				local = interfaceAddrs(log)
-				localLoaded = true
-			}
-			hosts = local
-		case err == nil:
-			hosts = []netip.Addr{ip}
-		case na.Host == "localhost":
-			hosts = []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()}
-		default:
-			ips, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip", na.Host)
-			if err != nil {
-				log.Warn("cannot resolve a listen address to refuse it as a destination", zap.String("listen", l), zap.Error(err))
-				continue
-			}
-			hosts = ips
-		}
-		for port := na.StartPort; port <= na.EndPort; port++ {
-			for _, ip := range hosts {
-				out = append(out, netip.AddrPortFrom(ip.Unmap(), uint16(port)))
-			}
-		}
-	}
-	return out
-}
-
-func interfaceAddrs(log *zap.Logger) []netip.Addr {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		log.Warn("listing local addresses", zap.Error(err))
-	}
-	out := []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()}
-	for _, a := range addrs {
-		if p, err := netip.ParsePrefix(a.String()); err == nil {
-			out = append(out, p.Addr().Unmap())
-		}
-	}
-	return out
 }

@@ -37,6 +37,11 @@ type tunnel struct {
 
 	// release frees the tunnel's slot in the gateway's tunnel limits.
 	release func()
+	// watchFirst, when set, reads the client's first bytes before they go
+	// upstream (see watchClientHello); the other direction flows
+	// meanwhile. It returns the bytes to forward, and false to end the
+	// tunnel.
+	watchFirst func(io.Reader) ([]byte, bool)
 	// outcome is the decision that opened the tunnel; owner is the
 	// configuration whose decision currently keeps it open.
 	outcome *decision.Outcome
@@ -131,7 +136,7 @@ func (t *tunnel) closeFor(reason error) {
 // run copies until both directions are done and returns the byte counts.
 // When the client finishes sending, the upstream gets a half-close and the
 // response keeps flowing; when the upstream finishes, the tunnel closes.
-func (t *tunnel) run(clientR io.Reader, clientW io.Writer, flush func(), stats *decision.Stats, log *zap.Logger) (up, down int64, err error) {
+func (t *tunnel) run(clientR io.Reader, clientW io.Writer, stats *decision.Stats, log *zap.Logger) (up, down int64, err error) {
 	// Watched, then registered only now that both sides can be closed: a
 	// reload or a shutdown may close it from here on.
 	t.watch()
@@ -149,8 +154,28 @@ func (t *tunnel) run(clientR io.Reader, clientW io.Writer, flush func(), stats *
 	settle(t, log)
 	upDone := make(chan error, 1)
 	go func() {
-		n, err := t.pipe(t.upstream, clientR, nil)
-		up = n
+		var first int64
+		if t.watchFirst != nil {
+			consumed, ok := t.watchFirst(clientR)
+			if !ok {
+				t.closeFor(nil)
+				upDone <- nil
+				return
+			}
+			if len(consumed) > 0 {
+				t.touch()
+				m, err := t.upstream.Write(consumed)
+				first = int64(m)
+				if err != nil {
+					up = first
+					t.closeFor(nil)
+					upDone <- err
+					return
+				}
+			}
+		}
+		n, err := t.pipe(t.upstream, clientR)
+		up = first + n
 		if err == nil {
 			if cw, ok := t.upstream.(interface{ CloseWrite() error }); ok {
 				_ = cw.CloseWrite()
@@ -160,7 +185,7 @@ func (t *tunnel) run(clientR io.Reader, clientW io.Writer, flush func(), stats *
 		}
 		upDone <- err
 	}()
-	down, downErr := t.pipe(clientW, t.upstream, flush)
+	down, downErr := t.pipe(clientW, t.upstream)
 	t.closeFor(nil)
 	upErr := <-upDone
 	switch reason := t.closedBy.Load(); {
@@ -176,7 +201,7 @@ func (t *tunnel) run(clientR io.Reader, clientW io.Writer, flush func(), stats *
 
 // pipe copies src to dst with a pooled buffer, recording activity. It
 // returns nil at EOF.
-func (t *tunnel) pipe(dst io.Writer, src io.Reader, flush func()) (int64, error) {
+func (t *tunnel) pipe(dst io.Writer, src io.Reader) (int64, error) {
 	bufp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bufp)
 	buf := *bufp
@@ -189,9 +214,6 @@ func (t *tunnel) pipe(dst io.Writer, src io.Reader, flush func()) (int64, error)
 			written += int64(m)
 			if writeErr != nil {
 				return written, writeErr
-			}
-			if flush != nil {
-				flush()
 			}
 		}
 		if readErr == io.EOF {
@@ -210,7 +232,7 @@ func isClosedErr(err error) bool {
 // tunnel opens a CONNECT tunnel to a vetted address. It records the
 // decision itself: after the checks on the tunnel's first bytes, which can
 // still turn an allowed tunnel into a violation.
-func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, out *decision.Outcome, release func()) error {
+func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, out *decision.Outcome) error {
 	upstream, err := h.dialVetted(r.Context(), out.Addrs, out.Target.Port)
 	if err != nil {
 		status := http.StatusBadGateway
@@ -228,7 +250,7 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, out *decision.O
 		idle:     time.Duration(h.TunnelIdleTimeout),
 		deadline: time.Now().Add(time.Duration(h.TunnelMaxLifetime)),
 		outcome:  out,
-		release:  release,
+		release:  out.Release,
 		server:   h.server,
 		stream:   r.ProtoMajor > 1,
 	}
@@ -270,17 +292,18 @@ func (h *Handler) tunnelHijacked(w http.ResponseWriter, t *tunnel, out *decision
 		early, _ := brw.Reader.Peek(n)
 		clientR = io.MultiReader(bytes.NewReader(bytes.Clone(early)), client)
 	}
+	clientW := &syncWriter{w: client}
 	first, ok, err := h.checkFirstBytes(t, out, clientR, func(d time.Duration) {
 		if d == 0 {
 			_ = client.SetReadDeadline(time.Time{})
 		} else {
 			_ = client.SetReadDeadline(time.Now().Add(d))
 		}
-	}, client)
+	}, clientW)
 	if !ok {
 		return first, 0, err
 	}
-	up, down, err := t.run(clientR, client, nil, h.pipeline.Stats(), h.logger)
+	up, down, err := t.run(clientR, clientW, h.pipeline.Stats(), h.logger)
 	return up + first, down, err
 }
 
@@ -298,28 +321,38 @@ func (h *Handler) tunnelStream(w http.ResponseWriter, r *http.Request, t *tunnel
 	}
 	// A stream has no read deadline: a timer closes the body instead.
 	var timer *time.Timer
+	clientW := &syncWriter{w: w, flush: func() { _ = rc.Flush() }}
 	first, ok, err := h.checkFirstBytes(t, out, r.Body, func(d time.Duration) {
 		if d == 0 {
 			timer.Stop()
 		} else {
 			timer = time.AfterFunc(d, func() { _ = r.Body.Close() })
 		}
-	}, flushWriter{w, rc})
+	}, clientW)
 	if !ok {
 		return first, 0, err
 	}
-	up, down, err := t.run(r.Body, w, func() { _ = rc.Flush() }, h.pipeline.Stats(), h.logger)
+	up, down, err := t.run(r.Body, clientW, h.pipeline.Stats(), h.logger)
 	return up + first, down, err
 }
 
-type flushWriter struct {
-	w  io.Writer
-	rc *http.ResponseController
+// syncWriter is the client side of a tunnel: the copy from the upstream
+// writes to it, and so may the check of the client's first bytes (a TLS
+// alert), so writes are serialised. flush, when set, runs after each
+// write (an HTTP/2 stream).
+type syncWriter struct {
+	mu    sync.Mutex
+	w     io.Writer
+	flush func()
 }
 
-func (f flushWriter) Write(p []byte) (int, error) {
-	n, err := f.w.Write(p)
-	_ = f.rc.Flush()
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, err := s.w.Write(p)
+	if s.flush != nil {
+		s.flush()
+	}
 	return n, err
 }
 
@@ -328,16 +361,23 @@ func (f flushWriter) Write(p []byte) (int, error) {
 // after its ClientHello.
 var tlsAccessDenied = []byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 49}
 
-// checkFirstBytes reads and checks the TLS ClientHello of a tunnel to a TLS
-// port, records the decision, and forwards the bytes it read. It reports
-// how many bytes went upstream and whether the tunnel goes on; when it does
-// not, the client has been told (a TLS alert) and the tunnel is closed.
+// checkFirstBytes applies the checks of the tunnel's first bytes and
+// records the decision. On a TLS port (tls_ports) it reads the ClientHello
+// first, so the record says what it found and nothing goes upstream
+// before the verdict; elsewhere the decision is recorded at once and the
+// first bytes are watched as they come (see watchClientHello). It reports
+// how many bytes went upstream and whether the tunnel goes on; when it
+// does not, the client has been told (a TLS alert) and the tunnel is
+// closed.
 func (h *Handler) checkFirstBytes(t *tunnel, out *decision.Outcome, clientR io.Reader, deadline func(time.Duration), clientW io.Writer) (int64, bool, error) {
-	if !h.checks.PeeksAt(out.Target.Port) {
+	if !h.checks.ExpectsTLSAt(out.Target.Port) {
 		h.decided(out)
 		if out.Blocked() { // the decision could not be recorded, and enforce mode fails closed
 			t.closeFor(nil)
 			return 0, false, nil
+		}
+		if h.checks.WatchesAt(out.Target.Port) {
+			t.watchFirst = h.watchClientHello(out, deadline, clientW)
 		}
 		return 0, true, nil
 	}
@@ -361,6 +401,44 @@ func (h *Handler) checkFirstBytes(t *tunnel, out *decision.Outcome, clientR io.R
 		}
 	}
 	return int64(len(consumed)), true, nil
+}
+
+// tlsHandshakeRecord is the first byte of a TLS ClientHello (a handshake
+// record).
+const tlsHandshakeRecord = 0x16
+
+// watchClientHello checks a tunnel to a port where TLS is not required:
+// when the client's first bytes start a TLS handshake, its ClientHello is
+// read (within client_hello_timeout once it has begun) and judged as on a
+// TLS port, so "CONNECT allowed.example:8443" cannot carry a ClientHello
+// for another server. The wait for the first byte has no bound of its own:
+// in protocols where the server speaks first the client may say nothing
+// for a while, and the server's bytes flow meanwhile. A failed check is a
+// new decision about the tunnel, recorded; in enforce mode the client gets
+// a TLS alert and the tunnel closes before the ClientHello goes upstream.
+func (h *Handler) watchClientHello(out *decision.Outcome, deadline func(time.Duration), clientW io.Writer) func(io.Reader) ([]byte, bool) {
+	return func(clientR io.Reader) ([]byte, bool) {
+		var first [1]byte
+		if n, _ := io.ReadFull(clientR, first[:]); n == 0 {
+			return nil, true // the client sent nothing; the copy sees its end
+		}
+		if first[0] != tlsHandshakeRecord {
+			return first[:], true
+		}
+		deadline(time.Duration(h.ClientHelloTimeout))
+		hello, consumed, err := tlspeek.Read(io.MultiReader(bytes.NewReader(first[:]), clientR), maxClientHello)
+		deadline(0)
+		verdict := h.pipeline.JudgeWatchedClientHello(out, hello, err, h.checks)
+		if verdict == nil {
+			return consumed, true
+		}
+		h.decided(verdict)
+		if verdict.Blocked() {
+			_, _ = clientW.Write(tlsAccessDenied)
+			return nil, false
+		}
+		return consumed, true
+	}
 }
 
 // maxClientHello bounds what the gateway reads before deciding: large

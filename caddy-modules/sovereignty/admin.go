@@ -9,7 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/sovgate/sovgate/audit"
+	"github.com/sovgate/sovgate/audit/ingest"
 	"github.com/sovgate/sovgate/geo"
 	"github.com/sovgate/sovgate/policy"
 )
@@ -60,7 +60,7 @@ type Status struct {
 	Counters      map[string]int64 `json:"counters"`
 	UptimeSeconds int64            `json:"uptime_seconds"`
 	// Audit is the audit writer's state; absent without an audit store.
-	Audit *audit.Stats `json:"audit,omitempty"`
+	Audit *ingest.Stats `json:"audit,omitempty"`
 }
 
 // PolicyStatus describes the policy revision in service.

@@ -11,13 +11,14 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/sovgate/sovgate/audit"
+	"github.com/sovgate/sovgate/audit/ingest"
 	"github.com/sovgate/sovgate/decision"
 	"github.com/sovgate/sovgate/geo"
 	"github.com/sovgate/sovgate/policy"
@@ -117,6 +118,11 @@ type App struct {
 	// resolve destinations. Empty means the system resolver.
 	Resolver string `json:"resolver,omitempty"`
 
+	// Hosts is a file in /etc/hosts format whose names are answered
+	// before DNS: for trials and labs without a resolver to configure.
+	// The addresses it gives are guarded and classified like DNS answers.
+	Hosts string `json:"hosts,omitempty"`
+
 	// AllowPrivate lists the CIDRs of private, loopback or link-local
 	// destinations that may be reached anyway (an internal service the apps
 	// legitimately call through the gateway). Default: none.
@@ -168,8 +174,10 @@ type App struct {
 
 	// RatePerApp is how many requests per second one app may send
 	// (sustained; it may burst to twice that). Beyond it the gateway
-	// answers 429 RATE_LIMITED with Retry-After, so one looping app cannot
-	// take the gateway down for the others. Default 0: unlimited.
+	// answers 429 RATE_LIMITED with Retry-After, whatever the request, so
+	// one looping app cannot take the gateway down for the others.
+	// Requests not identified by a certificate, a checked password or a
+	// registered network count per source address. Default 0: unlimited.
 	RatePerApp float64 `json:"rate_per_app,omitempty"`
 
 	// MaxTunnels bounds the CONNECT tunnels open at once, all apps
@@ -177,8 +185,10 @@ type App struct {
 	// 10000; -1 for unlimited.
 	MaxTunnels int `json:"max_tunnels,omitempty"`
 
-	// MaxTunnelsPerApp bounds the tunnels one app may hold open. Default
-	// 0: only MaxTunnels applies.
+	// MaxTunnelsPerApp bounds the tunnels one app may hold open; requests
+	// not identified by a certificate, a checked password or a registered
+	// network count per source address instead, so rotating unchecked user
+	// names gains nothing. Default: 25% of MaxTunnels; -1 for unlimited.
 	MaxTunnelsPerApp int `json:"max_tunnels_per_app,omitempty"`
 
 	parts   *Parts
@@ -187,7 +197,7 @@ type App struct {
 	ctx     caddy.Context
 	pooled  []string
 
-	auditWriter *audit.Writer
+	auditWriter *ingest.Writer
 
 	// reloader keeps the policy up to date (reload.go); identity checks
 	// proxy credentials (identity.go).
@@ -274,9 +284,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 // Validate is satisfied by Provision, which already refused anything wrong.
 func (a *App) Validate() error { return nil }
 
-// Start launches the provider-ranges watcher (shared across reloads); the
-// pipeline itself is ready after Provision.
+// Start declares the configuration's listeners as the gateway's own (never
+// a destination) and launches the audit writer, the policy reloader and the
+// provider-ranges watcher (shared across reloads); the pipeline itself is
+// ready after Provision.
 func (a *App) Start() error {
+	a.declareListeners()
 	setCurrent(a)
 	if err := a.startAudit(); err != nil {
 		return err
@@ -296,9 +309,15 @@ func (a *App) Stop() error {
 }
 
 // Cleanup releases this config's hold on the shared databases and resolver.
+// The summaries of refusals still open are completed first, while the
+// audit store is still held.
 func (a *App) Cleanup() error {
 	a.stopPolicyReload()
-	for _, key := range a.pooled {
+	a.journal.Close()
+	// Last taken, first released: the provider-ranges watcher (taken at
+	// Start) decides with the classifier (taken at Provision), so it must
+	// stop before the classifier can close.
+	for _, key := range slices.Backward(a.pooled) {
 		if _, err := sharedResources.Delete(key); err != nil {
 			a.logger.Error("releasing shared resource", zap.String("key", key), zap.Error(err))
 		}
@@ -386,18 +405,29 @@ func (a *App) build(ctx context.Context, gate bool, newClassifier classifierFact
 	if err != nil {
 		return nil, fmt.Errorf("sovereignty: %w", err)
 	}
-	resolver, err := newResolver(geo.ResolverConfig{Server: server, Timeout: time.Duration(a.ResolverTimeout)})
+	var hosts *geo.HostsFile
+	if a.Hosts != "" {
+		if hosts, err = geo.LoadHostsFile(a.Hosts); err != nil {
+			return nil, fmt.Errorf("sovereignty: hosts: %w", err)
+		}
+	}
+	resolver, err := newResolver(geo.ResolverConfig{Server: server, Timeout: time.Duration(a.ResolverTimeout), Hosts: hosts})
 	if err != nil {
 		return nil, fmt.Errorf("sovereignty: resolver: %w", err)
 	}
-	pipeline, err := decision.New(decision.Config{
+	cfg := decision.Config{
 		Mode:       mode,
 		Resolver:   resolver,
 		Guard:      geo.NewGuard(allow),
 		Classifier: classifier,
 		Policy:     engine,
 		Limits:     a.limits(),
-	})
+	}
+	if gate {
+		// The gateway itself: its own listeners are never a destination.
+		cfg.Listeners = caddyListeners
+	}
+	pipeline, err := decision.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("sovereignty: %w", err)
 	}

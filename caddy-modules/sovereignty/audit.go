@@ -14,14 +14,16 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/sovgate/sovgate/audit"
+	"github.com/sovgate/sovgate/audit/ingest"
+	"github.com/sovgate/sovgate/audit/store"
+	"github.com/sovgate/sovgate/internal/appdirs"
 )
 
 // The audit trail: the store named by the audit option, behind a writer
 // (queue, batches, spool) that lives in sharedResources, so a reload keeps
 // its queue, its spool and its database connections.
 
-type pooledAudit struct{ w *audit.Writer }
+type pooledAudit struct{ w *ingest.Writer }
 
 // Destruct flushes what is queued (to the store, or the spool) and closes
 // the store, when the last configuration using it is gone.
@@ -35,20 +37,21 @@ func (p pooledAudit) Destruct() error {
 
 // AuditSpoolDir is where records wait while the store is unreachable: the
 // audit_spool option, else beside a SQLite store (audit.db.spool), else,
-// for PostgreSQL, under Caddy's data directory.
+// for PostgreSQL, in sovgate's state directory (/var/lib/sovgate for a
+// service).
 func (a *App) AuditSpoolDir() (string, error) {
 	if a.AuditSpool != "" {
 		return filepath.Abs(a.AuditSpool)
 	}
-	kind, target, err := audit.ParseLocation(a.Audit)
+	kind, target, err := store.ParseLocation(a.Audit)
 	if err != nil {
 		return "", err
 	}
 	if kind == "sqlite" {
 		return filepath.Abs(target + ".spool")
 	}
-	sum := sha256.Sum256([]byte(audit.Redact(a.Audit)))
-	return filepath.Join(caddy.AppDataDir(), "sovgate", "audit-spool-"+hex.EncodeToString(sum[:6])), nil
+	sum := sha256.Sum256([]byte(store.Redact(a.Audit)))
+	return filepath.Join(appdirs.Data(), "audit-spool-"+hex.EncodeToString(sum[:6])), nil
 }
 
 // provisionAudit opens the audit store (a bad store fails the
@@ -72,16 +75,19 @@ func (a *App) provisionAudit(ctx caddy.Context, node string) error {
 	if err != nil {
 		return fmt.Errorf("sovereignty: audit: %w", err)
 	}
+	if checkOnly.Load() {
+		return probeAudit(ctx, a.Audit, spool)
+	}
 	logger := a.logger.Named("audit")
 	key := "audit|" + a.Audit + "|" + spool
 	val, _, err := sharedResources.LoadOrNew(key, func() (caddy.Destructor, error) {
 		openCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		store, err := audit.Open(openCtx, a.Audit)
+		s, err := store.Open(openCtx, a.Audit)
 		if err != nil {
 			return nil, err
 		}
-		w := audit.NewWriter(store, audit.WriterConfig{
+		w := ingest.NewWriter(s, ingest.WriterConfig{
 			SpoolDir:     spool,
 			HeadInterval: time.Duration(a.AuditHeadInterval),
 			Logger:       logger,
@@ -95,14 +101,28 @@ func (a *App) provisionAudit(ctx caddy.Context, node string) error {
 	w := val.(pooledAudit).w
 	w.SetLogger(logger)
 	w.SetRetention(node, time.Duration(a.Retention), 0)
-	if err := audit.RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
+	if err := ingest.RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("sovereignty: audit metrics: %w", err)
 	}
 	a.auditWriter = w
-	a.journal.Recorder = w.Recorder(audit.RecorderConfig{Strict: strict, RecordPath: a.RecordPath})
+	a.journal.Recorder = w.Recorder(ingest.RecorderConfig{Strict: strict, RecordPath: a.RecordPath})
 	a.logger.Info("audit store ready",
 		zap.String("store", w.Store().Describe()), zap.String("spool", spool),
 		zap.Bool("strict", strict), zap.Duration("retention", time.Duration(a.Retention)), zap.Bool("record_path", a.RecordPath))
+	return nil
+}
+
+// probeAudit checks that the store could be opened and the spool made,
+// creating neither (see CheckOnly).
+func probeAudit(ctx context.Context, location, spool string) error {
+	probeCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := store.Probe(probeCtx, location); err != nil {
+		return fmt.Errorf("sovereignty: %w", err)
+	}
+	if err := appdirs.CheckWritable(spool); err != nil {
+		return fmt.Errorf("sovereignty: audit spool: %w", err)
+	}
 	return nil
 }
 
@@ -119,7 +139,7 @@ func (a *App) startAudit() error {
 }
 
 // AuditWriter returns the audit writer, nil without an audit store.
-func (a *App) AuditWriter() *audit.Writer { return a.auditWriter }
+func (a *App) AuditWriter() *ingest.Writer { return a.auditWriter }
 
 func parseAuditSync(s string) (strict bool, err error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
@@ -155,7 +175,7 @@ func (a *adminAPI) handleAudit(w http.ResponseWriter, r *http.Request) error {
 	if a.app == nil || a.app.auditWriter == nil {
 		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no audit store is configured (sovereignty option audit)")}
 	}
-	f, err := audit.FilterFromQuery(r.URL.Query(), time.Now())
+	f, err := store.FilterFromQuery(r.URL.Query(), time.Now())
 	if err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: err}
 	}

@@ -35,9 +35,20 @@ func (a *App) limits() decision.Limits {
 	case l.MaxTunnels < 0:
 		l.MaxTunnels = 0
 	}
+	switch {
+	case l.MaxTunnelsPerApp == 0 && l.MaxTunnels > 0:
+		l.MaxTunnelsPerApp = max(1, l.MaxTunnels*defaultTunnelSharePercent/100)
+	case l.MaxTunnelsPerApp < 0:
+		l.MaxTunnelsPerApp = 0
+	}
 	return l
 }
 
 // defaultMaxTunnels keeps a flood of tunnels from exhausting memory and
 // file descriptors: at under 64 KiB per idle tunnel it is about 640 MiB.
 const defaultMaxTunnels = 10000
+
+// defaultTunnelSharePercent is the share of max_tunnels one app (or one
+// unidentified source address) may hold by default, so one client cannot
+// fill the pool for every other app.
+const defaultTunnelSharePercent = 25

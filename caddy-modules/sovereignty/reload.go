@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/sovgate/sovgate/internal/appdirs"
 	"github.com/sovgate/sovgate/policy"
 )
 
@@ -145,7 +145,7 @@ func (a *App) newPolicySource() (policy.Source, error) {
 	}
 	cacheDir := a.PolicyCache
 	if cacheDir == "" {
-		cacheDir = filepath.Join(caddy.AppDataDir(), "sovgate", "policy-bundles")
+		cacheDir = filepath.Join(appdirs.Data(), "policy-bundles")
 	}
 	return policy.NewRemoteSource(policy.RemoteOptions{URL: a.Policies, PublicKey: key, CacheDir: cacheDir})
 }

@@ -1,8 +1,9 @@
-// Command sovgate is Caddy with sovgate's modules and commands.
+// Command sovgate is the sovgate gateway: Caddy with sovgate's modules, and
+// sovgate's command line.
 package main
 
 import (
-	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/sovgate/sovgate/internal/cli"
 
 	// Caddy's standard modules.
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
@@ -11,9 +12,8 @@ import (
 	_ "github.com/sovgate/sovgate/caddy-modules/egress"
 	_ "github.com/sovgate/sovgate/caddy-modules/handoff"
 	_ "github.com/sovgate/sovgate/caddy-modules/sovereignty"
-	_ "github.com/sovgate/sovgate/internal/cli"
 )
 
 func main() {
-	caddycmd.Main()
+	cli.Main()
 }

@@ -35,7 +35,6 @@ import (
 	"hash"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -53,7 +52,9 @@ type Options struct {
 	Dir string
 	// Mirror, when set, is where the feeds are read instead of the
 	// providers' sites: a local directory or an http(s) URL, laid out as
-	// aws/ip-ranges.json, gcp/cloud.json, ... (see package feeds).
+	// aws/ip-ranges.json, gcp/cloud.json, ... (see package feeds), or
+	// with the providers' own file names (cloudflare/ips-v4.txt,
+	// azure/ServiceTags_Public_YYYYMMDD.json, ...: see mirror.go).
 	Mirror string
 	// Feeds restricts the update to these feeds (names as in feeds.Names);
 	// nil means every feed. The index then holds only these feeds.
@@ -377,21 +378,8 @@ func previousFeeds(index string, progress io.Writer) map[string]geo.FeedInfo {
 // fetchFeedFile reads one feed file from the mirror or the official URL,
 // and returns it with a description of its source.
 func (r *run) fetchFeedFile(ctx context.Context, f feeds.File) ([]byte, string, error) {
-	if m := r.opts.Mirror; m != "" {
-		if isURL(m) {
-			u, err := url.JoinPath(m, f.Path)
-			if err != nil {
-				return nil, "", err
-			}
-			b, err := r.get(ctx, u, maxFeedSize)
-			return b, u, err
-		}
-		p := filepath.Join(m, filepath.FromSlash(f.Path))
-		b, err := readFileLimit(p, maxFeedSize)
-		if err != nil {
-			return nil, "", fmt.Errorf("mirror: %w", err)
-		}
-		return b, p, nil
+	if r.opts.Mirror != "" {
+		return r.fetchFromMirror(ctx, f)
 	}
 	u := f.URL
 	if f.Discover != nil {

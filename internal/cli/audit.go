@@ -11,14 +11,17 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
-	"github.com/sovgate/sovgate/audit"
+	"github.com/sovgate/sovgate/audit/report"
+	"github.com/sovgate/sovgate/audit/store"
+	"github.com/sovgate/sovgate/audit/verify"
 )
 
 // defaultAuditStore is where `sovgate egress` records decisions, and where
 // the audit commands look when given neither --audit nor --config.
 const defaultAuditStore = "./sovgate-data/audit.db"
 
-// Exit statuses of `sovgate audit verify` (PRODUCT.md).
+// Exit statuses of `sovgate audit verify` and `audit verify-proof`: 4 is an
+// answer (the log or the proof does not hold), not a failure of the command.
 const (
 	exitIntact   = 0
 	exitTampered = 4
@@ -81,7 +84,7 @@ Examples:
 			addStoreFlags(query)
 			addFilterFlags(query)
 			query.Flags().String("format", "table", "output format: table, json or csv")
-			query.Flags().Int("limit", audit.DefaultLimit, "at most this many records; 0 for all")
+			query.Flags().Int("limit", store.DefaultLimit, "at most this many records; 0 for all")
 			query.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
 				return runAuditQuery(fl, os.Stdout)
 			})
@@ -177,7 +180,7 @@ func addFilterFlags(cmd *cobra.Command) {
 }
 
 // openAuditStore finds and opens the store the command reads.
-func openAuditStore(ctx context.Context, fl caddycmd.Flags) (audit.Store, error) {
+func openAuditStore(ctx context.Context, fl caddycmd.Flags) (store.Store, error) {
 	location := fl.String("audit")
 	if configFile := fl.String("config"); location == "" && configFile != "" {
 		cfgJSON, _, _, err := caddycmd.LoadConfig(configFile, fl.String("adapter"))
@@ -204,16 +207,16 @@ func openAuditStore(ctx context.Context, fl caddycmd.Flags) (audit.Store, error)
 		}
 		location = defaultAuditStore
 	}
-	return audit.OpenExisting(ctx, location)
+	return store.OpenExisting(ctx, location)
 }
 
-func filterFromFlags(fl caddycmd.Flags, now time.Time) (audit.Filter, error) {
-	var f audit.Filter
+func filterFromFlags(fl caddycmd.Flags, now time.Time) (store.Filter, error) {
+	var f store.Filter
 	var err error
-	if f.Since, err = audit.ParseTime(fl.String("since"), now); err != nil {
+	if f.Since, err = store.ParseTime(fl.String("since"), now); err != nil {
 		return f, fmt.Errorf("--since: %w", err)
 	}
-	if f.Until, err = audit.ParseTime(fl.String("until"), now); err != nil {
+	if f.Until, err = store.ParseTime(fl.String("until"), now); err != nil {
 		return f, fmt.Errorf("--until: %w", err)
 	}
 	f.App, f.Host, f.Country, f.Provider = fl.String("app"), fl.String("host"), fl.String("country"), fl.String("provider")
@@ -232,17 +235,17 @@ func runAuditQuery(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 	if limit < 0 {
 		return 1, fmt.Errorf("--limit %d: give 0 (all) or more", limit)
 	}
-	rw, err := audit.NewRecordWriter(stdout, fl.String("format"))
+	rw, err := report.NewRecordWriter(stdout, fl.String("format"))
 	if err != nil {
 		return 1, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), fl.Duration("timeout"))
 	defer cancel()
-	store, err := openAuditStore(ctx, fl)
+	st, err := openAuditStore(ctx, fl)
 	if err != nil {
 		return 1, err
 	}
-	defer store.Close()
+	defer st.Close()
 	const pageSize = 5000
 	written := 0
 	for {
@@ -250,7 +253,7 @@ func runAuditQuery(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 		if limit > 0 {
 			f.Limit = min(pageSize, limit-written)
 		}
-		page, err := store.Query(ctx, f)
+		page, err := st.Query(ctx, f)
 		if err != nil {
 			return 1, err
 		}
@@ -279,14 +282,14 @@ func runAuditReport(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 	default:
 		return 1, fmt.Errorf("--format %q: use md, csv or html", format)
 	}
-	until, err := audit.ParseTime(fl.String("until"), now)
+	until, err := store.ParseTime(fl.String("until"), now)
 	if err != nil {
 		return 1, fmt.Errorf("--until: %w", err)
 	}
 	if until.IsZero() {
 		until = now.UTC()
 	}
-	since, err := audit.ParseTime(fl.String("since"), now)
+	since, err := store.ParseTime(fl.String("since"), now)
 	if err != nil {
 		return 1, fmt.Errorf("--since: %w", err)
 	}
@@ -298,12 +301,12 @@ func runAuditReport(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), fl.Duration("timeout"))
 	defer cancel()
-	store, err := openAuditStore(ctx, fl)
+	st, err := openAuditStore(ctx, fl)
 	if err != nil {
 		return 1, err
 	}
-	defer store.Close()
-	rep, err := audit.BuildReport(ctx, store, audit.ReportOptions{Since: since, Until: until, Top: fl.Int("top"), Now: now})
+	defer st.Close()
+	rep, err := report.Build(ctx, st, report.Options{Since: since, Until: until, Top: fl.Int("top"), Now: now})
 	if err != nil {
 		return 1, err
 	}
@@ -332,10 +335,10 @@ func runAuditVerify(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 	if format != "text" && format != "json" {
 		return 1, fmt.Errorf("--format %q: use text or json", format)
 	}
-	var opts audit.VerifyOptions
+	var opts verify.Options
 	anchors, _ := fl.GetStringArray("anchor")
 	for _, a := range anchors {
-		h, err := audit.ParseAnchor(a)
+		h, err := verify.ParseAnchor(a)
 		if err != nil {
 			return 1, err
 		}
@@ -343,12 +346,12 @@ func runAuditVerify(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), fl.Duration("timeout"))
 	defer cancel()
-	store, err := openAuditStore(ctx, fl)
+	st, err := openAuditStore(ctx, fl)
 	if err != nil {
 		return 1, err
 	}
-	defer store.Close()
-	res, err := audit.Verify(ctx, store, opts)
+	defer st.Close()
+	res, err := verify.Log(ctx, st, opts)
 	if err != nil {
 		return 1, fmt.Errorf("reading the audit store: %w", err)
 	}
@@ -359,7 +362,7 @@ func runAuditVerify(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 			return 1, err
 		}
 	} else {
-		writeVerifyText(stdout, store.Describe(), res)
+		writeVerifyText(stdout, st.Describe(), res)
 	}
 	if !res.OK() {
 		return exitTampered, nil
@@ -367,10 +370,10 @@ func runAuditVerify(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 	return exitIntact, nil
 }
 
-func writeVerifyText(w io.Writer, store string, res *audit.VerifyResult) {
+func writeVerifyText(w io.Writer, storeName string, res *verify.Result) {
 	if !res.OK() {
 		b := res.Break
-		fmt.Fprintf(w, "AUDIT LOG TAMPERED (%s)\n", store)
+		fmt.Fprintf(w, "AUDIT LOG TAMPERED (%s)\n", storeName)
 		if b.Node != "" {
 			fmt.Fprintf(w, "first broken record: node %s, entry %d\n", b.Node, b.Seq)
 		}
@@ -389,7 +392,7 @@ func writeVerifyText(w io.Writer, store string, res *audit.VerifyResult) {
 		decisions += c.Decisions
 	}
 	fmt.Fprintf(w, "audit log intact (%s): %d chain(s), %d entries, %d decisions; tag index %d rows\n",
-		store, len(res.Chains), entries, decisions, res.TagRows)
+		storeName, len(res.Chains), entries, decisions, res.TagRows)
 	for _, c := range res.Chains {
 		purged := ""
 		if c.First > 1 {

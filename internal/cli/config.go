@@ -24,6 +24,7 @@ func addSettingFlags(fs *pflag.FlagSet) {
 	fs.String("geoip-registration", "", "network registration MMDB (default: the one 'sovgate geo update' wrote in --provider-ranges, else the snapshot built in)")
 	fs.String("provider-ranges", "", "provider_ranges directory written by 'sovgate geo update'")
 	fs.String("resolver", "", "DNS server host:port (default: the system resolver)")
+	fs.String("hosts", "", "file in /etc/hosts format whose names are answered before DNS (trials, labs)")
 	fs.StringSlice("allow-private", nil, "private CIDR that destinations may use (repeatable)")
 	fs.StringSlice("internal", nil, "CIDR of the city's own networks: reachable, marked internal, allowed by the default policy (repeatable)")
 }
@@ -68,6 +69,9 @@ func loadApp(fl caddycmd.Flags) (*sovereignty.App, error) {
 	}
 	if v := fl.String("provider-ranges"); v != "" {
 		app.ProviderRanges = v
+	}
+	if v := fl.String("hosts"); v != "" {
+		app.Hosts = v
 	}
 	if v := fl.String("resolver"); v != "" {
 		app.Resolver = v

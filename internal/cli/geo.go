@@ -108,6 +108,9 @@ an internal web server laid out as
   akamai/akamai_ipv4_CIDRs.txt  akamai/akamai_ipv6_CIDRs.txt
   digitalocean/google.csv  linode/geofeed.csv
   iptoasn/ip2asn-combined.tsv.gz
+or with the providers' own names: cloudflare/ips-v4.txt, ips-v6.txt,
+fastly/public-ip-list.json, azure/ServiceTags_Public_YYYYMMDD.json (the
+newest), akamai/akamai_ipv4_ipv6_CIDRs-txt.zip.
 
 GeoIP databases (optional), written to DIR too:
   --maxmind-account-id ID --maxmind-license-key KEY

@@ -1,0 +1,350 @@
+// Package chain defines the audit log's entries and how they are chained:
+// the stored form of a record, its canonical encoding, and the per-node
+// hash chain that makes any edit, deletion, insertion or reordering show.
+package chain
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sovgate/sovgate/audit"
+)
+
+// The audit log is a list of entries, chained per gateway node. An entry is
+// immutable once written. There are three kinds:
+//
+//   - a decision entry is the audit record of one decision, written before
+//     the request is forwarded (bytes are 0, duration_us is the decision
+//     time);
+//   - a completion entry is written when a forwarded exchange or tunnel
+//     ends. It carries the decision's id, bytes_up, bytes_down and the
+//     exchange's duration_us, and nothing else. Queries present one record
+//     per decision, with the bytes and duration of its completion when
+//     there is one. A gateway killed mid-tunnel loses only the completion;
+//   - a checkpoint entry is written by retention when it purges the oldest
+//     entries of a chain: it names the last purged entry and its hash, so
+//     what remains is still verifiable.
+const (
+	KindDecision   = "decision"
+	KindCompletion = "completion"
+	KindCheckpoint = "checkpoint"
+)
+
+// GenesisHash is the prev_hash of the first entry of every chain.
+const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// Entry is one row of the chained audit log, as stored. Addresses,
+// Reasons and Detail hold JSON text; the hash covers the stored text, so
+// anyone can recompute it from the columns (see Canonical).
+type Entry struct {
+	Node string `json:"node"`
+	// Seq is the position in the node's chain: 1, 2, 3... It is assigned
+	// when the entry is written to the store; 0 before.
+	Seq  int64  `json:"seq,omitempty"`
+	Kind string `json:"kind"`
+	// ID is the decision id (for a completion, the id of the decision it
+	// completes; for a checkpoint, its own id).
+	ID string `json:"id"`
+	// Time is in microseconds since the Unix epoch (UTC): the decision time,
+	// the end of the exchange for a completion, the purge time for a
+	// checkpoint.
+	Time           int64  `json:"time"`
+	App            string `json:"app,omitempty"`
+	SourceIP       string `json:"source_ip,omitempty"`
+	Method         string `json:"method,omitempty"`
+	Scheme         string `json:"scheme,omitempty"`
+	Host           string `json:"host,omitempty"`
+	Port           int64  `json:"port,omitempty"`
+	Path           string `json:"path,omitempty"`
+	Addresses      string `json:"addresses,omitempty"`
+	Verdict        string `json:"verdict,omitempty"`
+	Action         string `json:"action,omitempty"`
+	Mode           string `json:"mode,omitempty"`
+	Reasons        string `json:"reasons,omitempty"`
+	PolicyRevision string `json:"policy_revision,omitempty"`
+	DurationUS     int64  `json:"duration_us,omitempty"`
+	BytesUp        int64  `json:"bytes_up,omitempty"`
+	BytesDown      int64  `json:"bytes_down,omitempty"`
+	Detail         string `json:"detail,omitempty"`
+	PrevHash       string `json:"prev_hash,omitempty"`
+	Hash           string `json:"hash,omitempty"`
+
+	// tagList caches the index terms of a decision made here, so a batch
+	// need not parse its own JSON again.
+	tagList []string
+	hasTags bool
+}
+
+// DecisionEntry makes the decision entry of a record. The path is kept
+// only when recordPath is true; nothing else of the request (query string,
+// headers, credentials) is ever part of a record.
+func DecisionEntry(rec *audit.Record, recordPath bool) *Entry {
+	e := &Entry{
+		Node:           rec.Node,
+		Kind:           KindDecision,
+		ID:             rec.ID,
+		Time:           rec.Time.UnixMicro(),
+		App:            rec.App,
+		SourceIP:       rec.SourceIP,
+		Method:         rec.Method,
+		Scheme:         rec.Scheme,
+		Host:           rec.Host,
+		Port:           int64(rec.Port),
+		Addresses:      addressesJSON(rec.Addresses),
+		Verdict:        rec.Verdict,
+		Action:         rec.Action,
+		Mode:           rec.Mode,
+		Reasons:        reasonsJSON(rec.Reasons),
+		PolicyRevision: rec.PolicyRevision,
+		DurationUS:     rec.DurationUS,
+		BytesUp:        rec.BytesUp,
+		BytesDown:      rec.BytesDown,
+	}
+	if recordPath {
+		e.Path = recordedPath(rec)
+	}
+	if len(rec.Exceptions) > 0 {
+		// The exceptions that allowed the request ride in the decision's
+		// detail column, so the chain's encoding needs no new column.
+		b, _ := json.Marshal(decisionDetail{Exceptions: rec.Exceptions})
+		e.Detail = string(b)
+	}
+	e.tagList, e.hasTags = recordTags(rec.Addresses, rec.Reasons), true
+	return e
+}
+
+// decisionDetail is the detail column of a decision entry.
+type decisionDetail struct {
+	// Exceptions are the ids of the exceptions (data.sovgate.exceptions)
+	// that allowed the request.
+	Exceptions []string `json:"exceptions,omitempty"`
+}
+
+// CompletionEntry makes the completion entry of a finished exchange: the
+// decision's id, the bytes each way and the whole exchange's duration.
+// Its time is the end of the exchange. A summary of refusals completes its
+// record the same way, with the count and the time of the last refusal in
+// the detail column.
+func CompletionEntry(rec *audit.Record) *Entry {
+	e := &Entry{
+		Node:       rec.Node,
+		Kind:       KindCompletion,
+		ID:         rec.ID,
+		Time:       rec.Time.UnixMicro() + rec.DurationUS,
+		DurationUS: rec.DurationUS,
+		BytesUp:    rec.BytesUp,
+		BytesDown:  rec.BytesDown,
+	}
+	if rec.Count > 1 {
+		b, _ := json.Marshal(completionDetail{Count: rec.Count, Last: rec.Last.UTC()})
+		e.Detail = string(b)
+	}
+	return e
+}
+
+// completionDetail is the detail column of a completion entry.
+type completionDetail struct {
+	// Count and Last summarise identical refusals (see audit.Record.Count).
+	Count int64     `json:"count,omitempty"`
+	Last  time.Time `json:"last,omitzero"`
+}
+
+func addressesJSON(addrs []audit.Address) string {
+	if len(addrs) == 0 {
+		return "[]"
+	}
+	b, err := json.Marshal(addrs)
+	if err != nil { // cannot happen: plain strings and numbers
+		return "[]"
+	}
+	return string(b)
+}
+
+func reasonsJSON(reasons []string) string {
+	if len(reasons) == 0 {
+		return "[]"
+	}
+	b, err := json.Marshal(reasons)
+	if err != nil {
+		return "[]"
+	}
+	return string(b)
+}
+
+// Canonical appends the canonical encoding of the entry to buf: a version
+// tag, then every column in a fixed order, each as a netstring
+// (<decimal length>:<bytes>,), numbers in decimal, prev_hash last.
+// The hash of an entry is the lowercase hex SHA-256 of this encoding.
+//
+//	v1 node seq kind id time app source_ip method scheme host port path
+//	addresses verdict action mode reasons policy_revision duration_us
+//	bytes_up bytes_down detail prev_hash
+func (e *Entry) Canonical(buf []byte) []byte {
+	buf = netstring(buf, "sovgate-audit-v1")
+	buf = netstring(buf, e.Node)
+	buf = netint(buf, e.Seq)
+	buf = netstring(buf, e.Kind)
+	buf = netstring(buf, e.ID)
+	buf = netint(buf, e.Time)
+	buf = netstring(buf, e.App)
+	buf = netstring(buf, e.SourceIP)
+	buf = netstring(buf, e.Method)
+	buf = netstring(buf, e.Scheme)
+	buf = netstring(buf, e.Host)
+	buf = netint(buf, e.Port)
+	buf = netstring(buf, e.Path)
+	buf = netstring(buf, e.Addresses)
+	buf = netstring(buf, e.Verdict)
+	buf = netstring(buf, e.Action)
+	buf = netstring(buf, e.Mode)
+	buf = netstring(buf, e.Reasons)
+	buf = netstring(buf, e.PolicyRevision)
+	buf = netint(buf, e.DurationUS)
+	buf = netint(buf, e.BytesUp)
+	buf = netint(buf, e.BytesDown)
+	buf = netstring(buf, e.Detail)
+	buf = netstring(buf, e.PrevHash)
+	return buf
+}
+
+func netstring(buf []byte, s string) []byte {
+	buf = strconv.AppendInt(buf, int64(len(s)), 10)
+	buf = append(buf, ':')
+	buf = append(buf, s...)
+	return append(buf, ',')
+}
+
+func netint(buf []byte, n int64) []byte {
+	var tmp [20]byte
+	return netstring(buf, string(strconv.AppendInt(tmp[:0], n, 10)))
+}
+
+// ComputeHash returns the hash the entry must carry, given its PrevHash.
+// scratch is reused when large enough.
+func (e *Entry) ComputeHash(scratch []byte) (string, []byte) {
+	scratch = e.Canonical(scratch[:0])
+	sum := sha256.Sum256(scratch)
+	return hex.EncodeToString(sum[:]), scratch
+}
+
+// Extend chains entries after head: it sets their seq, prev_hash and hash,
+// and returns the new head.
+func Extend(head Head, entries []*Entry) Head {
+	var scratch []byte
+	for _, e := range entries {
+		head.Seq++
+		e.Seq = head.Seq
+		e.PrevHash = head.Hash
+		e.Hash, scratch = e.ComputeHash(scratch)
+		head.Hash = e.Hash
+		head.Time = e.Time
+	}
+	return head
+}
+
+// Head is the end of one node's chain: how many entries it ever had (the
+// seq of the last one) and the last hash. Anchoring heads outside the
+// database (they are logged at an interval) lets `audit verify --anchor`
+// prove that nothing was cut from the end.
+type Head struct {
+	Node string `json:"node"`
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
+	// Time of the last entry, in microseconds since the epoch.
+	Time int64 `json:"time"`
+}
+
+// String renders a head as an anchor: node:seq:hash.
+func (h Head) String() string {
+	return h.Node + ":" + strconv.FormatInt(h.Seq, 10) + ":" + h.Hash
+}
+
+// Record turns a decision entry (and its completion, if any) into the
+// record auditors see.
+func (e *Entry) Record(completion *Entry) (audit.Stored, error) {
+	var out audit.Stored
+	out.Record = audit.Record{
+		ID:             e.ID,
+		Time:           time.UnixMicro(e.Time).UTC(),
+		Node:           e.Node,
+		App:            e.App,
+		SourceIP:       e.SourceIP,
+		Method:         e.Method,
+		Scheme:         e.Scheme,
+		Host:           e.Host,
+		Port:           uint16(e.Port),
+		Path:           e.Path,
+		Verdict:        e.Verdict,
+		Action:         e.Action,
+		Mode:           e.Mode,
+		PolicyRevision: e.PolicyRevision,
+		DurationUS:     e.DurationUS,
+		BytesUp:        e.BytesUp,
+		BytesDown:      e.BytesDown,
+		PrevHash:       e.PrevHash,
+		Hash:           e.Hash,
+		Addresses:      []audit.Address{},
+		Reasons:        []string{},
+	}
+	rec := &out.Record
+	if e.Addresses != "" {
+		if err := json.Unmarshal([]byte(e.Addresses), &rec.Addresses); err != nil {
+			return out, err
+		}
+	}
+	if e.Reasons != "" {
+		if err := json.Unmarshal([]byte(e.Reasons), &rec.Reasons); err != nil {
+			return out, err
+		}
+	}
+	if e.Kind == KindDecision && e.Detail != "" {
+		var d decisionDetail
+		if err := json.Unmarshal([]byte(e.Detail), &d); err != nil {
+			return out, err
+		}
+		rec.Exceptions = d.Exceptions
+	}
+	if completion != nil {
+		rec.DurationUS = completion.DurationUS
+		rec.BytesUp = completion.BytesUp
+		rec.BytesDown = completion.BytesDown
+		out.Completed = true
+		if completion.Detail != "" {
+			var d completionDetail
+			if err := json.Unmarshal([]byte(completion.Detail), &d); err != nil {
+				return out, fmt.Errorf("completion: %w", err)
+			}
+			rec.Count, rec.Last = d.Count, d.Last
+		}
+	}
+	return out, nil
+}
+
+func recordedPath(rec *audit.Record) string {
+	p := rec.Path
+	// A query string never belongs in the record, even with record_path.
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	if len(p) > 2048 {
+		p = p[:2048]
+	}
+	return p
+}
+
+// PurgeDetail is the detail of a retention checkpoint entry: which entries
+// of the chain retention purged, and the hash of the last one, which the
+// first remaining entry names as its prev_hash.
+type PurgeDetail struct {
+	PurgedFrom    int64  `json:"purged_from"`
+	PurgedThrough int64  `json:"purged_through"`
+	PurgedCount   int64  `json:"purged_count"`
+	LastHash      string `json:"last_hash"`
+	// Before is the retention cutoff, in microseconds since the epoch.
+	Before int64 `json:"before"`
+}

@@ -1,0 +1,10 @@
+//go:build !unix
+
+package ingest
+
+import "os"
+
+// lockFile is a no-op where flock is not available.
+func lockFile(*os.File) error { return nil }
+
+func unlockFile(*os.File) {}

@@ -1,0 +1,804 @@
+// Package ingest is the audit log's write path. The request path hands
+// records to a Writer through a bounded queue and never waits for the
+// database; the Writer writes them in batches, one transaction each, and
+// falls back to a local spool (fsynced) while the store is down or slower
+// than the durability window, then replays the spool in order.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sovgate/sovgate/audit"
+	"github.com/sovgate/sovgate/audit/chain"
+	"github.com/sovgate/sovgate/audit/store"
+)
+
+// ErrUnavailable is returned by Recorder.Decided when neither the store
+// nor the spool can take the record. Enforce mode then refuses the request
+// (503 AUDIT_UNAVAILABLE); monitor mode forwards it and logs the loss.
+var ErrUnavailable = errors.New("audit store and spool are both unavailable: the record was not taken")
+
+// WriterConfig tunes a Writer. Only SpoolDir is required.
+type WriterConfig struct {
+	// SpoolDir is the directory of the local spool.
+	SpoolDir string
+	// QueueSize bounds the queue between the request path and the writer;
+	// when it is full, records go straight to the spool. Default 16384.
+	QueueSize int
+	// MaxBatch bounds the entries written in one transaction. Default 2000.
+	MaxBatch int
+	// SpoolAfter is the durability window: a batch the store has not
+	// committed by then is also written to the spool and fsynced (the
+	// replay later skips what the store did commit). Default 750ms, so a
+	// record is on disk within one second.
+	SpoolAfter time.Duration
+	// WriteTimeout gives up on a store write; the store then counts as
+	// down. Default 10s.
+	WriteTimeout time.Duration
+	// RetryInterval is how often a store that is down is tried again.
+	// Default 1s.
+	RetryInterval time.Duration
+	// HeadInterval is how often the chain heads are logged; 0 takes the
+	// default of one minute, a negative value never logs them.
+	HeadInterval time.Duration
+	// Logger receives the writer's messages; nil logs nothing.
+	Logger *zap.Logger
+}
+
+func (c *WriterConfig) defaults() {
+	if c.QueueSize <= 0 {
+		c.QueueSize = 16384
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 2000
+	}
+	if c.SpoolAfter <= 0 {
+		c.SpoolAfter = 750 * time.Millisecond
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.RetryInterval <= 0 {
+		c.RetryInterval = time.Second
+	}
+	if c.HeadInterval == 0 {
+		c.HeadInterval = time.Minute
+	}
+}
+
+// Writer takes entries from the request path through a bounded queue and
+// writes them to the store in batches, one transaction each, falling back
+// to the spool while the store is down or slow, and replaying the spool,
+// in order, when the store is back. One Writer serves a store for the
+// whole process; configurations come and go through Recorders.
+type Writer struct {
+	store store.Store
+	cfg   WriterConfig
+
+	queue chan item
+	stop  chan struct{}
+	done  chan struct{}
+
+	startOnce sync.Once
+	startErr  error
+	closeOnce sync.Once
+	// intake is held for reading while a record is queued, and for writing
+	// while closing, so no record is queued after the writer stopped.
+	intake  sync.RWMutex
+	closed  atomic.Bool
+	started atomic.Bool
+
+	spoolMu sync.Mutex
+	spool   *Spool
+
+	logger    atomic.Pointer[zap.Logger]
+	retention atomic.Pointer[retentionPolicy]
+
+	// unavailable is set when the last write to both the store and the
+	// spool failed; Decided then refuses records at once.
+	unavailable atomic.Bool
+	storeUp     atomic.Bool
+
+	written, spooled, replayed, dropped atomic.Int64
+	lastError                           atomic.Pointer[string]
+
+	headsMu sync.Mutex
+	heads   map[string]chain.Head
+
+	// spoolFault, when set (tests), makes spool writes fail.
+	spoolFault atomic.Pointer[error]
+
+	// writer-goroutine state
+	storeDown    bool
+	nextTry      time.Time
+	nextHeadLog  time.Time
+	nextPurge    time.Time
+	nextOptimize time.Time
+}
+
+type item struct {
+	e    *chain.Entry
+	done chan error // non-nil for audit_sync strict: answered once durable
+}
+
+type retentionPolicy struct {
+	node  string
+	keep  time.Duration
+	every time.Duration
+}
+
+// NewWriter makes a Writer for the store s. Start launches it.
+func NewWriter(s store.Store, cfg WriterConfig) *Writer {
+	cfg.defaults()
+	w := &Writer{
+		store: s,
+		cfg:   cfg,
+		queue: make(chan item, cfg.QueueSize),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+		heads: make(map[string]chain.Head),
+	}
+	w.storeUp.Store(true)
+	if cfg.Logger != nil {
+		w.logger.Store(cfg.Logger)
+	} else {
+		w.logger.Store(zap.NewNop())
+	}
+	return w
+}
+
+// SetLogger replaces the logger (a reloaded configuration brings its own).
+func (w *Writer) SetLogger(l *zap.Logger) {
+	if l != nil {
+		w.logger.Store(l)
+	}
+}
+
+func (w *Writer) log() *zap.Logger { return w.logger.Load() }
+
+// SetRetention purges the entries of node's chain older than keep, every
+// `every` (default one hour). keep <= 0 keeps everything.
+func (w *Writer) SetRetention(node string, keep, every time.Duration) {
+	if keep <= 0 {
+		w.retention.Store(nil)
+		return
+	}
+	if every <= 0 {
+		every = time.Hour
+	}
+	w.retention.Store(&retentionPolicy{node: node, keep: keep, every: every})
+}
+
+// Store returns the writer's store (for queries).
+func (w *Writer) Store() store.Store { return w.store }
+
+// Start opens the spool (taking its lock) and launches the writer. It may
+// be called more than once.
+func (w *Writer) Start() error {
+	w.startOnce.Do(func() {
+		w.spoolMu.Lock()
+		sp, err := OpenSpool(w.cfg.SpoolDir)
+		if err != nil {
+			w.spoolMu.Unlock()
+			w.startErr = err
+			return
+		}
+		w.spool = sp
+		w.spoolMu.Unlock()
+		if n := sp.Pending(); n > 0 {
+			w.log().Info("audit spool holds records from an earlier run; replaying them", zap.Int64("records", n), zap.String("spool", w.cfg.SpoolDir))
+		}
+		metrics.spoolRecords.Set(float64(sp.Pending()))
+		metrics.storeUp.Set(1)
+		w.loadHeads()
+		w.started.Store(true)
+		go w.run()
+	})
+	return w.startErr
+}
+
+func (w *Writer) loadHeads() {
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout)
+	defer cancel()
+	heads, err := w.store.Heads(ctx)
+	if err != nil {
+		return
+	}
+	w.headsMu.Lock()
+	for _, h := range heads {
+		w.heads[h.Node] = h
+	}
+	w.headsMu.Unlock()
+}
+
+// Recorder returns a view of the writer with one configuration's options.
+// It implements decision.Recorder.
+func (w *Writer) Recorder(cfg RecorderConfig) *Recorder {
+	return &Recorder{w: w, cfg: cfg}
+}
+
+// RecorderConfig holds the per-configuration options.
+type RecorderConfig struct {
+	// Strict is audit_sync strict: Decided returns once the record is
+	// fsynced (committed to the store or written to the spool).
+	Strict bool
+	// RecordPath keeps the request path (never the query string).
+	RecordPath bool
+}
+
+// Recorder receives the decisions of the gateway (decision.Recorder).
+type Recorder struct {
+	w   *Writer
+	cfg RecorderConfig
+}
+
+// Decided takes the record of a decision, before the request is
+// forwarded. It does not wait for the store, except with Strict, where it
+// returns once the record is on disk. It returns ErrUnavailable when the
+// record cannot be taken.
+func (r *Recorder) Decided(rec *audit.Record) error {
+	return r.w.enqueue(chain.DecisionEntry(rec, r.cfg.RecordPath), r.cfg.Strict)
+}
+
+// Finished takes the completion of a forwarded exchange: its bytes and
+// duration, as a completion entry of the chain. It never blocks.
+func (r *Recorder) Finished(rec *audit.Record) {
+	_ = r.w.enqueue(chain.CompletionEntry(rec), false)
+}
+
+// Writer returns the recorder's writer.
+func (r *Recorder) Writer() *Writer { return r.w }
+
+func (w *Writer) enqueue(e *chain.Entry, strict bool) error {
+	w.intake.RLock()
+	if w.closed.Load() || !w.started.Load() {
+		w.intake.RUnlock()
+		// After shutdown (a tunnel closed late) or before start: straight
+		// to the spool, synced.
+		return w.late(e)
+	}
+	if w.unavailable.Load() {
+		w.intake.RUnlock()
+		w.lose(1, ErrUnavailable)
+		return ErrUnavailable
+	}
+	it := item{e: e}
+	if strict {
+		it.done = make(chan error, 1)
+	}
+	select {
+	case w.queue <- it:
+		w.intake.RUnlock()
+	default:
+		// The queue is full: the store is slower than the traffic. Spill to
+		// the spool from here rather than make the request wait.
+		w.intake.RUnlock()
+		return w.overflow(e, strict)
+	}
+	metrics.queueDepth.Set(float64(len(w.queue)))
+	if !strict {
+		return nil
+	}
+	return <-it.done
+}
+
+func (w *Writer) overflow(e *chain.Entry, strict bool) error {
+	w.spoolMu.Lock()
+	sp := w.spool
+	w.spoolMu.Unlock()
+	err := w.spoolErr()
+	if err == nil {
+		err = sp.Append([]*chain.Entry{e})
+	}
+	if err == nil && strict {
+		err = sp.Sync()
+	}
+	if err != nil {
+		w.loseSpooled(1, err)
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	w.spooled.Add(1)
+	metrics.spooled.Add(1)
+	metrics.spoolRecords.Set(float64(sp.Pending()))
+	return nil
+}
+
+// late writes an entry that arrives after Close (a tunnel closed late) or
+// before Start to the spool, synced; the next start replays it.
+func (w *Writer) late(e *chain.Entry) error {
+	w.spoolMu.Lock()
+	defer w.spoolMu.Unlock()
+	sp := w.spool
+	if sp == nil || sp.isClosed() {
+		var err error
+		if sp, err = OpenSpool(w.cfg.SpoolDir); err != nil {
+			w.lose(1, err)
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		defer sp.Close()
+	}
+	err := sp.Append([]*chain.Entry{e})
+	if err == nil {
+		err = sp.Sync()
+	}
+	if err != nil {
+		w.lose(1, err)
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	w.spooled.Add(1)
+	metrics.spooled.Add(1)
+	return nil
+}
+
+func (w *Writer) spoolErr() error {
+	if p := w.spoolFault.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// loseSpooled counts own records that the spool did not take, and, when
+// a segment vanished, the other records that went with it.
+func (w *Writer) loseSpooled(own int, err error) {
+	if own > 0 {
+		w.lose(own, err)
+	}
+	var gone *SegmentGoneError
+	if errors.As(err, &gone) {
+		if others := gone.Unsynced - int64(own) + gone.Earlier; others > 0 {
+			w.lose(int(others), err)
+		}
+	}
+}
+
+// lose counts records that could not be taken, and says so loudly.
+func (w *Writer) lose(n int, err error) {
+	w.dropped.Add(int64(n))
+	metrics.dropped.Add(float64(n))
+	msg := err.Error()
+	w.lastError.Store(&msg)
+	w.log().Error("AUDIT RECORDS LOST: neither the audit store nor the spool took them", zap.Int("records", n), zap.Error(err))
+}
+
+// Close stops taking records, writes everything queued to the store or,
+// failing that, to the spool, syncs the spool and releases it. The store is
+// not closed.
+func (w *Writer) Close() error {
+	var err error
+	w.closeOnce.Do(func() {
+		w.intake.Lock()
+		w.closed.Store(true)
+		w.intake.Unlock()
+		if !w.started.Load() {
+			return
+		}
+		close(w.stop)
+		<-w.done
+		w.spoolMu.Lock()
+		err = w.spool.Close()
+		w.spoolMu.Unlock()
+	})
+	return err
+}
+
+func (w *Writer) run() {
+	defer close(w.done)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	batch := make([]item, 0, w.cfg.MaxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case it := <-w.queue:
+			batch = append(batch, it)
+			batch = w.fill(batch)
+		case <-tick.C:
+		case <-w.stop:
+			w.drain()
+			return
+		}
+		if len(batch) > 0 {
+			w.writeBatch(batch)
+		}
+		metrics.queueDepth.Set(float64(len(w.queue)))
+		w.maintain(time.Now())
+	}
+}
+
+func (w *Writer) fill(batch []item) []item {
+	for len(batch) < w.cfg.MaxBatch {
+		select {
+		case it := <-w.queue:
+			batch = append(batch, it)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// drain writes what is queued at shutdown: to the store if it answers
+// within the durability window, else to the spool.
+func (w *Writer) drain() {
+	for {
+		batch := w.fill(make([]item, 0, w.cfg.MaxBatch))
+		if len(batch) == 0 {
+			break
+		}
+		w.writeBatch(batch)
+	}
+	w.syncSpool()
+	metrics.queueDepth.Set(0)
+	w.logHeads()
+}
+
+type appendResult struct {
+	heads []chain.Head
+	n     int
+	err   error
+}
+
+func (w *Writer) writeBatch(batch []item) {
+	entries := make([]*chain.Entry, len(batch))
+	for i, it := range batch {
+		c := *it.e
+		entries[i] = &c
+	}
+	if w.storeDown || w.spool.Pending() > 0 {
+		// Keep the order: while older records wait in the spool, new ones
+		// queue up behind them.
+		w.spoolBatch(batch)
+		return
+	}
+	res := make(chan appendResult, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout)
+		defer cancel()
+		heads, n, err := w.store.Append(ctx, entries, false)
+		res <- appendResult{heads, n, err}
+	}()
+	spooled := false
+	var r appendResult
+	select {
+	case r = <-res:
+	case <-time.After(w.cfg.SpoolAfter):
+		// The store is slow: make the batch durable in the spool now. If
+		// the store commits it after all, the replay skips it.
+		w.log().Warn("audit store slower than the durability window; spooling the batch", zap.Int("records", len(batch)), zap.Duration("window", w.cfg.SpoolAfter))
+		w.spoolBatch(batch)
+		spooled = true
+		r = <-res
+	}
+	if r.err != nil {
+		w.storeFailed(r.err)
+		if !spooled {
+			w.spoolBatch(batch)
+		}
+		return
+	}
+	w.storeOK()
+	w.noteHeads(r.heads)
+	w.written.Add(int64(r.n))
+	metrics.written.Add(float64(r.n))
+	if !spooled {
+		for _, it := range batch {
+			if it.done != nil {
+				it.done <- nil
+			}
+		}
+	}
+}
+
+// spoolBatch appends a batch to the spool and fsyncs it (one fsync per
+// batch: group commit), then answers the strict waiters.
+func (w *Writer) spoolBatch(batch []item) {
+	entries := make([]*chain.Entry, len(batch))
+	for i, it := range batch {
+		entries[i] = it.e
+	}
+	err := w.spoolErr()
+	if err == nil {
+		err = w.spool.Append(entries)
+	}
+	if err == nil {
+		err = w.spool.Sync()
+	}
+	if err != nil {
+		// A vanished segment is a one-off: the next append makes a new
+		// one, so only a spool that cannot take records makes the writer
+		// refuse them until the store returns.
+		var gone *SegmentGoneError
+		w.unavailable.Store(w.storeDown && !errors.As(err, &gone))
+		w.loseSpooled(len(batch), err)
+		err = fmt.Errorf("%w: %v", ErrUnavailable, err)
+	} else {
+		w.unavailable.Store(false)
+		w.spooled.Add(int64(len(batch)))
+		metrics.spooled.Add(float64(len(batch)))
+	}
+	metrics.spoolRecords.Set(float64(w.spool.Pending()))
+	for _, it := range batch {
+		if it.done != nil {
+			it.done <- err
+		}
+	}
+}
+
+func (w *Writer) storeFailed(err error) {
+	if !w.storeDown {
+		w.log().Error("audit store unavailable; records go to the local spool until it returns",
+			zap.String("store", w.store.Describe()), zap.String("spool", w.cfg.SpoolDir), zap.Error(err))
+	}
+	w.storeDown = true
+	w.storeUp.Store(false)
+	metrics.storeUp.Set(0)
+	msg := err.Error()
+	w.lastError.Store(&msg)
+	w.nextTry = time.Now().Add(w.cfg.RetryInterval)
+}
+
+func (w *Writer) storeOK() {
+	if w.storeDown {
+		w.log().Info("audit store available again", zap.String("store", w.store.Describe()))
+	}
+	w.storeDown = false
+	w.storeUp.Store(true)
+	w.unavailable.Store(false)
+	metrics.storeUp.Set(1)
+}
+
+func (w *Writer) syncSpool() {
+	if err := w.spool.Sync(); err != nil {
+		w.log().Error("audit spool sync failed", zap.Error(err))
+		w.loseSpooled(0, err)
+	}
+}
+
+// maintain runs between batches: group fsync of records spilled by the
+// request path, spool replay, chain-head logging, retention.
+func (w *Writer) maintain(now time.Time) {
+	if w.spool.Dirty() {
+		w.syncSpool()
+	}
+	if w.spool.Pending() > 0 && (!w.storeDown || !now.Before(w.nextTry)) {
+		w.replay(now)
+	} else if w.storeDown && !now.Before(w.nextTry) {
+		// Nothing to replay (the spool could not take records either):
+		// probe the store.
+		if w.pingFails() {
+			w.nextTry = now.Add(w.cfg.RetryInterval)
+		} else {
+			w.storeOK()
+		}
+	}
+	if w.cfg.HeadInterval > 0 && !now.Before(w.nextHeadLog) {
+		if !w.nextHeadLog.IsZero() {
+			w.logHeads()
+		}
+		w.nextHeadLog = now.Add(w.cfg.HeadInterval)
+	}
+	if o, ok := w.store.(interface{ Optimize(context.Context) error }); ok && !w.storeDown && !now.Before(w.nextOptimize) {
+		if !w.nextOptimize.IsZero() {
+			ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout)
+			if err := o.Optimize(ctx); err != nil {
+				w.log().Warn("refreshing the audit store's statistics", zap.Error(err))
+			}
+			cancel()
+		}
+		w.nextOptimize = now.Add(time.Hour)
+	}
+	if rp := w.retention.Load(); rp != nil && !w.storeDown && !now.Before(w.nextPurge) {
+		w.nextPurge = now.Add(rp.every)
+		w.purge(rp, now)
+	}
+}
+
+// replay writes spooled records to the store, oldest first, for at most a
+// quarter of a second per call so the queue keeps moving.
+func (w *Writer) replay(now time.Time) {
+	deadline := now.Add(250 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		entries, pos, err := w.spool.Read(w.cfg.MaxBatch)
+		var corrupt *CorruptSpoolError
+		if errors.As(err, &corrupt) {
+			size, _ := w.spool.Skip(corrupt.Seg)
+			w.log().Error("AUDIT RECORDS LOST: a spool segment is corrupt; its unreadable rest was moved aside",
+				zap.String("segment", corrupt.Segment+".corrupt"), zap.Int64("offset", corrupt.Offset), zap.Int64("bytes", size))
+			continue
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			// A segment was removed under the spool: what it held is gone.
+			lost := w.spool.DropMissing()
+			w.lose(int(lost), fmt.Errorf("audit spool %s: a segment was removed before it was replayed: %w", w.cfg.SpoolDir, err))
+			continue
+		}
+		if err != nil {
+			w.log().Error("reading the audit spool", zap.Error(err))
+			return
+		}
+		if len(entries) == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout)
+		heads, n, err := w.store.Append(ctx, entries, true)
+		cancel()
+		if err != nil {
+			if w.storeDown || w.pingFails() {
+				w.storeFailed(err)
+				return
+			}
+			// The store answers but refuses this batch: find the entries it
+			// refuses, set them aside, and write the others.
+			heads, n, err = w.replayOneByOne(entries)
+			if err != nil {
+				w.storeFailed(err)
+				return
+			}
+		}
+		w.storeOK()
+		w.noteHeads(heads)
+		if err := w.spool.Ack(pos); err != nil {
+			w.log().Error("recording the audit spool replay position", zap.Error(err))
+		}
+		w.replayed.Add(int64(n))
+		metrics.replayed.Add(float64(n))
+		metrics.spoolRecords.Set(float64(w.spool.Pending()))
+		if w.spool.Pending() == 0 {
+			w.log().Info("audit spool replayed: every record is in the store", zap.Int64("replayed_total", w.replayed.Load()))
+			return
+		}
+	}
+}
+
+func (w *Writer) pingFails() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout)
+	defer cancel()
+	return w.store.Ping(ctx) != nil
+}
+
+func (w *Writer) replayOneByOne(entries []*chain.Entry) ([]chain.Head, int, error) {
+	var heads []chain.Head
+	written := 0
+	for _, e := range entries {
+		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout)
+		h, n, err := w.store.Append(ctx, []*chain.Entry{e}, true)
+		cancel()
+		if err != nil {
+			if w.pingFails() {
+				return nil, 0, err
+			}
+			w.reject(e, err)
+			continue
+		}
+		heads = append(heads, h...)
+		written += n
+	}
+	return heads, written, nil
+}
+
+// reject sets aside an entry the store refuses, in rejected.jsonl beside
+// the spool, for an operator.
+func (w *Writer) reject(e *chain.Entry, cause error) {
+	w.dropped.Add(1)
+	metrics.dropped.Add(1)
+	path := filepath.Join(w.cfg.SpoolDir, "rejected.spool")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err == nil {
+		if fi, _ := f.Stat(); fi != nil && fi.Size() == 0 {
+			_, _ = f.WriteString(spoolMagic)
+		}
+		buf, _ := appendFrame(nil, e)
+		_, err = f.Write(buf)
+		if err == nil {
+			err = f.Sync()
+		}
+		f.Close()
+	}
+	w.log().Error("AUDIT RECORD REJECTED by the store; set aside", zap.String("id", e.ID), zap.String("kind", e.Kind),
+		zap.String("file", path), zap.NamedError("cause", cause), zap.Error(err))
+}
+
+func (w *Writer) noteHeads(heads []chain.Head) {
+	if len(heads) == 0 {
+		return
+	}
+	w.headsMu.Lock()
+	for _, h := range heads {
+		w.heads[h.Node] = h
+	}
+	w.headsMu.Unlock()
+}
+
+// Heads returns the chain heads this writer last wrote or read.
+func (w *Writer) Heads() []chain.Head {
+	w.headsMu.Lock()
+	defer w.headsMu.Unlock()
+	out := make([]chain.Head, 0, len(w.heads))
+	for _, h := range w.heads {
+		out = append(out, h)
+	}
+	return out
+}
+
+// logHeads logs each chain head, so it can be anchored outside the
+// database (audit verify --anchor node:seq:hash).
+func (w *Writer) logHeads() {
+	for _, h := range w.Heads() {
+		if h.Seq == 0 {
+			continue
+		}
+		w.log().Info("audit chain head",
+			zap.String("node", h.Node), zap.Int64("seq", h.Seq), zap.String("hash", h.Hash),
+			zap.String("anchor", h.String()), zap.Time("last_entry", time.UnixMicro(h.Time).UTC()))
+	}
+}
+
+func (w *Writer) purge(rp *retentionPolicy, now time.Time) {
+	before := now.Add(-rp.keep)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*w.cfg.WriteTimeout)
+		cp, err := w.store.Purge(ctx, rp.node, before, 50000)
+		cancel()
+		if err != nil {
+			w.log().Error("audit retention: purge failed", zap.String("node", rp.node), zap.Error(err))
+			return
+		}
+		if cp == nil {
+			return
+		}
+		w.noteHeads([]chain.Head{{Node: cp.Node, Seq: cp.Seq, Hash: cp.Hash, Time: cp.Time}})
+		w.log().Info("audit retention: purged old entries; a checkpoint keeps the rest verifiable",
+			zap.String("node", rp.node), zap.Time("before", before), zap.String("checkpoint", cp.Detail), zap.Int64("checkpoint_seq", cp.Seq))
+	}
+}
+
+// Stats are the writer's counters (status page, tests).
+type Stats struct {
+	Written       int64        `json:"written"`
+	Spooled       int64        `json:"spooled"`
+	Replayed      int64        `json:"replayed"`
+	Dropped       int64        `json:"dropped"`
+	QueueDepth    int          `json:"queue_depth"`
+	SpoolPending  int64        `json:"spool_pending"`
+	StoreUp       bool         `json:"store_up"`
+	LastError     string       `json:"last_error,omitempty"`
+	Store         string       `json:"store"`
+	SpoolDir      string       `json:"spool"`
+	Heads         []chain.Head `json:"heads,omitempty"`
+	SchemaVersion int          `json:"schema_version"`
+}
+
+// Stats returns the counters.
+func (w *Writer) Stats() Stats {
+	st := Stats{
+		Written:       w.written.Load(),
+		Spooled:       w.spooled.Load(),
+		Replayed:      w.replayed.Load(),
+		Dropped:       w.dropped.Load(),
+		QueueDepth:    len(w.queue),
+		StoreUp:       w.storeUp.Load(),
+		Store:         w.store.Describe(),
+		SpoolDir:      w.cfg.SpoolDir,
+		Heads:         w.Heads(),
+		SchemaVersion: store.SchemaVersion(),
+	}
+	w.spoolMu.Lock()
+	if w.spool != nil {
+		st.SpoolPending = w.spool.Pending()
+	}
+	w.spoolMu.Unlock()
+	if p := w.lastError.Load(); p != nil {
+		st.LastError = *p
+	}
+	return st
+}
