@@ -2,9 +2,12 @@
 // the decision pipeline: it resolves a host once per TTL (Resolver), refuses
 // internal destinations (Guard), and describes every vetted address with its
 // country, EU/EEA membership, network and operator (Classifier), using GeoIP
-// databases, the embedded fallback data, the provider catalogue, and the
-// IP ranges the cloud providers publish (ProviderRanges, compiled from the
-// feeds by package geo/feeds and kept fresh by package geo/update).
+// databases, the IP ranges the cloud providers publish (ProviderRanges,
+// compiled from the feeds by package geo/feeds and kept fresh by package
+// geo/update), the network registration data (RegistrationDB: ASN and
+// registration country), the dated snapshots of both built into the
+// binary, and the sovereignty knowledge of the policy revision that
+// evaluates (Knowledge: the operator catalogue and the EU territory).
 //
 // The pipeline uses it in this order:
 //
@@ -12,7 +15,7 @@
 //	for _, ip := range ans.Addrs {
 //		if cat, refused := guard.Check(ip); refused { ... } // 403 DESTINATION_PRIVATE
 //	}
-//	dest := classifier.Classify(ans.Host, ans.CNAMEs, ans.Addrs) // input.destination
+//	dest := classifier.Classify(knowledge, ans.Host, ans.CNAMEs, ans.Addrs) // input.destination
 //
 // and dials only ans.Addrs afterwards. A decision cache can key on
 // (ans.Key, classifier.Revision(), policy revision, ...) and keep entries
