@@ -514,8 +514,8 @@ func runGatewayGroup(t *testing.T, w *world, bundle policyBundle, replica, datab
 		// The test's world (DNS, GeoIP data, upstreams on loopback), the
 		// proxy on a port of its own, and no line per decision on stderr.
 		edits := []struct{ old, new string }{
-			{"\tsovereignty {\n", fmt.Sprintf("\tlog default {\n\t\texclude sovgate.decision\n\t}\n\tsovereignty {\n\t\tgeoip_country %s\n\t\tgeoip_asn %s\n\t\tresolver %s\n\t\tallow_private 127.0.0.0/29\n",
-				w.countryDB, w.asnDB, w.dns.Addr())},
+			{"\tsovereignty {\n", fmt.Sprintf("\tlog default {\n\t\texclude sovgate.decision\n\t}\n\tsovereignty {\n\t\tgeoip_country %s\n\t\tgeoip_asn %s\n\t\tgeoip_registration %s\n\t\tresolver %s\n\t\tallow_private 127.0.0.0/29\n",
+				w.countryDB, w.asnDB, w.registrationDB, w.dns.Addr())},
 			{"http://:3128 {\n", fmt.Sprintf("http://%s {\n\tbind 127.0.0.1\n", strings.TrimPrefix(n.proxyAddr, "127.0.0.1"))},
 		}
 		for _, e := range edits {

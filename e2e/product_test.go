@@ -235,6 +235,7 @@ func TestStatusCommand(t *testing.T) {
 	admin %s
 	sovereignty {
 		geoip_country %s
+		geoip_registration %s
 		resolver %s
 		allow_private 127.0.0.0/29
 		audit %s
@@ -246,7 +247,7 @@ http://:%d {
 	bind 127.0.0.1
 	sovereign_egress
 }
-`, adminAddr, w.countryDB, w.dns.Addr(), filepath.Join(dir, "audit.db"), port))
+`, adminAddr, w.countryDB, w.registrationDB, w.dns.Addr(), filepath.Join(dir, "audit.db"), port))
 	startBinaryGateway(t, dir, caddyfile, proxyAddr, adminAddr)
 	proxy, _ := url.Parse("http://" + proxyAddr)
 	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}, Timeout: 10 * time.Second}
@@ -302,7 +303,7 @@ func TestCaddyfileExampleServes(t *testing.T) {
 			}
 			s = strings.ReplaceAll(s, old, repl)
 		}
-		return strings.Replace(s, "\t\tmode monitor\n", fmt.Sprintf("\t\tmode monitor\n\t\tgeoip_country %s\n\t\tgeoip_asn %s\n", w.countryDB, w.asnDB), 1)
+		return strings.Replace(s, "\t\tmode monitor\n", fmt.Sprintf("\t\tmode monitor\n\t\tgeoip_country %s\n\t\tgeoip_asn %s\n\t\tgeoip_registration %s\n", w.countryDB, w.asnDB, w.registrationDB), 1)
 	})
 	proxyAddr := fmt.Sprintf("127.0.0.1:%d", proxyPort)
 	startBinaryGateway(t, d.dir, d.caddyfile, proxyAddr, adminAddr)
