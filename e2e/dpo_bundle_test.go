@@ -38,6 +38,31 @@ func buildBundle(t *testing.T, dir string, key []byte) (body []byte, revision st
 	return buf.Bytes(), rev
 }
 
+// signedBundle is the default policy, signed, served by a test web server
+// as the DPO team's bundle server would.
+type signedBundle struct {
+	server        *bundletest.Server // Set publishes another revision
+	privateKey    []byte             // signs the next revisions
+	publicKeyFile string             // for policy_public_key
+	revision      string             // of the bundle served first
+	url           string
+}
+
+func serveSignedBundle(t *testing.T, path string) signedBundle {
+	t.Helper()
+	priv, pub := signingKey(t)
+	pubFile := filepath.Join(t.TempDir(), "policy-signing.pub")
+	if err := os.WriteFile(pubFile, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := &bundletest.Server{}
+	body, rev := buildBundle(t, "", priv)
+	srv.Set(body)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return signedBundle{server: srv, privateKey: priv, publicKeyFile: pubFile, revision: rev, url: hs.URL + path}
+}
+
 func mustKey(t *testing.T) []byte {
 	priv, _ := signingKey(t)
 	return priv
@@ -45,19 +70,8 @@ func mustKey(t *testing.T) []byte {
 
 func TestDPOSignedBundleDistribution(t *testing.T) {
 	w := newWorld(t)
-	priv, pub := signingKey(t)
-	keyDir := t.TempDir()
-	pubFile := filepath.Join(keyDir, "policy-signing.pub")
-	if err := os.WriteFile(pubFile, pub, 0o644); err != nil {
-		t.Fatal(err)
-	}
-
-	srv := &bundletest.Server{}
-	v1, rev1 := buildBundle(t, "", priv)
-	srv.Set(v1)
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	url := hs.URL + "/bundles/sovgate.tar.gz"
+	b := serveSignedBundle(t, "/bundles/sovgate.tar.gz")
+	srv, priv, pubFile, rev1, url := b.server, b.privateKey, b.publicKeyFile, b.revision, b.url
 	cache := t.TempDir()
 	opts := gatewayOptions{mode: "enforce", policies: url, app: map[string]any{
 		"policy_public_key":    pubFile,
@@ -65,7 +79,7 @@ func TestDPOSignedBundleDistribution(t *testing.T) {
 		"policy_cache":         cache,
 	}}
 	g := startGateway(t, w, opts)
-	if st := g.policyStatus(t); st.Revision != rev1 || st.Source != hs.URL+"/bundles/sovgate.tar.gz" {
+	if st := g.policyStatus(t); st.Revision != rev1 || st.Source != url {
 		t.Fatalf("status %+v, want revision %s from the bundle server", st, rev1)
 	}
 	usDenied := func(want int, when string) {

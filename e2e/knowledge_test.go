@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/sovgate/sovgate/caddy-modules/sovereignty"
 	"github.com/sovgate/sovgate/geo/geotest"
-	"github.com/sovgate/sovgate/policy/bundletest"
 )
 
 // Real destinations, decided with nothing but the data built into sovgate:
@@ -281,19 +279,10 @@ func TestDPOAddsOperatorThroughTheWatcher(t *testing.T) {
 func TestDPOAddsOperatorThroughASignedBundle(t *testing.T) {
 	w := newWorld(t)
 	w.dns.SetA("crm.supplier.test", 300, ipDE)
-	priv, pub := signingKey(t)
-	pubFile := filepath.Join(t.TempDir(), "policy-signing.pub")
-	if err := os.WriteFile(pubFile, pub, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	srv := &bundletest.Server{}
-	v1, rev1 := buildBundle(t, "", priv)
-	srv.Set(v1)
-	server := httptest.NewServer(srv)
-	t.Cleanup(server.Close)
-	hs := server.URL
-	g := startGateway(t, w, gatewayOptions{mode: "enforce", policies: hs + "/sovgate.tar.gz", app: map[string]any{
-		"policy_public_key": pubFile, "policy_poll_interval": "100ms", "policy_cache": t.TempDir(),
+	b := serveSignedBundle(t, "/sovgate.tar.gz")
+	rev1 := b.revision
+	g := startGateway(t, w, gatewayOptions{mode: "enforce", policies: b.url, app: map[string]any{
+		"policy_public_key": b.publicKeyFile, "policy_poll_interval": "100ms", "policy_cache": t.TempDir(),
 	}})
 	if st := g.policyStatus(t); st.Revision != rev1 {
 		t.Fatalf("revision %s, want %s", st.Revision, rev1)
@@ -304,10 +293,10 @@ func TestDPOAddsOperatorThroughASignedBundle(t *testing.T) {
 
 	dir := copyDefaultPolicies(t)
 	addOperator(t, dir)
-	v2, rev2 := buildBundle(t, dir, priv)
-	srv.Set(v2)
+	v2, rev2 := buildBundle(t, dir, b.privateKey)
+	b.server.Set(v2)
 	st := g.waitPolicy(t, "the signed bundle with the new operator", func(st sovereignty.PolicyStatus) bool { return st.Revision == rev2 })
-	if st.Source != hs+"/sovgate.tar.gz" {
+	if st.Source != b.url {
 		t.Errorf("source %q", st.Source)
 	}
 	if status, _ := g.getStatus("etat-civil", "crm.supplier.test"); status != http.StatusForbidden {
