@@ -62,10 +62,14 @@ func inputValue(in *Input) ast.Value { return inputValueWith(in, nil) }
 func inputValueWith(in *Input, providers *providerTerms) ast.Value {
 	d := &in.Destination
 	// One block holds every term this input may need (an upper bound: shared
-	// terms take none), instead of one allocation per term.
-	n := 16 + len(in.Source.Categories) + 14*len(d.Addresses) + 8*len(d.Providers)
-	for i := range d.Providers {
-		n += len(d.Providers[i].Jurisdictions)
+	// terms take none), instead of one allocation per term. An address
+	// takes at most 7 (ip, asn, as_org, provider, region, service and the
+	// object); cached provider objects take none.
+	n := 16 + len(in.Source.Categories) + 7*len(d.Addresses)
+	if providers == nil {
+		for i := range d.Providers {
+			n += 6 + len(d.Providers[i].Jurisdictions)
+		}
 	}
 	a := termArena{buf: make([]ast.Term, 0, n)}
 	return ast.NewObject(
