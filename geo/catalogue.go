@@ -720,12 +720,14 @@ type offerPositions struct {
 func (p *catalogueParser) operator(id string, n *jsonNode) (Operator, operatorPositions) {
 	op := Operator{ID: id}
 	var pos operatorPositions
+	jurisdictionsAt := int64(-1)
 	what := fmt.Sprintf("operator %q", id)
 	p.fields(n, what, map[string]func(*jsonNode){
 		"name":         func(v *jsonNode) { p.str(v, what+": name", &op.Name) },
 		"kind":         func(v *jsonNode) { p.oneOf(v, what+": kind", operatorKinds, &op.Kind) },
 		"headquarters": func(v *jsonNode) { p.country(v, what+": headquarters", &op.Headquarters) },
 		"jurisdictions": func(v *jsonNode) {
+			jurisdictionsAt = v.offset
 			p.list(v, what+": jurisdictions", func(i int, it *jsonNode) {
 				var cc string
 				p.country(it, fmt.Sprintf("%s: jurisdictions[%d]", what, i), &cc)
@@ -780,8 +782,14 @@ func (p *catalogueParser) operator(id string, n *jsonNode) (Operator, operatorPo
 	if n.kind == jsonObject && op.Sources != nil && len(op.Sources) == 0 {
 		p.errorf(n.offset, "%s: sources is empty: say where the facts come from (official documentation, ASN registry, Public Suffix List)", what)
 	}
-	if len(op.Jurisdictions) == 0 && op.Headquarters != "" {
+	// The law of the ultimate owner's country always reaches the operator:
+	// the list must name it, so that the policy finds every law in one
+	// place (an entry that leaves it out is a mistake, not an exemption).
+	switch {
+	case len(op.Jurisdictions) == 0 && op.Headquarters != "":
 		op.Jurisdictions = []string{op.Headquarters}
+	case op.Headquarters != "" && jurisdictionsAt >= 0 && !slices.Contains(op.Jurisdictions, op.Headquarters):
+		p.errorf(jurisdictionsAt, "%s: jurisdictions must include the headquarters' country %s: the law of the ultimate owner's country always reaches the operator", what, op.Headquarters)
 	}
 	for _, f := range []*[]string{&op.Jurisdictions, &op.DomainSuffixes, &op.Sources} {
 		if *f == nil {

@@ -185,6 +185,7 @@ func TestParseCatalogueRejects(t *testing.T) {
 		{"bad hq", doc(entry("a", `"headquarters": "France"`)), "headquarters", 2},
 		{"lower-case hq", doc(entry("a", `"headquarters": "fr"`)), "headquarters", 2},
 		{"bad jurisdiction", doc(entry("a", `"jurisdictions": ["EU"]`)), "jurisdictions[0]", 2},
+		{"jurisdictions without headquarters", doc(entry("a", `"headquarters": "US", "jurisdictions": ["DE"]`)), `jurisdictions must include the headquarters' country US`, 2},
 		{"bad parent", doc(entry("a", `"parent": [{"name": "P"}]`)), "parent[0]: country is missing", 2},
 		{"ASN zero", doc(entry("a", `"asns": [0]`)), "AS0 is reserved", 2},
 		{"ASN negative", doc(entry("a", `"asns": [-1]`)), "not an AS number", 2},

@@ -61,9 +61,13 @@ func fuzzInput(app, host, ip, country, regionCountry, hq, jurisdiction string) *
 	// An address with no operator facts has no known operator.
 	if hq != "" || jurisdiction != "" {
 		in.Destination.Addresses[0].Provider, in.Destination.Addresses[0].MatchedBy = "p", "asn"
+		// As the classifier gives them: the jurisdictions include the
+		// headquarters' country.
 		p := geo.Provider{ID: "p", Name: "P", Headquarters: hq, MatchedBy: "asn"}
-		if jurisdiction != "" {
-			p.Jurisdictions = []string{jurisdiction}
+		for _, cc := range []string{hq, jurisdiction} {
+			if cc != "" && !slices.Contains(p.Jurisdictions, cc) {
+				p.Jurisdictions = append(p.Jurisdictions, cc)
+			}
 		}
 		in.Destination.Providers = []geo.Provider{p}
 	}

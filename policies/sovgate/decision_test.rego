@@ -97,8 +97,8 @@ test_eu_provider_allowed if {
 	d == {"allow": true, "profile": "sovereign", "reasons": []}
 }
 
-test_headquarters_counts_even_without_jurisdictions if {
-	provider := object.union(aws, {"jurisdictions": null})
+test_every_listed_jurisdiction_counts if {
+	provider := object.union(aws, {"jurisdictions": ["DE", "US"]})
 	d := sovgate.decision with input as request("test-etat-civil", "x.example", [address("192.0.2.30", "DE")], [provider])
 	codes(d) == ["JURISDICTION_NON_EU"]
 }

@@ -17,22 +17,12 @@ package sovgate
 
 # JURISDICTION_NON_EU: a country whose law reaches the provider, as listed in
 # the catalogue or inferred from the registration of its network, is not
-# acceptable.
+# acceptable. The list always holds the country of the headquarters: the
+# catalogue refuses an entry that leaves it out.
 jurisdiction_violations contains jurisdiction_reason(provider, country) if {
 	"jurisdiction" in profile_checks
 	some provider in input.destination.providers
 	some country in provider.jurisdictions
-	not acceptable_country(country)
-}
-
-# JURISDICTION_NON_EU: the law of the country of the headquarters always
-# reaches the provider, even if the catalogue forgot to list it.
-jurisdiction_violations contains jurisdiction_reason(provider, country) if {
-	"jurisdiction" in profile_checks
-	some provider in input.destination.providers
-	country := provider.headquarters
-	country != ""
-	not country in provider.jurisdictions # already checked above
 	not acceptable_country(country)
 }
 
