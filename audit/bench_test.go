@@ -110,3 +110,56 @@ func BenchmarkVerifyMillion(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBytesPerRecord appends 100,000 decisions (and a completion for
+// every other one) to a fresh store of each backend and reports the size
+// of the database per decision: tables and indexes, SQLite file after a
+// checkpoint of its write-ahead log, PostgreSQL relations after VACUUM.
+func BenchmarkBytesPerRecord(b *testing.B) {
+	const n = 100_000
+	for _, backend := range []string{"sqlite", "postgres"} {
+		b.Run(backend, func(b *testing.B) {
+			for b.Loop() {
+				loc := filepath.Join(b.TempDir(), "audit.db")
+				if backend == "postgres" {
+					loc = audittest.PostgresURL(b)
+				}
+				s := openStore(b, loc)
+				for start := 0; start < n; start += 2000 {
+					entries := make([]*chain.Entry, 0, 3000)
+					for i := start; i < start+2000; i++ {
+						rec := audittest.Record(i, "gw-1")
+						entries = append(entries, chain.DecisionEntry(rec, false))
+						if i%2 == 0 {
+							rec.BytesUp, rec.BytesDown, rec.DurationUS = 1200, 34000, 3_000_000
+							entries = append(entries, chain.CompletionEntry(rec))
+						}
+					}
+					if _, _, err := s.Append(context.Background(), entries, false); err != nil {
+						b.Fatal(err)
+					}
+				}
+				db := audittest.OpenDB(b, loc)
+				var size int64
+				if backend == "postgres" {
+					if _, err := db.Exec(`VACUUM`); err != nil {
+						b.Fatal(err)
+					}
+					if err := db.QueryRow(`SELECT sum(pg_total_relation_size(oid)) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace`).Scan(&size); err != nil {
+						b.Fatal(err)
+					}
+				} else {
+					if _, err := db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+						b.Fatal(err)
+					}
+					fi, err := os.Stat(loc)
+					if err != nil {
+						b.Fatal(err)
+					}
+					size = fi.Size()
+				}
+				b.ReportMetric(float64(size)/n, "bytes/decision")
+			}
+		})
+	}
+}
