@@ -61,10 +61,11 @@ func (s *sqlStore) Snapshot(ctx context.Context) (Store, func(), error) {
 	return view, func() { _ = tx.Rollback() }, nil
 }
 
-// entryColumns are the columns of audit_log in Canonical's order.
-const entryColumns = `node, seq, kind, id, time, app, source_ip, method, scheme, host, port, path, addresses, verdict, action, mode, reasons, policy_revision, duration_us, bytes_up, bytes_down, detail, prev_hash, hash`
+// entryColumns are the columns of audit_log in Canonical's order, then the
+// entry's Merkle tree hashes.
+const entryColumns = `node, seq, kind, id, time, app, source_ip, method, scheme, host, port, path, addresses, verdict, action, mode, reasons, policy_revision, duration_us, bytes_up, bytes_down, detail, prev_hash, hash, tree`
 
-const entryColumnCount = 24
+const entryColumnCount = 25
 
 var entryColumnNames = strings.Split(strings.ReplaceAll(entryColumns, " ", ""), ",")
 
@@ -121,14 +122,14 @@ func (s *sqlStore) q(query string) string {
 func entryValues(e *chain.Entry, dst []any) []any {
 	return append(dst, e.Node, e.Seq, e.Kind, e.ID, e.Time, e.App, e.SourceIP, e.Method, e.Scheme, e.Host, e.Port,
 		e.Path, e.Addresses, e.Verdict, e.Action, e.Mode, e.Reasons, e.PolicyRevision, e.DurationUS, e.BytesUp,
-		e.BytesDown, e.Detail, e.PrevHash, e.Hash)
+		e.BytesDown, e.Detail, e.PrevHash, e.Hash, e.Tree)
 }
 
 // entryTargets are the scan targets of entryColumns into e.
 func entryTargets(e *chain.Entry) []any {
 	return []any{&e.Node, &e.Seq, &e.Kind, &e.ID, &e.Time, &e.App, &e.SourceIP, &e.Method, &e.Scheme, &e.Host, &e.Port,
 		&e.Path, &e.Addresses, &e.Verdict, &e.Action, &e.Mode, &e.Reasons, &e.PolicyRevision, &e.DurationUS, &e.BytesUp,
-		&e.BytesDown, &e.Detail, &e.PrevHash, &e.Hash}
+		&e.BytesDown, &e.Detail, &e.PrevHash, &e.Hash, &e.Tree}
 }
 
 type execer interface {
@@ -172,13 +173,16 @@ func (s *sqlStore) Append(ctx context.Context, entries []*chain.Entry, dedupe bo
 		if err != nil {
 			return nil, 0, err
 		}
-		heads = append(heads, chain.Extend(head, byNode[node]))
+		if head, err = s.extend(ctx, sqlQuery(tx), head, byNode[node]); err != nil {
+			return nil, 0, err
+		}
+		heads = append(heads, head)
 	}
 	if err := s.insertEntries(ctx, tx, entries); err != nil {
 		return nil, 0, err
 	}
 	for _, h := range heads {
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE audit_heads SET seq = ?, hash = ?, time = ? WHERE node = ?`), h.Seq, h.Hash, h.Time, h.Node); err != nil {
+		if err := s.updateHead(ctx, tx, h); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -195,13 +199,33 @@ func (s *sqlStore) lockHead(ctx context.Context, tx execer, node string) (chain.
 	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO audit_heads (node, seq, hash, time) VALUES (?, 0, ?, 0) ON CONFLICT (node) DO NOTHING`), node, chain.GenesisHash); err != nil {
 		return chain.Head{}, err
 	}
-	query := `SELECT seq, hash, time FROM audit_heads WHERE node = ?`
+	query := `SELECT seq, hash, time, root FROM audit_heads WHERE node = ?`
 	if s.postgres {
 		query += ` FOR UPDATE`
 	}
 	h := chain.Head{Node: node}
-	err := tx.QueryRowContext(ctx, s.q(query), node).Scan(&h.Seq, &h.Hash, &h.Time)
-	return h, err
+	var root []byte
+	if err := tx.QueryRowContext(ctx, s.q(query), node).Scan(&h.Seq, &h.Hash, &h.Time, &root); err != nil {
+		return h, err
+	}
+	copy(h.Root[:], root)
+	return h, nil
+}
+
+// extend chains entries after head, reading the tree's frontier from the
+// store, and returns the new head.
+func (s *sqlStore) extend(ctx context.Context, query queryFunc, head chain.Head, entries []*chain.Entry) (chain.Head, error) {
+	tree, err := chain.TreeAt(head.Seq, s.hashReader(ctx, query, head.Node))
+	if err != nil {
+		return head, fmt.Errorf("node %s: reading the Merkle tree of its %d entries: %w", head.Node, head.Seq, err)
+	}
+	return chain.Extend(head, tree, entries)
+}
+
+// updateHead records a chain's new head.
+func (s *sqlStore) updateHead(ctx context.Context, tx execer, h chain.Head) error {
+	_, err := tx.ExecContext(ctx, s.q(`UPDATE audit_heads SET seq = ?, hash = ?, time = ?, root = ? WHERE node = ?`), h.Seq, h.Hash, h.Time, h.Root[:], h.Node)
+	return err
 }
 
 func (s *sqlStore) insertEntries(ctx context.Context, tx *sql.Tx, entries []*chain.Entry) error {
@@ -285,6 +309,7 @@ func (s *sqlStore) insertEntriesPG(ctx context.Context, tx *sql.Tx, entries []*c
 		node, kind, id, app, sourceIP, method, scheme, host, path, addrs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		verdict, action, mode, reasons, rev, detail, prev, hash          = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		seq, ts, port, dur, up, down                                     = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		tree                                                             = make([][]byte, n)
 		tagTag, tagID                                                    []string
 		tagTime                                                          []int64
 	)
@@ -292,7 +317,7 @@ func (s *sqlStore) insertEntriesPG(ctx context.Context, tx *sql.Tx, entries []*c
 		node[i], seq[i], kind[i], id[i], ts[i] = e.Node, e.Seq, e.Kind, e.ID, e.Time
 		app[i], sourceIP[i], method[i], scheme[i], host[i], port[i], path[i] = e.App, e.SourceIP, e.Method, e.Scheme, e.Host, e.Port, e.Path
 		addrs[i], verdict[i], action[i], mode[i], reasons[i], rev[i] = e.Addresses, e.Verdict, e.Action, e.Mode, e.Reasons, e.PolicyRevision
-		dur[i], up[i], down[i], detail[i], prev[i], hash[i] = e.DurationUS, e.BytesUp, e.BytesDown, e.Detail, e.PrevHash, e.Hash
+		dur[i], up[i], down[i], detail[i], prev[i], hash[i], tree[i] = e.DurationUS, e.BytesUp, e.BytesDown, e.Detail, e.PrevHash, e.Hash, e.Tree
 		tags, _ := e.Tags()
 		for _, t := range tags {
 			tagTag, tagTime, tagID = append(tagTag, t), append(tagTime, e.Time), append(tagID, e.ID)
@@ -301,8 +326,8 @@ func (s *sqlStore) insertEntriesPG(ctx context.Context, tx *sql.Tx, entries []*c
 	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (`+entryColumns+`) SELECT * FROM unnest(
 	$1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
 	$11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::bigint[], $20::bigint[],
-	$21::bigint[], $22::text[], $23::text[], $24::text[])`,
-		node, seq, kind, id, ts, app, sourceIP, method, scheme, host, port, path, addrs, verdict, action, mode, reasons, rev, dur, up, down, detail, prev, hash); err != nil {
+	$21::bigint[], $22::text[], $23::text[], $24::text[], $25::bytea[])`,
+		node, seq, kind, id, ts, app, sourceIP, method, scheme, host, port, path, addrs, verdict, action, mode, reasons, rev, dur, up, down, detail, prev, hash, tree); err != nil {
 		return err
 	}
 	if len(tagTag) == 0 {
@@ -386,7 +411,7 @@ func (s *sqlStore) withoutExisting(ctx context.Context, tx execer, entries []*ch
 }
 
 // Query columns: the decision entry, then its completion.
-const queryColumns = `d.node, d.seq, d.kind, d.id, d.time, d.app, d.source_ip, d.method, d.scheme, d.host, d.port, d.path, d.addresses, d.verdict, d.action, d.mode, d.reasons, d.policy_revision, d.duration_us, d.bytes_up, d.bytes_down, d.detail, d.prev_hash, d.hash, c.duration_us, c.bytes_up, c.bytes_down, c.id, c.detail`
+const queryColumns = `d.node, d.seq, d.kind, d.id, d.time, d.app, d.source_ip, d.method, d.scheme, d.host, d.port, d.path, d.addresses, d.verdict, d.action, d.mode, d.reasons, d.policy_revision, d.duration_us, d.bytes_up, d.bytes_down, d.detail, d.prev_hash, d.hash, d.tree, c.duration_us, c.bytes_up, c.bytes_down, c.id, c.detail`
 
 // selectSQL builds the query of a filter. When the filter has a country,
 // provider or reason, the tag index drives the scan (newest first), so a
@@ -590,7 +615,7 @@ func (s *sqlStore) WalkTags(ctx context.Context, fn func(tag, id string) error) 
 }
 
 func (s *sqlStore) Heads(ctx context.Context) ([]chain.Head, error) {
-	rows, err := s.reader().QueryContext(ctx, `SELECT node, seq, hash, time FROM audit_heads ORDER BY node`)
+	rows, err := s.reader().QueryContext(ctx, `SELECT node, seq, hash, time, root FROM audit_heads ORDER BY node`)
 	if err != nil {
 		return nil, err
 	}
@@ -598,9 +623,11 @@ func (s *sqlStore) Heads(ctx context.Context) ([]chain.Head, error) {
 	var heads []chain.Head
 	for rows.Next() {
 		var h chain.Head
-		if err := rows.Scan(&h.Node, &h.Seq, &h.Hash, &h.Time); err != nil {
+		var root []byte
+		if err := rows.Scan(&h.Node, &h.Seq, &h.Hash, &h.Time, &root); err != nil {
 			return nil, err
 		}
+		copy(h.Root[:], root)
 		heads = append(heads, h)
 	}
 	return heads, rows.Err()
@@ -668,6 +695,9 @@ func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max
 			}
 		}
 	}
+	if err := s.keepFrontier(ctx, tx, node, last.seq); err != nil {
+		return nil, fmt.Errorf("keeping the Merkle tree hashes of the purged entries: %w", err)
+	}
 	res, err := tx.ExecContext(ctx, s.q(`DELETE FROM audit_log WHERE node = ? AND seq <= ?`), node, last.seq)
 	if err != nil {
 		return nil, err
@@ -681,11 +711,13 @@ func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max
 		return nil, err
 	}
 	cp := &chain.Entry{Node: node, Kind: chain.KindCheckpoint, ID: id.String(), Time: time.Now().UnixMicro(), Detail: string(detail)}
-	head = chain.Extend(head, []*chain.Entry{cp})
+	if head, err = s.extend(ctx, sqlQuery(tx), head, []*chain.Entry{cp}); err != nil {
+		return nil, err
+	}
 	if err := s.insertEntries(ctx, tx, []*chain.Entry{cp}); err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE audit_heads SET seq = ?, hash = ?, time = ? WHERE node = ?`), head.Seq, head.Hash, head.Time, node); err != nil {
+	if err := s.updateHead(ctx, tx, head); err != nil {
 		return nil, err
 	}
 	return cp, tx.Commit()

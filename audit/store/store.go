@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/audit/chain"
 )
@@ -23,7 +25,7 @@ import (
 // queries apply.
 type Store interface {
 	// Append writes entries in one transaction, chaining them after the
-	// head of their node's chain (it sets Seq, PrevHash and Hash). With
+	// head of their node's chain (it sets Seq, PrevHash, Hash and Tree). With
 	// dedupe, entries already in the store (same kind and id) are skipped:
 	// a spool replay after an ambiguous failure writes each entry once.
 	// It returns the new heads of the chains it extended and the number
@@ -38,6 +40,9 @@ type Store interface {
 	Nodes(ctx context.Context) ([]string, error)
 	// Walk calls fn for every entry of a node's chain in seq order.
 	Walk(ctx context.Context, node string, fn func(*chain.Entry) error) error
+	// TreeHashes reads stored Merkle tree hashes of a node's chain, by
+	// tlog stored-hash index: proofs and roots are computed from them.
+	TreeHashes(ctx context.Context, node string, indexes []int64) ([]tlog.Hash, error)
 	// WalkTags calls fn for every row of the tag index.
 	WalkTags(ctx context.Context, fn func(tag, id string) error) error
 	// Heads returns the chain heads recorded in the store.

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/sovgate/sovgate/audit/chain"
 	"github.com/sovgate/sovgate/audit/store"
 )
@@ -49,6 +51,8 @@ type ChainReport struct {
 	Last    int64  `json:"last"`
 	Entries int64  `json:"entries"`
 	Head    string `json:"head"`
+	// Root is the root hash of the chain's Merkle tree (Last leaves).
+	Root tlog.Hash `json:"root"`
 	// Decisions, Completions and Checkpoints count entries by kind.
 	Decisions   int64 `json:"decisions"`
 	Completions int64 `json:"completions"`
@@ -70,10 +74,12 @@ func (r *Result) OK() bool { return r.Break == nil }
 // Log walks every chain of the store and checks, for each entry in seq
 // order: that seq follows the previous one (a deleted or inserted entry
 // breaks this), that prev_hash is the previous entry's hash (a reordered
-// entry breaks this), and that hash is the SHA-256 of the entry's
-// canonical encoding (an edited entry breaks this). A chain that does not
+// entry breaks this), that hash is the SHA-256 of the entry's canonical
+// encoding (an edited entry breaks this), and that the Merkle tree hashes
+// it stores are the ones the chain gives (proofs are built from them). A chain that does not
 // start at seq 1 must be explained by a retention checkpoint. Each chain
-// must end at the head the store recorded, and at every anchor given.
+// must end at the head the store recorded (with the same tree root), and
+// at every anchor given.
 // Then it checks that the tag index (country, provider, reason filters)
 // matches the decision entries, so no filtered query can hide a record.
 //
@@ -153,6 +159,8 @@ func verifyChain(ctx context.Context, s store.Store, node string, headOf map[str
 		scratch    []byte
 		prevSeq    int64
 		prevHash   string
+		tree       *chain.Tree
+		treeErr    error
 	)
 	anchorAt := make(map[int64]string, len(anchors))
 	for _, a := range anchors {
@@ -173,6 +181,11 @@ func verifyChain(ctx context.Context, s store.Store, node string, headOf map[str
 			if e.Seq == 1 && e.PrevHash != chain.GenesisHash {
 				return fail(e, "the first entry's prev_hash is %s, not the genesis hash", short(e.PrevHash))
 			}
+			// Entries before the first were purged: their largest
+			// subtrees' hashes were kept for the tree to go on. If they
+			// were not, the purge itself is suspect: that is reported
+			// first, below.
+			tree, treeErr = chain.TreeAt(e.Seq-1, hashReader(ctx, s, node))
 		} else {
 			if e.Seq != prevSeq+1 {
 				if e.Seq > prevSeq+1 {
@@ -192,6 +205,11 @@ func verifyChain(ctx context.Context, s store.Store, node string, headOf map[str
 		h, scratch = e.ComputeHash(scratch)
 		if h != e.Hash {
 			return fail(e, "the entry was edited: its content hashes to %s, but it carries %s", short(h), short(e.Hash))
+		}
+		if tree != nil {
+			if brk := checkTree(e, tree); brk != "" {
+				return fail(e, "%s", brk)
+			}
 		}
 		if want, ok := anchorAt[e.Seq]; ok {
 			if want != e.Hash {
@@ -237,6 +255,11 @@ func verifyChain(ctx context.Context, s store.Store, node string, headOf map[str
 		return report, brk, nil
 	}
 	report.Last, report.Head = prevSeq, prevHash
+	if tree != nil {
+		if report.Root, err = tree.Root(); err != nil {
+			return report, nil, err
+		}
+	}
 	head, hasHead := headOf[node]
 	switch {
 	case prev == nil && hasHead && head.Seq > 0:
@@ -254,12 +277,18 @@ func verifyChain(ctx context.Context, s store.Store, node string, headOf map[str
 			return report, &Break{Node: node, Seq: report.First, Reason: fmt.Sprintf("prev_hash %s of the first entry is not the last purged hash %s named by the retention checkpoint (entry %d)", short(firstPrev), short(latestCP.LastHash), latestCPAt)}, nil
 		}
 	}
+	if treeErr != nil {
+		return report, &Break{Node: node, Seq: report.First, Reason: fmt.Sprintf("the Merkle tree of the %d purged entries before entry %d cannot be read: %v", report.First-1, report.First, treeErr)}, nil
+	}
 	if !hasHead {
 		return report, &Break{Node: node, Seq: report.Last, Reason: "the chain has no recorded head"}, nil
 	}
 	if head.Seq != report.Last || head.Hash != report.Head {
 		return report, &Break{Node: node, Seq: report.Last, Reason: fmt.Sprintf("the chain ends at entry %d (%s) but its recorded head is entry %d (%s): entries were removed from the end, or added after it",
 			report.Last, short(report.Head), head.Seq, short(head.Hash))}, nil
+	}
+	if head.Root != report.Root {
+		return report, &Break{Node: node, Seq: report.Last, Reason: fmt.Sprintf("the recorded head's Merkle tree root is %s, but the entries give %s", head.Root, report.Root)}, nil
 	}
 	for seq, h := range anchorAt {
 		if latestCP != nil && seq <= latestCP.PurgedThrough {
@@ -268,6 +297,36 @@ func verifyChain(ctx context.Context, s store.Store, node string, headOf map[str
 		return report, &Break{Node: node, Seq: seq, Reason: fmt.Sprintf("the anchored head %s:%d:%s is not in the chain (it ends at entry %d): entries were removed from the end", node, seq, short(h), report.Last)}, nil
 	}
 	return report, nil, nil
+}
+
+// checkTree appends the entry's leaf to tree and checks that the tree
+// hashes the entry stores are the ones it must: it returns what is wrong,
+// or "".
+func checkTree(e *chain.Entry, tree *chain.Tree) string {
+	leaf, err := e.LeafHash()
+	if err != nil {
+		return err.Error()
+	}
+	want, err := tree.Append(leaf)
+	if err != nil {
+		return err.Error()
+	}
+	if len(e.Tree) != len(want)*tlog.HashSize {
+		return fmt.Sprintf("the entry stores %d bytes of Merkle tree hashes, %d expected: the tree was edited", len(e.Tree), len(want)*tlog.HashSize)
+	}
+	for level, h := range want {
+		if got, _ := chain.StoredHash(e.Tree, level); got != h {
+			return fmt.Sprintf("its Merkle tree hash of level %d is %s, but the entries up to it give %s: the tree was edited", level, got, h)
+		}
+	}
+	return ""
+}
+
+// hashReader reads a node's stored tree hashes from s.
+func hashReader(ctx context.Context, s store.Store, node string) tlog.HashReader {
+	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
+		return s.TreeHashes(ctx, node, indexes)
+	})
 }
 
 // walkPipelined is s.Walk with the reading in another goroutine, handing

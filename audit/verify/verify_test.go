@@ -114,7 +114,22 @@ func TestVerifyFindsTampering(t *testing.T) {
 			e.Host = "innocent.example"
 			h, _ := e.ComputeHash(nil)
 			tamper(t, loc, `UPDATE audit_log SET host = ?, hash = ? WHERE node = 'gw-1' AND seq = 5`, e.Host, h)
+		}, 5, "Merkle tree hash"},
+		{"edit and rehash one entry and its tree hashes", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
+			e := entryAt(t, s, "gw-1", 5)
+			e.Host = "innocent.example"
+			e.Hash, _ = e.ComputeHash(nil)
+			tree, err := chain.TreeAt(4, hashReader(context.Background(), s, "gw-1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaf, _ := e.LeafHash()
+			hashes, _ := tree.Append(leaf)
+			tamper(t, loc, `UPDATE audit_log SET host = ?, hash = ?, tree = ? WHERE node = 'gw-1' AND seq = 5`, e.Host, e.Hash, chain.EncodeHashes(hashes))
 		}, 6, "prev_hash"},
+		{"edit the tree hashes", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
+			tamper(t, loc, `UPDATE audit_log SET tree = ? WHERE node = 'gw-1' AND seq = 4`, make([]byte, 3*32))
+		}, 4, "Merkle tree"},
 		{"delete an entry", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
 			tamper(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq = 4`)
 		}, 5, "missing"},
@@ -189,8 +204,13 @@ func TestVerifyAnchors(t *testing.T) {
 		// Cut the last two entries and fix up the head: only the anchor
 		// can tell.
 		h3 := entryAt(t, s, "gw-1", 3).Hash
+		tree3, err := chain.TreeAt(3, hashReader(ctx, s, "gw-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		root3, _ := tree3.Root()
 		tamper(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq > 3`)
-		tamper(t, loc, `UPDATE audit_heads SET seq = 3, hash = ? WHERE node = 'gw-1'`, h3)
+		tamper(t, loc, `UPDATE audit_heads SET seq = 3, hash = ?, root = ? WHERE node = 'gw-1'`, h3, root3[:])
 		tamper(t, loc, `DELETE FROM audit_tags WHERE id NOT IN (SELECT id FROM audit_log)`)
 		if res, _ := Log(ctx, s, Options{}); !res.OK() {
 			t.Fatalf("without the anchor the cut is invisible, yet: %v", res.Break)
