@@ -164,6 +164,7 @@ func TestStoreIsUpgradedInPlace(t *testing.T) {
 			`ALTER TABLE audit_log DROP COLUMN tree`,
 			`ALTER TABLE audit_heads DROP COLUMN root`,
 			`DROP TABLE audit_tree`,
+			`DROP TABLE audit_checkpoints`,
 			`DELETE FROM audit_schema_migrations WHERE version > 1`,
 		} {
 			if _, err := db.Exec(stmt); err != nil {

@@ -31,7 +31,9 @@ type migration struct {
 // reason) of decision entries; verification checks that it matches the
 // entries. audit_heads keeps each chain's head and tree root. audit_tree
 // keeps the tree hashes that purged entries took with them and that later
-// proofs still need.
+// proofs still need. audit_checkpoints keeps the signed checkpoints, with
+// the cosignatures of witnesses, that proofs of single records use (they
+// are signed: the copy here is for convenience, not trust).
 var migrations = []migration{
 	{
 		version:     1,
@@ -97,6 +99,19 @@ var migrations = []migration{
 ){{rowid}}`,
 		},
 		run: buildTrees,
+	},
+	{
+		version:     3,
+		description: "signed checkpoints",
+		sql: []string{
+			`CREATE TABLE audit_checkpoints (
+	node TEXT NOT NULL,
+	size BIGINT NOT NULL,
+	note TEXT NOT NULL,
+	time BIGINT NOT NULL,
+	PRIMARY KEY (node, size)
+){{rowid}}`,
+		},
 	},
 }
 

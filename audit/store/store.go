@@ -43,6 +43,12 @@ type Store interface {
 	// TreeHashes reads stored Merkle tree hashes of a node's chain, by
 	// tlog stored-hash index: proofs and roots are computed from them.
 	TreeHashes(ctx context.Context, node string, indexes []int64) ([]tlog.Hash, error)
+	// SaveCheckpoint keeps a signed checkpoint of a node's tree (again
+	// with more cosignatures: the later copy replaces the earlier).
+	SaveCheckpoint(ctx context.Context, node string, size int64, signed []byte) error
+	// Checkpoint returns the latest signed checkpoint of a node whose
+	// tree size is at least minSize, or nil when there is none.
+	Checkpoint(ctx context.Context, node string, minSize int64) ([]byte, error)
 	// WalkTags calls fn for every row of the tag index.
 	WalkTags(ctx context.Context, fn func(tag, id string) error) error
 	// Heads returns the chain heads recorded in the store.

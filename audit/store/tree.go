@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/mod/sumdb/tlog"
@@ -167,4 +169,37 @@ func scanAll(ctx context.Context, query queryFunc, q string, args []any, fn func
 
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+func (s *sqlStore) SaveCheckpoint(ctx context.Context, node string, size int64, signed []byte) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO audit_checkpoints (node, size, note, time) VALUES (?, ?, ?, ?)
+ON CONFLICT (node, size) DO UPDATE SET note = excluded.note, time = excluded.time`), node, size, string(signed), time.Now().UnixMicro())
+	return err
+}
+
+func (s *sqlStore) Checkpoint(ctx context.Context, node string, minSize int64) ([]byte, error) {
+	var msg string
+	err := sqlQueryRow(ctx, s.reader(), s.q(`SELECT note FROM audit_checkpoints WHERE node = ? AND size >= ? ORDER BY size DESC LIMIT 1`), []any{node, minSize}, &msg)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []byte(msg), nil
+}
+
+func sqlQueryRow(ctx context.Context, r reader, query string, args []any, dest ...any) error {
+	rows, err := r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	return rows.Scan(dest...)
 }

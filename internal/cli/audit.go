@@ -3,17 +3,21 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"time"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
+	"github.com/sovgate/sovgate/audit/checkpoint"
 	"github.com/sovgate/sovgate/audit/report"
 	"github.com/sovgate/sovgate/audit/store"
 	"github.com/sovgate/sovgate/audit/verify"
+	"github.com/sovgate/sovgate/caddy-modules/sovereignty"
 )
 
 // defaultAuditStore is where `sovgate egress` records decisions, and where
@@ -30,7 +34,7 @@ const (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "audit",
-		Usage: "query|report|verify [--config FILE | --audit STORE] [...]",
+		Usage: "query|report|verify|key [--config FILE | --audit STORE] [...]",
 		Short: "Query, report on and verify the audit log (for auditors)",
 		Long: `
 Every decision of the gateway, allowed or not, is a record of the audit log.
@@ -41,6 +45,7 @@ These commands read it; none of them changes it.
                          country, provider and reason, top destinations
   sovgate audit verify   check that no record was edited, deleted, inserted
                          or reordered (exit 0 intact, 4 tampered)
+  sovgate audit key      print the verifier key of the gateway's checkpoints
 
 The log is found with --audit STORE (a SQLite file, or a postgres:// URL),
 or --config FILE (the gateway's Caddyfile: its audit option), else in
@@ -151,7 +156,32 @@ Examples:
 			verify.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
 				return runAuditVerify(fl, os.Stdout)
 			})
-			cmd.AddCommand(query, report, verify)
+			key := &cobra.Command{
+				Use:   "key [--config FILE | --audit STORE | --key FILE]",
+				Short: "Print the verifier key of the gateway's checkpoint signing key (exit 0)",
+				Long: `
+Prints the verifier key (name+hash+key, the note format of the Go checksum
+database) of the Ed25519 key with which the gateway signs the checkpoints of
+its audit chain. Give it to the auditors, who check checkpoints and proofs
+with it, and to each witness (sovgate witness --log KEY).
+
+The key file is the audit_signing_key option, else beside a SQLite store
+(audit.db.key), else under Caddy's data directory (PostgreSQL); the gateway
+makes it at its first start. The private key is never printed.
+
+Examples:
+  sovgate audit key --config /etc/caddy/Caddyfile
+  sovgate audit key --key /var/lib/sovgate/audit.db.key > gw-lyon-1.vkey
+`,
+				Args: cobra.NoArgs,
+			}
+			addStoreFlags(key)
+			key.Flags().String("key", "", "the signing key file (default: from the configuration)")
+			key.Flags().String("node", "", "the gateway's node name, for the default key file of a PostgreSQL store (default: from the configuration, else the host name)")
+			key.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
+				return runAuditKey(fl, os.Stdout)
+			})
+			cmd.AddCommand(query, report, verify, key)
 		},
 	})
 }
@@ -179,35 +209,39 @@ func addFilterFlags(cmd *cobra.Command) {
 	fs.String("id", "", "a decision id")
 }
 
-// openAuditStore finds and opens the store the command reads.
-func openAuditStore(ctx context.Context, fl caddycmd.Flags) (store.Store, error) {
-	location := fl.String("audit")
-	if configFile := fl.String("config"); location == "" && configFile != "" {
-		cfgJSON, _, _, err := caddycmd.LoadConfig(configFile, fl.String("adapter"))
-		if err != nil {
-			return nil, fmt.Errorf("loading %s: %w", configFile, err)
+// auditApp reads the gateway's audit settings: from --config (the
+// sovereignty app of a Caddyfile or JSON config) when given, with --audit
+// on top, else the store 'sovgate egress' writes.
+func auditApp(fl caddycmd.Flags) (*sovereignty.App, error) {
+	app := new(sovereignty.App)
+	if flagString(fl, "config") != "" {
+		var err error
+		if app, err = loadApp(fl); err != nil {
+			return nil, err
 		}
-		var cfg struct {
-			Apps struct {
-				Sovereignty struct {
-					Audit string `json:"audit"`
-				} `json:"sovereignty"`
-			} `json:"apps"`
-		}
-		if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
-			return nil, fmt.Errorf("reading %s: %w", configFile, err)
-		}
-		if location = cfg.Apps.Sovereignty.Audit; location == "" {
-			return nil, fmt.Errorf("%s configures no audit store (sovereignty option audit)", configFile)
+		if app.Audit == "" && flagString(fl, "audit") == "" {
+			return nil, fmt.Errorf("%s configures no audit store (sovereignty option audit)", flagString(fl, "config"))
 		}
 	}
-	if location == "" {
+	if location := flagString(fl, "audit"); location != "" {
+		app.Audit = location
+	}
+	if app.Audit == "" {
 		if _, err := os.Stat(defaultAuditStore); err != nil {
 			return nil, fmt.Errorf("no audit store: give --audit STORE (a SQLite file or a postgres:// URL) or --config FILE; %s does not exist", defaultAuditStore)
 		}
-		location = defaultAuditStore
+		app.Audit = defaultAuditStore
 	}
-	return store.OpenExisting(ctx, location)
+	return app, nil
+}
+
+// openAuditStore finds and opens the store the command reads.
+func openAuditStore(ctx context.Context, fl caddycmd.Flags) (store.Store, error) {
+	app, err := auditApp(fl)
+	if err != nil {
+		return nil, err
+	}
+	return store.OpenExisting(ctx, app.Audit)
 }
 
 func filterFromFlags(fl caddycmd.Flags, now time.Time) (store.Filter, error) {
@@ -401,4 +435,29 @@ func writeVerifyText(w io.Writer, storeName string, res *verify.Result) {
 		fmt.Fprintf(w, "  node %s: entries %d-%d%s: %d decisions, %d completions, %d checkpoints; head %s:%d:%s\n",
 			c.Node, c.First, c.Last, purged, c.Decisions, c.Completions, c.Checkpoints, c.Node, c.Last, c.Head)
 	}
+}
+
+func runAuditKey(fl caddycmd.Flags, stdout io.Writer) (int, error) {
+	path := fl.String("key")
+	if path == "" {
+		app, err := auditApp(fl)
+		if err != nil {
+			return 1, err
+		}
+		if node := fl.String("node"); node != "" {
+			app.Node = node
+		}
+		if path, err = app.AuditSigningKeyFile(); err != nil {
+			return 1, err
+		}
+	}
+	k, err := checkpoint.ReadKey(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 1, fmt.Errorf("no signing key at %s yet: the gateway makes it at its first start with this audit store (or give --key FILE)", path)
+	}
+	if err != nil {
+		return 1, err
+	}
+	fmt.Fprintln(stdout, k.Verifier)
+	return 0, nil
 }
