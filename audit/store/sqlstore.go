@@ -577,8 +577,8 @@ func (s *sqlStore) Nodes(ctx context.Context) ([]string, error) {
 	return nodes, rows.Err()
 }
 
-func (s *sqlStore) Walk(ctx context.Context, node string, fn func(*chain.Entry) error) error {
-	rows, err := s.reader().QueryContext(ctx, s.q(`SELECT `+entryColumns+` FROM audit_log WHERE node = ? ORDER BY seq`), node)
+func (s *sqlStore) Walk(ctx context.Context, node string, from int64, fn func(*chain.Entry) error) error {
+	rows, err := s.reader().QueryContext(ctx, s.q(`SELECT `+entryColumns+` FROM audit_log WHERE node = ? AND seq >= ? ORDER BY seq`), node, from)
 	if err != nil {
 		return err
 	}

@@ -38,8 +38,9 @@ type Store interface {
 	Scan(ctx context.Context, f Filter, fn func(*audit.Stored) error) error
 	// Nodes lists the nodes that have a chain.
 	Nodes(ctx context.Context) ([]string, error)
-	// Walk calls fn for every entry of a node's chain in seq order.
-	Walk(ctx context.Context, node string, fn func(*chain.Entry) error) error
+	// Walk calls fn for every entry of a node's chain in seq order, from
+	// the entry with seq from (or the first after it).
+	Walk(ctx context.Context, node string, from int64, fn func(*chain.Entry) error) error
 	// TreeHashes reads stored Merkle tree hashes of a node's chain, by
 	// tlog stored-hash index: proofs and roots are computed from them.
 	TreeHashes(ctx context.Context, node string, indexes []int64) ([]tlog.Hash, error)

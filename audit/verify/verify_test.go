@@ -45,9 +45,9 @@ func appendRecords(t testing.TB, s store.Store, recs ...*audit.Record) {
 	}
 }
 
-// tamper changes the database behind the store's back, as someone with
+// tamperSQL changes the database behind the store's back, as someone with
 // write access to it could.
-func tamper(t *testing.T, location, query string, args ...any) {
+func tamperSQL(t *testing.T, location, query string, args ...any) {
 	t.Helper()
 	audittest.OpenDB(t, location).Tamper(t, query, args...)
 }
@@ -56,7 +56,7 @@ func tamper(t *testing.T, location, query string, args ...any) {
 func entryAt(t *testing.T, s store.Store, node string, seq int64) chain.Entry {
 	t.Helper()
 	var found chain.Entry
-	if err := s.Walk(context.Background(), node, func(e *chain.Entry) error {
+	if err := s.Walk(context.Background(), node, 1, func(e *chain.Entry) error {
 		if e.Seq == seq {
 			found = *e
 		}
@@ -92,7 +92,7 @@ func TestVerifyFindsAnEditedException(t *testing.T) {
 			t.Fatalf("verify: %v %+v", err, res)
 		}
 		// The exception is covered by the chain: editing it is tampering.
-		tamper(t, loc, `UPDATE audit_log SET detail = ? WHERE id = ? AND kind = 'decision'`, `{"exceptions":["forged"]}`, rec.ID)
+		tamperSQL(t, loc, `UPDATE audit_log SET detail = ? WHERE id = ? AND kind = 'decision'`, `{"exceptions":["forged"]}`, rec.ID)
 		if res, err := Log(ctx, s, Options{}); err != nil || res.OK() {
 			t.Fatalf("verify after editing the exception: %v ok=%v", err, res.OK())
 		}
@@ -107,13 +107,13 @@ func TestVerifyFindsTampering(t *testing.T) {
 		reason string
 	}{
 		{"edit a verdict", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
-			tamper(t, loc, `UPDATE audit_log SET verdict = 'allow', action = 'forwarded' WHERE node = 'gw-1' AND seq = 5`)
+			tamperSQL(t, loc, `UPDATE audit_log SET verdict = 'allow', action = 'forwarded' WHERE node = 'gw-1' AND seq = 5`)
 		}, 5, "edited"},
 		{"edit and rehash one entry", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
 			e := entryAt(t, s, "gw-1", 5)
 			e.Host = "innocent.example"
 			h, _ := e.ComputeHash(nil)
-			tamper(t, loc, `UPDATE audit_log SET host = ?, hash = ? WHERE node = 'gw-1' AND seq = 5`, e.Host, h)
+			tamperSQL(t, loc, `UPDATE audit_log SET host = ?, hash = ? WHERE node = 'gw-1' AND seq = 5`, e.Host, h)
 		}, 5, "Merkle tree hash"},
 		{"edit and rehash one entry and its tree hashes", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
 			e := entryAt(t, s, "gw-1", 5)
@@ -125,17 +125,17 @@ func TestVerifyFindsTampering(t *testing.T) {
 			}
 			leaf, _ := e.LeafHash()
 			hashes, _ := tree.Append(leaf)
-			tamper(t, loc, `UPDATE audit_log SET host = ?, hash = ?, tree = ? WHERE node = 'gw-1' AND seq = 5`, e.Host, e.Hash, chain.EncodeHashes(hashes))
+			tamperSQL(t, loc, `UPDATE audit_log SET host = ?, hash = ?, tree = ? WHERE node = 'gw-1' AND seq = 5`, e.Host, e.Hash, chain.EncodeHashes(hashes))
 		}, 6, "prev_hash"},
 		{"edit the tree hashes", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
-			tamper(t, loc, `UPDATE audit_log SET tree = ? WHERE node = 'gw-1' AND seq = 4`, make([]byte, 3*32))
+			tamperSQL(t, loc, `UPDATE audit_log SET tree = ? WHERE node = 'gw-1' AND seq = 4`, make([]byte, 3*32))
 		}, 4, "Merkle tree"},
 		{"delete an entry", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
-			tamper(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq = 4`)
+			tamperSQL(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq = 4`)
 		}, 5, "missing"},
 		{"insert an entry", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
-			tamper(t, loc, `UPDATE audit_log SET seq = seq + 1000 WHERE node = 'gw-1' AND seq >= 6`)
-			tamper(t, loc, `UPDATE audit_log SET seq = seq - 999 WHERE node = 'gw-1' AND seq >= 1006`)
+			tamperSQL(t, loc, `UPDATE audit_log SET seq = seq + 1000 WHERE node = 'gw-1' AND seq >= 6`)
+			tamperSQL(t, loc, `UPDATE audit_log SET seq = seq - 999 WHERE node = 'gw-1' AND seq >= 1006`)
 			forged := chain.DecisionEntry(audittest.Record(99, "gw-1"), false)
 			forged.Seq, forged.PrevHash = 6, "f00d"
 			forged.Hash, _ = forged.ComputeHash(nil)
@@ -144,18 +144,18 @@ func TestVerifyFindsTampering(t *testing.T) {
 				forged.Node, forged.Seq, forged.Kind, forged.ID, forged.Time, forged.App, forged.Host, forged.Verdict, forged.Action, forged.PrevHash, forged.Hash)
 		}, 6, "prev_hash"},
 		{"reorder two entries", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
-			tamper(t, loc, `UPDATE audit_log SET seq = -1 WHERE node = 'gw-1' AND seq = 3`)
-			tamper(t, loc, `UPDATE audit_log SET seq = 3 WHERE node = 'gw-1' AND seq = 7`)
-			tamper(t, loc, `UPDATE audit_log SET seq = 7 WHERE node = 'gw-1' AND seq = -1`)
+			tamperSQL(t, loc, `UPDATE audit_log SET seq = -1 WHERE node = 'gw-1' AND seq = 3`)
+			tamperSQL(t, loc, `UPDATE audit_log SET seq = 3 WHERE node = 'gw-1' AND seq = 7`)
+			tamperSQL(t, loc, `UPDATE audit_log SET seq = 7 WHERE node = 'gw-1' AND seq = -1`)
 		}, 3, "prev_hash"},
 		{"cut the end", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
-			tamper(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq >= 9`)
+			tamperSQL(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq >= 9`)
 		}, 8, "recorded head"},
 		{"delete the first entries", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
-			tamper(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq <= 2`)
+			tamperSQL(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq <= 2`)
 		}, 3, "no retention checkpoint"},
 		{"drop a tag row", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
-			tamper(t, loc, `DELETE FROM audit_tags WHERE id = ? AND tag = 'country:US'`, recs[1].ID)
+			tamperSQL(t, loc, `DELETE FROM audit_tags WHERE id = ? AND tag = 'country:US'`, recs[1].ID)
 		}, 0, "tag index"},
 	}
 	for _, tc := range cases {
@@ -209,9 +209,9 @@ func TestVerifyAnchors(t *testing.T) {
 			t.Fatal(err)
 		}
 		root3, _ := tree3.Root()
-		tamper(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq > 3`)
-		tamper(t, loc, `UPDATE audit_heads SET seq = 3, hash = ?, root = ? WHERE node = 'gw-1'`, h3, root3[:])
-		tamper(t, loc, `DELETE FROM audit_tags WHERE id NOT IN (SELECT id FROM audit_log)`)
+		tamperSQL(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq > 3`)
+		tamperSQL(t, loc, `UPDATE audit_heads SET seq = 3, hash = ?, root = ? WHERE node = 'gw-1'`, h3, root3[:])
+		tamperSQL(t, loc, `DELETE FROM audit_tags WHERE id NOT IN (SELECT id FROM audit_log)`)
 		if res, _ := Log(ctx, s, Options{}); !res.OK() {
 			t.Fatalf("without the anchor the cut is invisible, yet: %v", res.Break)
 		}
@@ -263,7 +263,7 @@ func TestPurgeKeepsTheRestVerifiable(t *testing.T) {
 			t.Errorf("purged records still found by tag: %d", len(page.Records))
 		}
 		// Deleting one more entry at the start is not retention.
-		tamper(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq = 26`)
+		tamperSQL(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq = 26`)
 		res, err = Log(ctx, s, Options{})
 		if err != nil || res.OK() || !strings.Contains(res.Break.Reason, "checkpoint") {
 			t.Fatalf("verify after deleting past the checkpoint: %v %+v", err, res.Break)

@@ -2,21 +2,16 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"time"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
-	"github.com/sovgate/sovgate/audit/checkpoint"
 	"github.com/sovgate/sovgate/audit/report"
 	"github.com/sovgate/sovgate/audit/store"
-	"github.com/sovgate/sovgate/audit/verify"
 	"github.com/sovgate/sovgate/caddy-modules/sovereignty"
 )
 
@@ -124,64 +119,7 @@ Examples:
 				return runAuditReport(fl, os.Stdout)
 			})
 
-			verify := &cobra.Command{
-				Use:   "verify [--anchor NODE:SEQ:HASH]...",
-				Short: "Check the hash chains of the audit log (exit 0 intact, 4 tampered)",
-				Long: `
-Walks every chain of the audit log (one per gateway node) and recomputes
-each record's SHA-256 hash. Any record edited, deleted, inserted or
-reordered breaks the chain: verify then prints the first broken record and
-exits 4. Records purged by the retention option are accounted for by a
-checkpoint record and do not break the chain.
-
-The chain proves that nothing changed before its last record. To prove that
-no record was cut from the end, give the heads the gateway logged ("audit
-chain head" lines, field anchor) with --anchor: each must still be in its
-chain, with the same hash.
-
-Exit status: 0 intact, 4 tampered, 1 error (store unreachable).
-
-Examples:
-  sovgate audit verify
-  sovgate audit verify --config /etc/caddy/Caddyfile
-  sovgate audit verify --anchor gw-lyon-1:48213:9f2c...e1
-`,
-				Args: cobra.NoArgs,
-			}
-			addStoreFlags(verify)
-			verify.Flags().StringArray("anchor", nil, "a chain head recorded elsewhere, as node:seq:hash (repeatable)")
-			verify.Flags().String("format", "text", "output format: text or json")
-			// Exit status 4 (tampered) is an answer, not a failure.
-			verify.SilenceErrors = true
-			verify.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
-				return runAuditVerify(fl, os.Stdout)
-			})
-			key := &cobra.Command{
-				Use:   "key [--config FILE | --audit STORE | --key FILE]",
-				Short: "Print the verifier key of the gateway's checkpoint signing key (exit 0)",
-				Long: `
-Prints the verifier key (name+hash+key, the note format of the Go checksum
-database) of the Ed25519 key with which the gateway signs the checkpoints of
-its audit chain. Give it to the auditors, who check checkpoints and proofs
-with it, and to each witness (sovgate witness --log KEY).
-
-The key file is the audit_signing_key option, else beside a SQLite store
-(audit.db.key), else under Caddy's data directory (PostgreSQL); the gateway
-makes it at its first start. The private key is never printed.
-
-Examples:
-  sovgate audit key --config /etc/caddy/Caddyfile
-  sovgate audit key --key /var/lib/sovgate/audit.db.key > gw-lyon-1.vkey
-`,
-				Args: cobra.NoArgs,
-			}
-			addStoreFlags(key)
-			key.Flags().String("key", "", "the signing key file (default: from the configuration)")
-			key.Flags().String("node", "", "the gateway's node name, for the default key file of a PostgreSQL store (default: from the configuration, else the host name)")
-			key.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
-				return runAuditKey(fl, os.Stdout)
-			})
-			cmd.AddCommand(query, report, verify, key)
+			cmd.AddCommand(query, report, newAuditVerifyCommand(), newAuditKeyCommand())
 		},
 	})
 }
@@ -361,103 +299,5 @@ func runAuditReport(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 			return 1, err
 		}
 	}
-	return 0, nil
-}
-
-func runAuditVerify(fl caddycmd.Flags, stdout io.Writer) (int, error) {
-	format := fl.String("format")
-	if format != "text" && format != "json" {
-		return 1, fmt.Errorf("--format %q: use text or json", format)
-	}
-	var opts verify.Options
-	anchors, _ := fl.GetStringArray("anchor")
-	for _, a := range anchors {
-		h, err := verify.ParseAnchor(a)
-		if err != nil {
-			return 1, err
-		}
-		opts.Anchors = append(opts.Anchors, h)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), fl.Duration("timeout"))
-	defer cancel()
-	st, err := openAuditStore(ctx, fl)
-	if err != nil {
-		return 1, err
-	}
-	defer st.Close()
-	res, err := verify.Log(ctx, st, opts)
-	if err != nil {
-		return 1, fmt.Errorf("reading the audit store: %w", err)
-	}
-	if format == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
-			return 1, err
-		}
-	} else {
-		writeVerifyText(stdout, st.Describe(), res)
-	}
-	if !res.OK() {
-		return exitTampered, nil
-	}
-	return exitIntact, nil
-}
-
-func writeVerifyText(w io.Writer, storeName string, res *verify.Result) {
-	if !res.OK() {
-		b := res.Break
-		fmt.Fprintf(w, "AUDIT LOG TAMPERED (%s)\n", storeName)
-		if b.Node != "" {
-			fmt.Fprintf(w, "first broken record: node %s, entry %d\n", b.Node, b.Seq)
-		}
-		fmt.Fprintf(w, "reason: %s\n", b.Reason)
-		if b.Entry != nil {
-			raw, err := json.MarshalIndent(b.Entry, "", "  ")
-			if err == nil {
-				fmt.Fprintf(w, "the record as stored:\n%s\n", raw)
-			}
-		}
-		return
-	}
-	var entries, decisions int64
-	for _, c := range res.Chains {
-		entries += c.Entries
-		decisions += c.Decisions
-	}
-	fmt.Fprintf(w, "audit log intact (%s): %d chain(s), %d entries, %d decisions; tag index %d rows\n",
-		storeName, len(res.Chains), entries, decisions, res.TagRows)
-	for _, c := range res.Chains {
-		purged := ""
-		if c.First > 1 {
-			purged = fmt.Sprintf(" (1-%d purged by retention)", c.First-1)
-		}
-		fmt.Fprintf(w, "  node %s: entries %d-%d%s: %d decisions, %d completions, %d checkpoints; head %s:%d:%s\n",
-			c.Node, c.First, c.Last, purged, c.Decisions, c.Completions, c.Checkpoints, c.Node, c.Last, c.Head)
-	}
-}
-
-func runAuditKey(fl caddycmd.Flags, stdout io.Writer) (int, error) {
-	path := fl.String("key")
-	if path == "" {
-		app, err := auditApp(fl)
-		if err != nil {
-			return 1, err
-		}
-		if node := fl.String("node"); node != "" {
-			app.Node = node
-		}
-		if path, err = app.AuditSigningKeyFile(); err != nil {
-			return 1, err
-		}
-	}
-	k, err := checkpoint.ReadKey(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 1, fmt.Errorf("no signing key at %s yet: the gateway makes it at its first start with this audit store (or give --key FILE)", path)
-	}
-	if err != nil {
-		return 1, err
-	}
-	fmt.Fprintln(stdout, k.Verifier)
 	return 0, nil
 }

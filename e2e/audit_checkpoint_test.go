@@ -1,0 +1,228 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/sovgate/sovgate/audit/audittest"
+	"github.com/sovgate/sovgate/audit/audittest/tamper"
+	"github.com/sovgate/sovgate/audit/checkpoint"
+)
+
+// TestCheckpointsCatchRewrites runs the gateway binary with signed
+// checkpoints written to a directory and cosigned by a `sovgate witness`
+// process, on SQLite and on PostgreSQL. Then, on copies of the store, it
+// makes the three rewrites that someone with write access to the database
+// can make and that the hash chain alone does not show: the end of the log
+// cut with its head moved back, a decision deleted and every later entry
+// re-hashed, every table emptied. Without checkpoints `audit verify` says
+// intact (exit 0), as it did before checkpoints existed; against the
+// gateway's checkpoint directory, and against the witness's, it exits 4
+// naming the node and the tree size where the store and the checkpoint
+// part.
+func TestCheckpointsCatchRewrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	w := newWorld(t)
+	audittest.Backends(t, func(t *testing.T, location string) {
+		dir := t.TempDir()
+		cpDir, witnessDir := filepath.Join(dir, "checkpoints"), filepath.Join(dir, "witness")
+		key, _, err := checkpoint.LoadOrCreateKey(filepath.Join(dir, "gw.key"), "gw-e2e")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wit := startWitness(t, dir, witnessDir, key.Verifier)
+		port := freePort(t)
+		proxyAddr, adminAddr := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		caddyfile := filepath.Join(dir, "Caddyfile")
+		cfg := fmt.Sprintf(`{
+	admin %s
+	persist_config off
+	sovereignty {
+		geoip_country %s
+		geoip_asn %s
+		resolver %s
+		allow_private 127.0.0.0/29
+		audit %s
+		audit_checkpoints %s
+		audit_checkpoint_interval 100ms
+		audit_signing_key %s
+		audit_witness %s %s
+		node gw-e2e
+	}
+}
+
+http://:%d {
+	bind 127.0.0.1
+	sovereign_egress
+}
+`, adminAddr, w.countryDB, w.asnDB, w.dns.Addr(), location, cpDir, filepath.Join(dir, "gw.key"), wit.url, wit.key, port)
+		if err := os.WriteFile(caddyfile, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		g := startBinaryGateway(t, dir, caddyfile, proxyAddr, adminAddr)
+		proxy, _ := url.Parse("http://" + proxyAddr)
+		client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}, Timeout: 5 * time.Second}
+		// Three bursts of traffic, each covered by a checkpoint before the
+		// next: the checkpoints have three sizes.
+		var sizes []int64
+		for burst := range 3 {
+			for i := range 12 {
+				resp, err := client.Get(fmt.Sprintf("http://%s:%d/burst/%d/%d", []string{"eu.test", "us.test", "ovh.test"}[i%3], w.httpPort, burst, i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			sizes = append(sizes, waitCheckpointed(t, adminAddr, sizes))
+		}
+		g.stop(t)
+		vkey := filepath.Join(dir, "gw.vkey")
+		os.WriteFile(vkey, []byte(key.Verifier+"\n"), 0o644)
+		if res := runSovgate(t, "audit", "verify", "--audit", location, "--checkpoints", cpDir, "--key", vkey); res.exit != 0 ||
+			!strings.Contains(res.stdout, "intact") || !strings.Contains(res.stdout, fmt.Sprintf("--from gw-e2e:%d", sizes[2])) {
+			t.Fatalf("the log as written: exit %d\n%s%s", res.exit, res.stdout, res.stderr)
+		}
+		if raws, _, err := checkpoint.ReadDir(witnessDir); err != nil || len(raws) < 3 {
+			t.Fatalf("the witness cosigned %d checkpoints (%v)", len(raws), err)
+		}
+
+		for _, tc := range []struct {
+			name            string
+			rewrite         func(t *testing.T, copy string)
+			treeSize, agree int64
+		}{
+			{"cut tail, head moved back", func(t *testing.T, c string) { tamper.CutTail(t, c, "gw-e2e", sizes[1]+1) }, sizes[2], sizes[1]},
+			{"decision deleted, chain re-hashed", func(t *testing.T, c string) { tamper.DeleteAndRehash(t, c, "gw-e2e", sizes[0]+1) }, sizes[1], sizes[0]},
+			{"store emptied", func(t *testing.T, c string) { tamper.Empty(t, c) }, sizes[0], 0},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				copied := copyStore(t, location)
+				tc.rewrite(t, copied)
+				if res := runSovgate(t, "audit", "verify", "--audit", copied); res.exit != 0 {
+					t.Fatalf("without checkpoints the rewrite should pass unseen (exit 0), as before checkpoints existed: exit %d\n%s", res.exit, res.stdout)
+				}
+				for _, cps := range []string{cpDir, witnessDir} {
+					res := runSovgate(t, "audit", "verify", "--audit", copied, "--checkpoints", cps, "--key", vkey)
+					want := fmt.Sprintf("node gw-e2e, tree size %d", tc.treeSize)
+					if res.exit != 4 || !strings.Contains(res.stdout, "AUDIT LOG TAMPERED") || !strings.Contains(res.stdout, want) {
+						t.Fatalf("verify against %s: exit %d, want 4 naming %q\n%s%s", cps, res.exit, want, res.stdout, res.stderr)
+					}
+					if tc.agree > 0 && !strings.Contains(res.stdout, fmt.Sprintf("agrees with the checkpoint of tree size %d", tc.agree)) {
+						t.Errorf("verify does not say where the log still agrees:\n%s", res.stdout)
+					}
+				}
+			})
+		}
+	})
+}
+
+type witnessProcess struct{ url, key string }
+
+// startWitness runs `sovgate witness` for the gateway key vkey.
+func startWitness(t *testing.T, dir, stateDir, vkey string) witnessProcess {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cmd := exec.Command(sovgateBinary(t), "witness", "--dir", stateDir, "--key", filepath.Join(dir, "witness.key"), "--name", "witness-e2e", "--log", vkey, "--listen", addr)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logf, _ := os.Create(filepath.Join(dir, "witness.log"))
+	cmd.Stderr = logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		logf.Close()
+	})
+	sc := bufio.NewScanner(out)
+	var key string
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "verifier key"); ok {
+			key = v[strings.LastIndex(v, " ")+1:]
+			break
+		}
+	}
+	if _, err := note.NewVerifier(key); err != nil {
+		t.Fatalf("the witness printed no verifier key (%q): %s", key, mustRead(logf.Name()))
+	}
+	go io.Copy(io.Discard, out)
+	return witnessProcess{url: "http://" + addr, key: key}
+}
+
+// waitCheckpointed waits until the gateway has signed, and the witness
+// cosigned, a checkpoint of everything the store holds, larger than the
+// ones before; it returns its tree size.
+func waitCheckpointed(t *testing.T, adminAddr string, before []int64) int64 {
+	t.Helper()
+	var size int64
+	waitFor(t, func() bool {
+		resp, err := http.Get("http://" + adminAddr + "/sovereignty/status")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var st struct {
+			Audit struct {
+				QueueDepth int `json:"queue_depth"`
+				Heads      []struct {
+					Node string
+					Seq  int64
+				}
+				Checkpoints struct {
+					LastSize         int64 `json:"last_size"`
+					WitnessesPending int   `json:"witnesses_pending"`
+					Cosigned         int64 `json:"cosigned"`
+				} `json:"checkpoints"`
+			} `json:"audit"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&st) != nil || len(st.Audit.Heads) != 1 {
+			return false
+		}
+		a := st.Audit
+		size = a.Checkpoints.LastSize
+		fresh := len(before) == 0 || size > before[len(before)-1]
+		return a.QueueDepth == 0 && fresh && size == a.Heads[0].Seq && a.Checkpoints.WitnessesPending == 0 && a.Checkpoints.Cosigned > 0
+	}, "a cosigned checkpoint of the whole log")
+	return size
+}
+
+// copyStore copies a stopped gateway's store: the SQLite file, or the
+// PostgreSQL database.
+func copyStore(t *testing.T, location string) string {
+	t.Helper()
+	if strings.HasPrefix(location, "postgres") {
+		return audittest.CopyDatabase(t, location)
+	}
+	copied := filepath.Join(t.TempDir(), "audit.db")
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		data, err := os.ReadFile(location + suffix)
+		if err != nil && suffix != "" {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(copied+suffix, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return copied
+}
