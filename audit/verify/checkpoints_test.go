@@ -203,4 +203,3 @@ func TestProgress(t *testing.T) {
 		t.Fatalf("progress %+v", calls)
 	}
 }
-
