@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -80,7 +82,8 @@ func (a *App) NodeName() string {
 
 // AuditSigningKeyFile is the key that signs checkpoints: the
 // audit_signing_key option, else beside a SQLite store (audit.db.key),
-// else, for PostgreSQL, under Caddy's data directory, one per node.
+// else, for PostgreSQL, in sovgate's state directory (/var/lib/sovgate for
+// a service), one per node.
 func (a *App) AuditSigningKeyFile() (string, error) {
 	if a.AuditSigningKey != "" {
 		return filepath.Abs(a.AuditSigningKey)
@@ -92,25 +95,77 @@ func (a *App) AuditSigningKeyFile() (string, error) {
 	if kind == "sqlite" {
 		return filepath.Abs(target + ".key")
 	}
-	return filepath.Join(caddy.AppDataDir(), "sovgate", "audit-signing-"+url.PathEscape(a.NodeName())+".key"), nil
+	return filepath.Join(appdirs.Data(), "audit-signing-"+url.PathEscape(a.NodeName())+".key"), nil
+}
+
+// signingKeyFile checks that node can name checkpoints, and finds the
+// key file.
+func (a *App) signingKeyFile(node string) (string, error) {
+	if !checkpoint.ValidOrigin(node) {
+		return "", fmt.Errorf("sovereignty: node %q cannot name this gateway's signed audit checkpoints (no space or plus sign): set the node option", node)
+	}
+	path, err := a.AuditSigningKeyFile()
+	if err != nil {
+		return "", fmt.Errorf("sovereignty: audit_signing_key: %w", err)
+	}
+	return path, nil
+}
+
+// checkKeyName refuses a key named after another node.
+func checkKeyName(key checkpoint.Key, path, node string) error {
+	if name := key.Signer.Name(); name != node {
+		return fmt.Errorf("sovereignty: audit_signing_key: the key in %s is named %q, but this gateway's node is %q: checkpoints are signed by a key named after their node (set node %s, or give another key file; a missing one is generated)", path, name, node, name)
+	}
+	return nil
+}
+
+// probeCheckpoints checks the checkpoint settings, creating nothing (see
+// CheckOnly): a key file that exists must be a good key of this node, one
+// that does not must be creatable, and so must the checkpoint directory.
+func (a *App) probeCheckpoints(node string) error {
+	path, err := a.signingKeyFile(node)
+	if err != nil {
+		return err
+	}
+	key, err := checkpoint.ReadKey(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := appdirs.CheckWritable(path); err != nil {
+			return fmt.Errorf("sovereignty: audit_signing_key: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("sovereignty: audit_signing_key: %w", err)
+	default:
+		if err := checkKeyName(key, path, node); err != nil {
+			return err
+		}
+	}
+	if a.AuditCheckpoints != "" {
+		if err := appdirs.CheckWritable(a.AuditCheckpoints); err != nil {
+			return fmt.Errorf("sovereignty: audit_checkpoints: %w", err)
+		}
+	}
+	for _, w := range a.AuditWitnesses {
+		if _, err := checkpoint.NewWitnessClient(w.URL, w.Key); err != nil {
+			return fmt.Errorf("sovereignty: audit_witness: %w", err)
+		}
+	}
+	return nil
 }
 
 // provisionCheckpoints loads (or makes) the signing key and gives the
 // publisher this configuration's checkpoint settings.
 func (a *App) provisionCheckpoints(pub *checkpoint.Publisher, node string, logger *zap.Logger) error {
-	if !checkpoint.ValidOrigin(node) {
-		return fmt.Errorf("sovereignty: node %q cannot name this gateway's signed audit checkpoints (no space or plus sign): set the node option", node)
-	}
-	path, err := a.AuditSigningKeyFile()
+	path, err := a.signingKeyFile(node)
 	if err != nil {
-		return fmt.Errorf("sovereignty: audit_signing_key: %w", err)
+		return err
 	}
 	key, created, err := checkpoint.LoadOrCreateKey(path, node)
 	if err != nil {
 		return fmt.Errorf("sovereignty: audit_signing_key: %w", err)
 	}
-	if name := key.Signer.Name(); name != node {
-		return fmt.Errorf("sovereignty: audit_signing_key: the key in %s is named %q, but this gateway's node is %q: checkpoints are signed by a key named after their node (set node %s, or give another key file; a missing one is generated)", path, name, node, name)
+	if err := checkKeyName(key, path, node); err != nil {
+		return err
 	}
 	if created {
 		logger.Warn("audit signing key generated: give its verifier key to the auditors and witnesses (sovgate audit key prints it)",
@@ -175,7 +230,10 @@ func (a *App) provisionAudit(ctx caddy.Context, node string) error {
 		return fmt.Errorf("sovereignty: audit: %w", err)
 	}
 	if checkOnly.Load() {
-		return probeAudit(ctx, a.Audit, spool)
+		if err := probeAudit(ctx, a.Audit, spool); err != nil {
+			return err
+		}
+		return a.probeCheckpoints(node)
 	}
 	logger := a.logger.Named("audit")
 	key := "audit|" + a.Audit + "|" + spool
