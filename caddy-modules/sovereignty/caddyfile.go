@@ -68,8 +68,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"policies": &a.Policies, "policy_public_key": &a.PolicyPublicKey, "policy_cache": &a.PolicyCache,
 		"credentials": &a.Credentials, "geoip_country": &a.GeoIPCountry, "geoip_asn": &a.GeoIPASN,
 		"provider_ranges": &a.ProviderRanges, "audit": &a.Audit, "audit_spool": &a.AuditSpool, "node": &a.Node,
-		"hosts": &a.Hosts,
-		"audit_checkpoints": &a.AuditCheckpoints, "audit_signing_key": &a.AuditSigningKey,
+		"hosts": &a.Hosts, "audit_checkpoints": &a.AuditCheckpoints, "audit_signing_key": &a.AuditSigningKey,
 	}
 	durations := map[string]*caddy.Duration{
 		"policy_poll_interval": &a.PolicyPollInterval, "provider_ranges_interval": &a.ProviderRangesInterval,
@@ -178,7 +177,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			a.AllowPrivate = append(a.AllowPrivate, args...)
 		default:
-			return d.Errf("unknown sovereignty option %q (known: mode, policies, policy_public_key, policy_poll_interval, policy_cache, credentials, require_identity, geoip_country, geoip_asn, provider_ranges, resolver, resolver_timeout, allow_private, rate_per_app, max_tunnels, max_tunnels_per_app, audit, audit_sync, retention, record_path, audit_spool, audit_head_interval, audit_checkpoints, audit_checkpoint_interval, audit_signing_key, audit_witness, node)", option)
+			return d.Errf("unknown sovereignty option %q (known: mode, policies, policy_public_key, policy_poll_interval, policy_cache, credentials, require_identity, geoip_country, geoip_asn, provider_ranges, resolver, resolver_timeout, allow_private, rate_per_app, max_tunnels, max_tunnels_per_app, audit, audit_sync, retention, record_path, audit_spool, audit_head_interval, audit_checkpoints, audit_checkpoint_interval, audit_signing_key, audit_witness, hosts, node)", option)
 		}
 	}
 	return nil
