@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sovgate/sovgate/audit/audittest"
+	"github.com/sovgate/sovgate/audit/audittest/tamper"
 	"github.com/sovgate/sovgate/audit/chain"
 	"github.com/sovgate/sovgate/audit/store"
 	"github.com/sovgate/sovgate/audit/verify"
@@ -63,7 +64,7 @@ func millionStore(b *testing.B) store.Store {
 				b.Fatal(err)
 			}
 		}
-		if _, err := audittest.OpenDB(b, path).Exec(`ANALYZE`); err != nil {
+		if _, err := tamper.OpenDB(b, path).Exec(`ANALYZE`); err != nil {
 			b.Fatal(err)
 		}
 	})
@@ -139,7 +140,7 @@ func BenchmarkBytesPerRecord(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				db := audittest.OpenDB(b, loc)
+				db := tamper.OpenDB(b, loc)
 				var size int64
 				if backend == "postgres" {
 					if _, err := db.Exec(`VACUUM`); err != nil {

@@ -100,6 +100,7 @@ http://:%d {
 		if raws, _, err := checkpoint.ReadDir(witnessDir); err != nil || len(raws) < 3 {
 			t.Fatalf("the witness cosigned %d checkpoints (%v)", len(raws), err)
 		}
+		checkProofs(t, dir, location, vkey, wit.key)
 
 		for _, tc := range []struct {
 			name            string
@@ -129,6 +130,63 @@ http://:%d {
 			})
 		}
 	})
+}
+
+// checkProofs proves decisions of the store with `sovgate audit prove` and
+// checks the proofs with `sovgate audit verify-proof`, which gets nothing
+// but the file and the keys.
+func checkProofs(t *testing.T, dir, location, gatewayKey, witnessKey string) {
+	t.Helper()
+	res := runSovgate(t, "audit", "query", "--audit", location, "--format", "json", "--limit", "0")
+	var recs []struct {
+		ID        string `json:"id"`
+		Host      string `json:"host"`
+		Completed bool   `json:"completed"`
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &recs); err != nil || len(recs) < 30 {
+		t.Fatalf("audit query: %v (%d records)\n%s", err, len(recs), res.stderr)
+	}
+	keys := filepath.Join(dir, "keys.txt")
+	os.WriteFile(keys, []byte(readKey(t, gatewayKey)+"\n"+witnessKey+"\n"), 0o644)
+	for _, rec := range []int{0, len(recs) / 2, len(recs) - 1} {
+		id := recs[rec].ID
+		file := filepath.Join(dir, id+".proof.json")
+		if res := runSovgate(t, "audit", "prove", id, "--audit", location, "-o", file); res.exit != 0 {
+			t.Fatalf("prove %s: exit %d\n%s%s", id, res.exit, res.stdout, res.stderr)
+		}
+		res := runSovgate(t, "audit", "verify-proof", "--key", readKey(t, gatewayKey), "--key", witnessKey, file)
+		if res.exit != 0 || !strings.Contains(res.stdout, "proof valid: decision "+id) || !strings.Contains(res.stdout, "gw-e2e, witness-e2e") {
+			t.Fatalf("verify-proof %s: exit %d\n%s%s", id, res.exit, res.stdout, res.stderr)
+		}
+		if recs[rec].Completed && !strings.Contains(res.stdout, "exchange ended") {
+			t.Errorf("the proof of a completed exchange does not show its bytes:\n%s", res.stdout)
+		}
+		// The gateway's key alone cannot check the witness's cosignature.
+		if res := runSovgate(t, "audit", "verify-proof", "--key", gatewayKey, file); res.exit != 4 || !strings.Contains(res.stdout, "witness-e2e") {
+			t.Fatalf("verify-proof without the witness's key: exit %d\n%s", res.exit, res.stdout)
+		}
+		data, _ := os.ReadFile(file)
+		for _, at := range []int{10, len(data) / 3, len(data) / 2, len(data) - 5} {
+			bad := append([]byte(nil), data...)
+			bad[at] ^= 0x01
+			altered := filepath.Join(dir, "altered.json")
+			os.WriteFile(altered, bad, 0o644)
+			if res := runSovgate(t, "audit", "verify-proof", "--key", keys, altered); res.exit != 4 || !strings.Contains(res.stdout, "PROOF NOT VALID") {
+				t.Fatalf("byte %d altered: exit %d\n%s", at, res.exit, res.stdout)
+			}
+		}
+	}
+	if res := runSovgate(t, "audit", "prove", "no-such-decision", "--audit", location); res.exit != 1 || !strings.Contains(res.stderr, "no decision with this id") {
+		t.Fatalf("prove of an unknown id: exit %d\n%s", res.exit, res.stderr)
+	}
+}
+
+func readKey(t *testing.T, file string) string {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(data))
 }
 
 type witnessProcess struct{ url, key string }

@@ -13,6 +13,7 @@ package checkpoint
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -59,7 +60,7 @@ func Parse(text string) (Checkpoint, error) {
 		return c, fmt.Errorf("tree size %q is not a decimal number", size)
 	}
 	h, err := tlog.ParseHash(root)
-	if err != nil {
+	if err != nil || h.String() != root {
 		return c, fmt.Errorf("root hash %q is not 32 bytes in base64", root)
 	}
 	return Checkpoint{Origin: origin, Size: n, Root: h}, nil
@@ -118,6 +119,36 @@ func Open(msg []byte, known note.Verifiers) (Signed, error) {
 	}
 	if !byOrigin {
 		return Signed{}, fmt.Errorf("checkpoint of %s at tree size %d: no valid signature by the key of %s (signed only by %s)", c.Origin, c.Size, c.Origin, strings.Join(s.Signers, ", "))
+	}
+	return s, nil
+}
+
+// OpenAll is Open for a document that must not change in any byte (a
+// proof): every signature on the checkpoint must be by a known key and
+// verify, and be written in canonical base64. A witness's cosignature the
+// keys cannot check makes it fail, naming the witness, since a change to
+// it could not be seen.
+func OpenAll(msg []byte, known note.Verifiers) (Signed, error) {
+	s, err := Open(msg, known)
+	if err != nil {
+		return s, err
+	}
+	n, err := note.Open(msg, known)
+	if err != nil {
+		return Signed{}, err
+	}
+	var unknown []string
+	for _, sig := range n.UnverifiedSigs {
+		unknown = append(unknown, fmt.Sprintf("%s (key hash %08x)", sig.Name, sig.Hash))
+	}
+	if len(unknown) > 0 {
+		return Signed{}, fmt.Errorf("the checkpoint is also signed by %s, which no key given can check: give its verifier key too (--key), so that no byte of it can change unseen", strings.Join(unknown, ", "))
+	}
+	for _, sig := range n.Sigs {
+		raw, err := base64.StdEncoding.DecodeString(sig.Base64)
+		if err != nil || base64.StdEncoding.EncodeToString(raw) != sig.Base64 {
+			return Signed{}, fmt.Errorf("the signature of %s is not in canonical base64: it was edited", sig.Name)
+		}
 	}
 	return s, nil
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/sovgate/sovgate/audit/audittest"
+	"github.com/sovgate/sovgate/audit/audittest/tamper"
 	"github.com/sovgate/sovgate/audit/chain"
 	"github.com/sovgate/sovgate/audit/checkpoint"
 	"github.com/sovgate/sovgate/audit/store"
@@ -154,7 +155,7 @@ func TestPublisherSignsWritesAndGetsCosigned(t *testing.T) {
 		// Cut the last entries and move the head back, as a database
 		// administrator could: the publisher refuses to sign the rewritten
 		// chain, and says so.
-		db := audittest.OpenDB(t, f.loc)
+		db := tamper.OpenDB(t, f.loc)
 		db.Tamper(t, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq > 12`)
 		tree, err := chain.TreeAt(12, hashReader(f.s))
 		if err != nil {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/sovgate/sovgate/audit/audittest"
+	"github.com/sovgate/sovgate/audit/audittest/tamper"
 	"github.com/sovgate/sovgate/audit/chain"
 	"github.com/sovgate/sovgate/audit/store"
 	"github.com/sovgate/sovgate/audit/verify"
@@ -159,7 +161,7 @@ func TestStoreIsUpgradedInPlace(t *testing.T) {
 		}
 		before, _ := s.Heads(context.Background())
 		s.Close()
-		db := audittest.OpenDB(t, loc)
+		db := tamper.OpenDB(t, loc)
 		for _, stmt := range []string{
 			`ALTER TABLE audit_log DROP COLUMN tree`,
 			`ALTER TABLE audit_heads DROP COLUMN root`,
@@ -218,8 +220,21 @@ func TestTreeSurvivesRetention(t *testing.T) {
 		}
 		// Only the largest subtrees of the purged part are kept.
 		var kept int
-		if err := audittest.OpenDB(t, loc).QueryRow(`SELECT count(*) FROM audit_tree`).Scan(&kept); err != nil || kept > 7 {
+		if err := tamper.OpenDB(t, loc).QueryRow(`SELECT count(*) FROM audit_tree`).Scan(&kept); err != nil || kept > 7 {
 			t.Errorf("%d hashes kept for the purged entries (%v), want at most log2", kept, err)
 		}
 	})
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	loc := filepath.Join(t.TempDir(), "audit.db")
+	s := open(t, loc)
+	tamper.OpenDB(t, loc).Tamper(t, `INSERT INTO audit_schema_migrations (version, description, applied_at) VALUES (99, 'future', 0)`)
+	s.Close()
+	if _, err := store.Open(context.Background(), loc); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := store.OpenExisting(context.Background(), filepath.Join(t.TempDir(), "missing.db")); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("missing store: %v", err)
+	}
 }

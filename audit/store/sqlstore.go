@@ -596,6 +596,23 @@ func (s *sqlStore) Walk(ctx context.Context, node string, from int64, fn func(*c
 	return rows.Err()
 }
 
+func (s *sqlStore) Entries(ctx context.Context, id string) ([]*chain.Entry, error) {
+	rows, err := s.reader().QueryContext(ctx, s.q(`SELECT `+entryColumns+` FROM audit_log WHERE id = ? AND kind IN ('decision', 'completion') ORDER BY node, seq`), id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*chain.Entry
+	for rows.Next() {
+		e := new(chain.Entry)
+		if err := rows.Scan(entryTargets(e)...); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
 func (s *sqlStore) WalkTags(ctx context.Context, fn func(tag, id string) error) error {
 	rows, err := s.reader().QueryContext(ctx, `SELECT tag, id FROM audit_tags`)
 	if err != nil {

@@ -36,6 +36,9 @@ type Store interface {
 	// Scan calls fn for every decision record matching f, oldest first
 	// (used by reports). Limit and cursor are ignored.
 	Scan(ctx context.Context, f Filter, fn func(*audit.Stored) error) error
+	// Entries returns the entries of a decision: its decision entry and,
+	// once the exchange ended, its completion entry (none if unknown).
+	Entries(ctx context.Context, id string) ([]*chain.Entry, error)
 	// Nodes lists the nodes that have a chain.
 	Nodes(ctx context.Context) ([]string, error)
 	// Walk calls fn for every entry of a node's chain in seq order, from

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/audit/audittest"
+	"github.com/sovgate/sovgate/audit/audittest/tamper"
 	"github.com/sovgate/sovgate/audit/chain"
 	"github.com/sovgate/sovgate/audit/ingest"
 	"github.com/sovgate/sovgate/audit/store"
@@ -49,7 +50,7 @@ func appendRecords(t testing.TB, s store.Store, recs ...*audit.Record) {
 // write access to it could.
 func tamperSQL(t *testing.T, location, query string, args ...any) {
 	t.Helper()
-	audittest.OpenDB(t, location).Tamper(t, query, args...)
+	tamper.OpenDB(t, location).Tamper(t, query, args...)
 }
 
 // entryAt reads one entry of a chain.
@@ -139,7 +140,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 			forged := chain.DecisionEntry(audittest.Record(99, "gw-1"), false)
 			forged.Seq, forged.PrevHash = 6, "f00d"
 			forged.Hash, _ = forged.ComputeHash(nil)
-			db := audittest.OpenDB(t, loc)
+			db := tamper.OpenDB(t, loc)
 			db.Tamper(t, `INSERT INTO audit_log (node, seq, kind, id, time, app, host, verdict, action, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				forged.Node, forged.Seq, forged.Kind, forged.ID, forged.Time, forged.App, forged.Host, forged.Verdict, forged.Action, forged.PrevHash, forged.Hash)
 		}, 6, "prev_hash"},

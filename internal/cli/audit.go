@@ -29,7 +29,7 @@ const (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "audit",
-		Usage: "query|report|verify|key [--config FILE | --audit STORE] [...]",
+		Usage: "query|report|verify|key|prove|verify-proof [--config FILE | --audit STORE] [...]",
 		Short: "Query, report on and verify the audit log (for auditors)",
 		Long: `
 Every decision of the gateway, allowed or not, is a record of the audit log.
@@ -41,6 +41,9 @@ These commands read it; none of them changes it.
   sovgate audit verify   check that no record was edited, deleted, inserted
                          or reordered (exit 0 intact, 4 tampered)
   sovgate audit key      print the verifier key of the gateway's checkpoints
+  sovgate audit prove ID print a proof that one decision is in the log,
+                         which 'sovgate audit verify-proof' checks with the
+                         gateway's key alone (exit 0 valid, 4 not)
 
 The log is found with --audit STORE (a SQLite file, or a postgres:// URL),
 or --config FILE (the gateway's Caddyfile: its audit option), else in
@@ -119,7 +122,7 @@ Examples:
 				return runAuditReport(fl, os.Stdout)
 			})
 
-			cmd.AddCommand(query, report, newAuditVerifyCommand(), newAuditKeyCommand())
+			cmd.AddCommand(query, report, newAuditVerifyCommand(), newAuditKeyCommand(), newAuditProveCommand(), newAuditVerifyProofCommand())
 		},
 	})
 }

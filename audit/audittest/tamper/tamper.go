@@ -7,11 +7,15 @@ package tamper
 
 import (
 	"context"
+	"database/sql"
+	"strconv"
+	"strings"
 	"testing"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // the database/sql driver "pgx"
 	"golang.org/x/mod/sumdb/tlog"
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
 
-	"github.com/sovgate/sovgate/audit/audittest"
 	"github.com/sovgate/sovgate/audit/chain"
 	"github.com/sovgate/sovgate/audit/store"
 )
@@ -24,7 +28,7 @@ func CutTail(t testing.TB, location, node string, keep int64) {
 	s := open(t, location)
 	entries := read(t, s, node)
 	root := rootAt(t, s, node, keep)
-	db := audittest.OpenDB(t, location)
+	db := OpenDB(t, location)
 	for _, e := range entries[keep:] {
 		if e.Kind == chain.KindDecision {
 			exec(t, db, `DELETE FROM audit_tags WHERE id = ?`, e.ID)
@@ -58,7 +62,7 @@ func DeleteAndRehash(t testing.TB, location, node string, seq int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := audittest.OpenDB(t, location)
+	db := OpenDB(t, location)
 	if victim.Kind == chain.KindDecision {
 		exec(t, db, `DELETE FROM audit_tags WHERE id = ?`, victim.ID)
 	}
@@ -76,14 +80,14 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 
 // that verifies, with nothing in it.
 func Empty(t testing.TB, location string) {
 	t.Helper()
-	db := audittest.OpenDB(t, location)
+	db := OpenDB(t, location)
 	for _, table := range []string{"audit_log", "audit_tags", "audit_heads", "audit_tree", "audit_checkpoints"} {
 		exec(t, db, `DELETE FROM `+table)
 	}
 }
 
 // exec runs a statement that may change no row.
-func exec(t testing.TB, db *audittest.DB, query string, args ...any) {
+func exec(t testing.TB, db *DB, query string, args ...any) {
 	t.Helper()
 	if _, err := db.Exec(db.Q(query), args...); err != nil {
 		t.Fatalf("%s: %v", query, err)
@@ -129,4 +133,60 @@ func rootAt(t testing.TB, s store.Store, node string, size int64) tlog.Hash {
 		t.Fatal(err)
 	}
 	return root
+}
+
+// DB is a connection of its own to the database of a store location, as
+// someone with write access to it would have: tests change the log behind
+// the store's back with it. Queries use ? placeholders on both backends.
+type DB struct {
+	*sql.DB
+	postgres bool
+}
+
+// OpenDB opens the database of a store location; it is closed when the
+// test ends.
+func OpenDB(t testing.TB, location string) *DB {
+	t.Helper()
+	driver, dsn := "sqlite", location
+	if strings.HasPrefix(location, "postgres://") || strings.HasPrefix(location, "postgresql://") {
+		driver = "pgx"
+	} else {
+		dsn = "file:" + location + "?_pragma=busy_timeout(10000)"
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &DB{DB: db, postgres: driver == "pgx"}
+}
+
+// Q rewrites ? placeholders to $n on PostgreSQL.
+func (db *DB) Q(query string) string {
+	if !db.postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range query {
+		if c == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// Tamper runs a statement that must change at least one row.
+func (db *DB) Tamper(t testing.TB, query string, args ...any) {
+	t.Helper()
+	res, err := db.ExecContext(context.Background(), db.Q(query), args...)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		t.Fatalf("%s changed nothing", query)
+	}
 }
