@@ -428,7 +428,7 @@ http://:%d {
 				t.Fatalf("verify after kill -9: %v %+v", err, res.Break)
 			}
 			stored := map[string]bool{}
-			if err := s.Walk(context.Background(), "kill-test", 1, func(e *chain.Entry) error {
+			if err := s.Walk(context.Background(), "kill-test", 1, 0, func(e *chain.Entry) error {
 				if e.Kind == chain.KindDecision {
 					stored[e.ID] = true
 				}

@@ -211,7 +211,7 @@ func hashReader(s store.Store) tlog.HashReader {
 
 func lastEntry(t *testing.T, s store.Store) chain.Entry {
 	var last chain.Entry
-	if err := s.Walk(context.Background(), "gw-1", 1, func(e *chain.Entry) error { last = *e; return nil }); err != nil {
+	if err := s.Walk(context.Background(), "gw-1", 1, 0, func(e *chain.Entry) error { last = *e; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return last

@@ -100,7 +100,7 @@ func decisionIDs(t *testing.T, s store.Store) map[string]int {
 		t.Fatal(err)
 	}
 	for _, n := range nodes {
-		if err := s.Walk(context.Background(), n, 1, func(e *chain.Entry) error {
+		if err := s.Walk(context.Background(), n, 1, 0, func(e *chain.Entry) error {
 			if e.Kind == chain.KindDecision {
 				ids[e.ID]++
 			}

@@ -64,7 +64,7 @@ func referenceRoot(t *testing.T, s store.Store, node string) (tlog.Hash, int64) 
 		all = append(all, h...)
 		n++
 	}
-	if err := s.Walk(context.Background(), node, 1, func(e *chain.Entry) error {
+	if err := s.Walk(context.Background(), node, 1, 0, func(e *chain.Entry) error {
 		for n < e.Seq-1 {
 			add(chain.PurgedLeaf())
 		}
@@ -96,7 +96,7 @@ func checkTrees(t *testing.T, s store.Store, fromEntries bool) {
 			t.Fatalf("node %s: head %d root %v, entries give %d leaves, root %v", h.Node, h.Seq, h.Root, n, root)
 		}
 		var first *chain.Entry
-		_ = s.Walk(context.Background(), h.Node, 1, func(e *chain.Entry) error {
+		_ = s.Walk(context.Background(), h.Node, 1, 0, func(e *chain.Entry) error {
 			if first == nil {
 				c := *e
 				first = &c

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -577,8 +578,11 @@ func (s *sqlStore) Nodes(ctx context.Context) ([]string, error) {
 	return nodes, rows.Err()
 }
 
-func (s *sqlStore) Walk(ctx context.Context, node string, from int64, fn func(*chain.Entry) error) error {
-	rows, err := s.reader().QueryContext(ctx, s.q(`SELECT `+entryColumns+` FROM audit_log WHERE node = ? AND seq >= ? ORDER BY seq`), node, from)
+func (s *sqlStore) Walk(ctx context.Context, node string, from, to int64, fn func(*chain.Entry) error) error {
+	if to <= 0 {
+		to = math.MaxInt64
+	}
+	rows, err := s.reader().QueryContext(ctx, s.q(`SELECT `+entryColumns+` FROM audit_log WHERE node = ? AND seq >= ? AND seq <= ? ORDER BY seq`), node, from, to)
 	if err != nil {
 		return err
 	}
@@ -611,6 +615,12 @@ func (s *sqlStore) Entries(ctx context.Context, id string) ([]*chain.Entry, erro
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+func (s *sqlStore) Span(ctx context.Context, node string) (first, last int64, err error) {
+	var lo, hi sql.NullInt64
+	err = sqlQueryRow(ctx, s.reader(), s.q(`SELECT min(seq), max(seq) FROM audit_log WHERE node = ?`), []any{node}, &lo, &hi)
+	return lo.Int64, hi.Int64, err
 }
 
 func (s *sqlStore) WalkTags(ctx context.Context, fn func(tag, id string) error) error {

@@ -42,8 +42,12 @@ type Store interface {
 	// Nodes lists the nodes that have a chain.
 	Nodes(ctx context.Context) ([]string, error)
 	// Walk calls fn for every entry of a node's chain in seq order, from
-	// the entry with seq from (or the first after it).
-	Walk(ctx context.Context, node string, from int64, fn func(*chain.Entry) error) error
+	// the entry with seq from (or the first after it) to the one with seq
+	// to (0: to the end).
+	Walk(ctx context.Context, node string, from, to int64, fn func(*chain.Entry) error) error
+	// Span returns the seq of the first and the last entry of a node's
+	// chain (0, 0 when it has none).
+	Span(ctx context.Context, node string) (first, last int64, err error)
 	// TreeHashes reads stored Merkle tree hashes of a node's chain, by
 	// tlog stored-hash index: proofs and roots are computed from them.
 	TreeHashes(ctx context.Context, node string, indexes []int64) ([]tlog.Hash, error)

@@ -48,7 +48,7 @@ func appendRecords(t testing.TB, s Store, recs ...*audit.Record) {
 func countKinds(t *testing.T, s Store, node string) map[string]int {
 	t.Helper()
 	n := map[string]int{}
-	if err := s.Walk(context.Background(), node, 1, func(e *chain.Entry) error {
+	if err := s.Walk(context.Background(), node, 1, 0, func(e *chain.Entry) error {
 		n[e.Kind]++
 		return nil
 	}); err != nil {
@@ -75,7 +75,7 @@ func TestAppendChainsPerNode(t *testing.T) {
 		}
 		var prev = chain.GenesisHash
 		var seq int64
-		if err := s.Walk(ctx, "gw-1", 1, func(e *chain.Entry) error {
+		if err := s.Walk(ctx, "gw-1", 1, 0, func(e *chain.Entry) error {
 			seq++
 			if e.Seq != seq || e.PrevHash != prev || len(e.Hash) != 64 {
 				t.Errorf("entry %d: seq %d prev %s hash %s", seq, e.Seq, e.PrevHash, e.Hash)

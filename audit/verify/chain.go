@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -11,93 +12,123 @@ import (
 	"github.com/sovgate/sovgate/audit/store"
 )
 
-// chainCheck verifies one node's chain, entry by entry.
+// chainCheck verifies one segment of a node's chain, entry by entry: the
+// whole chain, or (a long chain is cut in two, checked on two cores) a run
+// of entries that starts from the tree its first entry's predecessors
+// stored, stitched to the segment before it afterwards.
 type chainCheck struct {
 	ctx      context.Context
 	s        store.Store
 	node     string
 	head     chain.Head
 	hasHead  bool
-	digest   *tagDigest
+	digest   tagDigest
 	claims   []*claim // this node's, by tree size
 	keys     *claimSet
 	from     int64 // incremental: start after this tree size
-	progress func(Progress)
+	progress func(done int64)
+	anchors  map[int64]string
+	// lo and hi bound the segment: the first segment from the chain's
+	// first entry (lo, 0 if it has none), or from after an incremental
+	// start; mid is set for a segment after the first.
+	lo, hi int64
+	mid    bool
 
 	report ChainReport
 	tree   *chain.Tree
+	// startRoot is the root of the tree a mid segment starts from.
+	startRoot tlog.Hash
+	// linkProof proves the entry an incremental walk starts after.
+	linkProof tlog.RecordProof
 	// treeErr is why the tree of purged entries could not be read: the
 	// purge itself is suspect, which is reported first.
 	treeErr    error
 	started    bool
 	prevSeq    int64
 	prevHash   string
+	firstSeq   int64
 	firstPrev  string
 	latestCP   *chain.PurgeDetail
 	latestCPAt int64
 	scratch    []byte
-	// next is the first claim not compared yet; agreed the largest the
-	// store agreed with.
+	// next is the first claim not compared yet; agreed those the store
+	// agreed with.
 	next   int
 	agreed []*claim
-	total  int64
 }
 
-var errBreak = fmt.Errorf("break")
+var errBreak = errors.New("break")
 
-func (c *chainCheck) run(anchors []chain.Head) (ChainReport, *Break, error) {
+// walk checks the segment's entries; it returns the first break.
+func (c *chainCheck) walk() (*Break, error) {
 	c.report.Node = c.node
-	c.total = c.head.Seq
-	if n := len(c.claims); n > 0 && c.claims[n-1].Size > c.total {
-		c.total = c.claims[n-1].Size
-	}
-	anchorAt := make(map[int64]string, len(anchors))
-	for _, a := range anchors {
-		anchorAt[a.Seq] = a.Hash
-	}
 	var brk *Break
-	start := int64(1)
-	if c.from > 0 {
+	start := max(c.lo, 1)
+	switch {
+	case c.from > 0:
 		if brk = c.startAfter(c.from); brk != nil {
-			return c.report, brk, nil
+			return brk, nil
 		}
 		start = c.from
+	case c.mid:
+		if brk = c.startMid(c.lo); brk != nil {
+			return brk, nil
+		}
+	case c.lo > 0:
+		// Entries before the first were purged: their largest subtrees'
+		// hashes were kept for the tree to go on. If they were not, the
+		// purge itself is suspect: that is reported first, at the end.
+		// (Read before the walk: no other query may run while it reads.)
+		c.tree, c.treeErr = chain.TreeAt(c.lo-1, hashReader(c.ctx, c.s, c.node))
 	}
-	err := walkPipelined(c.ctx, c.s, c.node, start, func(e *chain.Entry) error {
+	if c.hi < start {
+		return nil, nil // no entry in the snapshot
+	}
+	err := walkPipelined(c.ctx, c.s, c.node, start, c.hi, func(e *chain.Entry) error {
 		if c.from > 0 && e.Seq == c.from {
 			brk = c.link(e)
 		} else {
 			brk = c.step(e)
 		}
 		if brk == nil {
-			if want, ok := anchorAt[e.Seq]; ok {
+			if want, ok := c.anchors[e.Seq]; ok {
 				if want != e.Hash {
 					brk = c.broken(e, "the anchored head says entry %d has hash %s; the store has %s", e.Seq, short(want), short(e.Hash))
 				}
-				delete(anchorAt, e.Seq)
+				delete(c.anchors, e.Seq)
 			}
 		}
 		if brk != nil {
 			return errBreak
 		}
 		if c.report.Entries%65536 == 0 && c.progress != nil {
-			c.progress(Progress{Node: c.node, Done: c.prevSeq, Total: c.total})
+			c.progress(c.report.Entries)
 		}
 		return nil
 	})
 	if c.progress != nil {
-		c.progress(Progress{Node: c.node, Done: c.prevSeq, Total: c.total, Finished: true})
+		c.progress(c.report.Entries)
 	}
 	if err != nil && err != errBreak {
-		return c.report, nil, err
+		return nil, err
 	}
-	if brk != nil {
-		return c.report, brk, nil
+	return brk, nil
+}
+
+// startMid sets up a segment after the first: the tree of the entries
+// before lo is read from the hashes they stored (the segment before checks
+// each of them), and the first entry's prev_hash is checked at the stitch.
+func (c *chainCheck) startMid(lo int64) *Break {
+	tree, err := chain.TreeAt(lo-1, hashReader(c.ctx, c.s, c.node))
+	if err != nil {
+		return &Break{Node: c.node, Seq: lo, Reason: fmt.Sprintf("the Merkle tree hashes of the first %d entries cannot be read: %v", lo-1, err)}
 	}
-	if brk, err = c.end(anchorAt); err != nil || brk != nil {
-		return c.report, brk, err
+	if c.startRoot, err = tree.Root(); err != nil {
+		return &Break{Node: c.node, Seq: lo, Reason: err.Error()}
 	}
-	return c.report, c.claimsBeyond(), nil
+	c.tree, c.started, c.prevSeq = tree, true, lo-1
+	c.skipClaims(lo)
+	return nil
 }
 
 func (c *chainCheck) broken(e *chain.Entry, format string, args ...any) *Break {
@@ -118,7 +149,9 @@ func (c *chainCheck) step(e *chain.Entry) *Break {
 			}
 			return c.broken(e, "seq %d follows %d (inserted or renumbered?)", e.Seq, c.prevSeq)
 		}
-		if e.PrevHash != c.prevHash {
+		if c.firstSeq == 0 {
+			c.firstSeq, c.firstPrev = e.Seq, e.PrevHash // checked at the stitch
+		} else if e.PrevHash != c.prevHash {
 			return c.broken(e, "prev_hash %s is not the hash of entry %d (%s): an entry was inserted, deleted or reordered here",
 				short(e.PrevHash), c.prevSeq, short(c.prevHash))
 		}
@@ -149,6 +182,7 @@ func (c *chainCheck) step(e *chain.Entry) *Break {
 // first checks the first entry of a full walk, and sets up the tree.
 func (c *chainCheck) first(e *chain.Entry) *Break {
 	c.started = true
+	c.firstSeq = e.Seq
 	c.report.First = e.Seq
 	c.firstPrev = e.PrevHash
 	if e.Seq < 1 {
@@ -157,10 +191,11 @@ func (c *chainCheck) first(e *chain.Entry) *Break {
 	if e.Seq == 1 && e.PrevHash != chain.GenesisHash {
 		return c.broken(e, "the first entry's prev_hash is %s, not the genesis hash", short(e.PrevHash))
 	}
-	// Entries before the first were purged: their largest subtrees'
-	// hashes were kept for the tree to go on. If they were not, the purge
-	// itself is suspect: that is reported first, at the end.
-	c.tree, c.treeErr = chain.TreeAt(e.Seq-1, hashReader(c.ctx, c.s, c.node))
+	if e.Seq != c.lo {
+		// Not the first entry the snapshot had: one was deleted under the
+		// walk (the tree read for it does not apply).
+		return c.broken(e, "entries %d to %d are missing (deleted?)", c.lo, e.Seq-1)
+	}
 	if c.tree != nil {
 		c.skipClaims(e.Seq - 1)
 		return c.compareClaims(e.Seq - 1)
@@ -199,7 +234,7 @@ func (c *chainCheck) count(e *chain.Entry) *Break {
 }
 
 // end checks the chain as a whole once walked: retention, head, anchors.
-func (c *chainCheck) end(anchorAt map[int64]string) (*Break, error) {
+func (c *chainCheck) end() (*Break, error) {
 	r := &c.report
 	r.Last, r.Head = c.prevSeq, c.prevHash
 	if c.tree != nil {
@@ -238,7 +273,7 @@ func (c *chainCheck) end(anchorAt map[int64]string) (*Break, error) {
 	if head.Root != r.Root {
 		return &Break{Node: c.node, Seq: r.Last, Reason: fmt.Sprintf("the recorded head's Merkle tree root is %s, but the entries give %s", head.Root, r.Root)}, nil
 	}
-	for seq, h := range anchorAt {
+	for seq, h := range c.anchors {
 		if c.latestCP != nil && seq <= c.latestCP.PurgedThrough || seq < c.from {
 			continue // purged by retention since it was anchored, or verified earlier
 		}

@@ -203,3 +203,36 @@ func TestProgress(t *testing.T) {
 		t.Fatalf("progress %+v", calls)
 	}
 }
+
+// TestLongChain verifies a chain long enough for the database to stream
+// it (the walk, the tag index and the tree reads then overlap on
+// PostgreSQL and SQLite alike), in two segments, with checkpoints.
+func TestLongChain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	saved := minSegment
+	minSegment = 5000
+	defer func() { minSegment = saved }()
+	audittest.Backends(t, func(t *testing.T, loc string) {
+		l := &signedLog{s: openStore(t, loc), loc: loc}
+		l.key, _, _ = checkpoint.LoadOrCreateKey(filepath.Join(t.TempDir(), "k"), "gw-1")
+		for b := range 4 {
+			var entries []*chain.Entry
+			for i := range 5000 {
+				entries = append(entries, chain.DecisionEntry(audittest.Record(b*5000+i, "gw-1"), false))
+			}
+			l.sign(t, entries)
+		}
+		if res := l.verify(t, Options{}); !res.OK() || res.Chains[0].Verified != 20000 || res.TagRows == 0 {
+			t.Fatalf("%v %+v", res.Break, res.Chains)
+		}
+		if res := l.verify(t, Options{From: map[string]int64{"gw-1": 5000}}); !res.OK() || res.Chains[0].Entries != 15000 {
+			t.Fatalf("incremental: %v %+v", res.Break, res.Chains)
+		}
+		tamper.DeleteAndRehash(t, loc, "gw-1", 17000)
+		if res := l.verify(t, Options{}); res.OK() || res.Break.TreeSize != 20000 || res.Break.AgreesUpTo != 15000 {
+			t.Fatalf("rewrite in the second segment: %+v", res.Break)
+		}
+	})
+}

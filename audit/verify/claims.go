@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -26,6 +27,7 @@ type claim struct {
 
 // claimSet holds the claims by node, each node's sorted by tree size.
 type claimSet struct {
+	mu      sync.Mutex // segments check signatures at once
 	keys    note.Verifiers
 	byNode  map[string][]*claim
 	ignored []string
@@ -81,6 +83,8 @@ func parseClaim(raw checkpoint.Raw, keys note.Verifiers) (*claim, error) {
 // valid checks the claim's signatures once, and lists it as ignored when
 // they do not hold.
 func (cs *claimSet) valid(c *claim) bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
 	if c.state == 0 {
 		c.state = 1
 		if _, err := checkpoint.Open(c.raw.Note, cs.keys); err != nil {
@@ -129,9 +133,9 @@ func (c *chainCheck) compareClaims(size int64) *Break {
 			c.report.Signed--
 			continue
 		}
-		return &Break{Node: c.node, Seq: size, TreeSize: size, Checkpoint: cl.raw.String(), AgreesUpTo: c.agreedUpTo(),
-			Reason: fmt.Sprintf("the store disagrees with the checkpoint signed at tree size %d (%s): its tree of the first %d entries has root %s, the checkpoint %s; entries up to %d were changed or deleted after it was signed%s",
-				size, cl.raw, size, root, cl.Root, size, agreement(c.agreedUpTo()))}
+		return &Break{Node: c.node, Seq: size, TreeSize: size, Checkpoint: cl.raw.String(), AgreesUpTo: c.agreedUpTo(), changed: true,
+			Reason: fmt.Sprintf("the store disagrees with the checkpoint signed at tree size %d (%s): its tree of the first %d entries has root %s, the checkpoint %s; entries up to %d were changed or deleted after it was signed",
+				size, cl.raw, size, root, cl.Root, size)}
 	}
 	return nil
 }
@@ -147,8 +151,8 @@ func (c *chainCheck) claimsBeyond() *Break {
 			continue
 		}
 		c.report.Signed++
-		reason := fmt.Sprintf("the chain ends at entry %d, but the checkpoint signed at tree size %d (%s) shows %d entries: entries %d to %d were removed (the end of the log cut, the head moved back)",
-			size, cl.Size, cl.raw, cl.Size, size+1, cl.Size)
+		reason := fmt.Sprintf("the chain ends at entry %d, but the checkpoint signed at tree size %d (%s) shows %d entries: %d were removed after it was signed (the end of the log cut and its head moved back, or entries deleted after entry %d and the chain re-hashed)",
+			size, cl.Size, cl.raw, cl.Size, cl.Size-size, c.agreedUpTo())
 		if !c.started && c.from == 0 {
 			reason = fmt.Sprintf("the store has no entry of node %s, but the checkpoint signed at tree size %d (%s) shows %d entries: they were deleted", c.node, cl.Size, cl.raw, cl.Size)
 		}
@@ -194,6 +198,11 @@ func (c *chainCheck) startAfter(size int64) *Break {
 		return &Break{Node: c.node, Seq: size, TreeSize: size, Checkpoint: cl.raw.String(),
 			Reason: fmt.Sprintf("the tree hashes the store keeps for the first %d entries give root %s, but the checkpoint verified earlier (%s) says %s: the log was rewritten since", size, root, cl.raw, cl.Root)}
 	}
+	// The proof that entry size is in that tree, for link: read now, as
+	// no other query may run while the walk reads.
+	if c.linkProof, err = tlog.ProveRecord(size, size-1, hashReader(c.ctx, c.s, c.node)); err != nil {
+		return &Break{Node: c.node, Seq: size, TreeSize: size, Reason: fmt.Sprintf("the Merkle tree hashes of the first %d entries cannot be read: %v", size, err)}
+	}
 	c.tree = tree
 	c.agreed = append(c.agreed, cl)
 	c.skipClaims(size + 1)
@@ -211,19 +220,15 @@ func (c *chainCheck) link(e *chain.Entry) *Break {
 	leaf, err := e.LeafHash()
 	if err == nil {
 		var root tlog.Hash
-		root, err = c.tree.Root()
-		var proof tlog.RecordProof
-		if err == nil {
-			proof, err = tlog.ProveRecord(e.Seq, e.Seq-1, hashReader(c.ctx, c.s, c.node))
-		}
-		if err == nil {
-			err = tlog.CheckRecord(proof, e.Seq, root, e.Seq-1, leaf)
+		if root, err = c.tree.Root(); err == nil {
+			err = tlog.CheckRecord(c.linkProof, e.Seq, root, e.Seq-1, leaf)
 		}
 	}
 	if err != nil {
 		return c.broken(e, "entry %d is not the one the checkpoint verified earlier covers: %v", e.Seq, err)
 	}
 	c.started = true
+	c.firstSeq = e.Seq
 	c.report.First = e.Seq + 1
 	c.prevSeq, c.prevHash = e.Seq, e.Hash
 	return nil

@@ -67,6 +67,9 @@ type Break struct {
 	AgreesUpTo int64 `json:"agrees_up_to,omitempty"`
 	// Entry is the broken entry as stored, when there is one.
 	Entry *chain.Entry `json:"entry,omitempty"`
+	// changed marks a checkpoint the store's tree disagrees with (rather
+	// than one larger than the chain).
+	changed bool
 }
 
 func (b *Break) String() string {
@@ -138,6 +141,7 @@ func (r *Result) OK() bool { return r.Break == nil }
 // cannot be read, or an option is wrong.
 func Log(ctx context.Context, s store.Store, opts Options) (*Result, error) {
 	// A gateway may be appending while we read: read one snapshot.
+	original := s
 	view, release, err := s.Snapshot(ctx)
 	if err != nil {
 		return nil, err
@@ -146,7 +150,7 @@ func Log(ctx context.Context, s store.Store, opts Options) (*Result, error) {
 	s = view
 	res := &Result{}
 	claims := readClaims(opts.Checkpoints, opts.Keys)
-	defer func() { res.Ignored = claims.ignored }()
+	defer func() { res.Ignored = claims.ignored }() // once every segment is done
 	nodes, headOf, err := chainsOf(ctx, s, claims)
 	if err != nil {
 		return nil, err
@@ -164,28 +168,73 @@ func Log(ctx context.Context, s store.Store, opts Options) (*Result, error) {
 			return nil, fmt.Errorf("--from %s:%d: no signed checkpoint of %s at tree size %d among the checkpoints given", node, size, node, size)
 		}
 	}
-	var expected tagDigest
+	// Reading rows costs more than checking them: the tag index is read
+	// from the snapshot while the chains are read, at once, from read
+	// transactions of their own (their entries are bounded by the
+	// snapshot's last ones, which do not change), a long chain in two
+	// segments (see minSegment).
+	spans := make(map[string][2]int64, len(nodes))
 	for _, node := range nodes {
-		c := &chainCheck{
-			ctx: ctx, s: s, node: node, digest: &expected, claims: claims.byNode[node], keys: claims,
-			from: opts.From[node], progress: opts.Progress,
-		}
-		c.head, c.hasHead = headOf[node]
-		report, brk, err := c.run(anchorsOf[node])
+		first, last, err := s.Span(ctx, node)
 		if err != nil {
 			return nil, err
 		}
-		if brk != nil {
+		spans[node] = [2]int64{first, last}
+	}
+	readers, concurrent := []store.Store{s, s}, true
+	for i := range readers {
+		view, release, err := original.Snapshot(ctx)
+		if err != nil {
+			// One transaction only: everything in turn, from the snapshot.
+			readers, concurrent = []store.Store{s, s}, false
+			break
+		}
+		readers[i] = view
+		defer release()
+	}
+	tags := make(chan tagDigest, 1)
+	tagsErr := make(chan error, 1)
+	walkTags := func() {
+		d, err := digestTags(ctx, s)
+		tags <- d
+		tagsErr <- err
+	}
+	full := len(opts.From) == 0
+	if full && concurrent {
+		go walkTags()
+	}
+	var expected tagDigest
+	for _, node := range nodes {
+		n := &nodeCheck{ctx: ctx, s: s, readers: readers, segments: concurrent, node: node, first: spans[node][0], last: spans[node][1],
+			claims: claims.byNode[node], keys: claims, from: opts.From[node], anchors: anchorsOf[node], progress: opts.Progress}
+		n.head, n.hasHead = headOf[node]
+		report, brk, digest, err := n.run()
+		if err != nil || brk != nil {
+			if full && concurrent {
+				<-tagsErr // the tag walk uses the snapshot: let it end first
+			}
+			if err != nil {
+				return nil, err
+			}
 			res.Break = brk
 			return res, nil
 		}
+		expected.merge(digest)
 		res.Chains = append(res.Chains, report)
 	}
-	if len(opts.From) > 0 {
+	if !full {
 		return res, nil
 	}
-	res.Break, res.TagRows, err = checkTags(ctx, s, nodes, &expected)
-	return res, err
+	if !concurrent {
+		walkTags()
+	}
+	actual := <-tags
+	if err := <-tagsErr; err != nil {
+		return nil, err
+	}
+	res.TagRows = actual.count
+	res.Break = checkTags(ctx, s, nodes, expected, actual)
+	return res, nil
 }
 
 // chainsOf lists the chains to check: every node of the store, and every

@@ -18,9 +18,20 @@ import (
 func TestMain(m *testing.M) { os.Exit(audittest.Main(m)) }
 
 // backends runs a test against a real SQLite file and a real PostgreSQL
-// database.
+// database, each chain checked whole, then in two segments at once (as a
+// long chain is) cut in its middle.
 func backends(t *testing.T, fn func(t *testing.T, s store.Store, location string)) {
-	audittest.Backends(t, func(t *testing.T, loc string) { fn(t, openStore(t, loc), loc) })
+	for _, seg := range []struct {
+		name string
+		min  int64
+	}{{"whole", minSegment}, {"two segments", 3}} {
+		t.Run(seg.name, func(t *testing.T) {
+			saved := minSegment
+			minSegment = seg.min
+			defer func() { minSegment = saved }()
+			audittest.Backends(t, func(t *testing.T, loc string) { fn(t, openStore(t, loc), loc) })
+		})
+	}
 }
 
 func openStore(t testing.TB, location string) store.Store {
@@ -57,7 +68,7 @@ func tamperSQL(t *testing.T, location, query string, args ...any) {
 func entryAt(t *testing.T, s store.Store, node string, seq int64) chain.Entry {
 	t.Helper()
 	var found chain.Entry
-	if err := s.Walk(context.Background(), node, 1, func(e *chain.Entry) error {
+	if err := s.Walk(context.Background(), node, 1, 0, func(e *chain.Entry) error {
 		if e.Seq == seq {
 			found = *e
 		}

@@ -7,10 +7,10 @@ import (
 	"github.com/sovgate/sovgate/audit/store"
 )
 
-// walkPipelined is s.Walk (from the entry with seq from) with the reading in another goroutine, handing
+// walkPipelined is s.Walk (entries from to to) with the reading in another goroutine, handing
 // entries over in batches, so reading the store and hashing run on two
 // cores. fn may stop the walk by returning an error.
-func walkPipelined(ctx context.Context, s store.Store, node string, from int64, fn func(*chain.Entry) error) error {
+func walkPipelined(ctx context.Context, s store.Store, node string, from, to int64, fn func(*chain.Entry) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	const size = 512
@@ -28,7 +28,7 @@ func walkPipelined(ctx context.Context, s store.Store, node string, from int64, 
 				return ctx.Err()
 			}
 		}
-		err := s.Walk(ctx, node, from, func(e *chain.Entry) error {
+		err := s.Walk(ctx, node, from, to, func(e *chain.Entry) error {
 			batch = append(batch, *e)
 			if len(batch) == size {
 				return send()

@@ -108,7 +108,7 @@ func open(t testing.TB, location string) store.Store {
 func read(t testing.TB, s store.Store, node string) []chain.Entry {
 	t.Helper()
 	var entries []chain.Entry
-	if err := s.Walk(context.Background(), node, 1, func(e *chain.Entry) error {
+	if err := s.Walk(context.Background(), node, 1, 0, func(e *chain.Entry) error {
 		entries = append(entries, *e)
 		return nil
 	}); err != nil {
