@@ -156,7 +156,7 @@ func TestStoreIsUpgradedInPlace(t *testing.T) {
 		s := open(t, loc)
 		appendSome(t, s, "gw-1", 1500)
 		appendSome(t, s, "gw-2", 40)
-		if _, err := s.Purge(context.Background(), "gw-2", audittest.Start.Add(10*37*time.Second), 100); err != nil {
+		if _, _, err := s.Purge(context.Background(), "gw-2", audittest.Start.Add(10*37*time.Second), 100); err != nil {
 			t.Fatal(err)
 		}
 		before, _ := s.Heads(context.Background())
@@ -200,7 +200,7 @@ func TestTreeSurvivesRetention(t *testing.T) {
 		heads, _ := s.Heads(ctx)
 		old := heads[0]
 		for _, cut := range []int{20, 45, 70} {
-			if _, err := s.Purge(ctx, "gw-1", audittest.Start.Add(time.Duration(cut)*37*time.Second), 1000); err != nil {
+			if _, _, err := s.Purge(ctx, "gw-1", audittest.Start.Add(time.Duration(cut)*37*time.Second), 1000); err != nil {
 				t.Fatal(err)
 			}
 			root, err := tlog.TreeHash(old.Seq, reader(s, "gw-1"))

@@ -660,22 +660,22 @@ func (s *sqlStore) Heads(ctx context.Context) ([]chain.Head, error) {
 	return heads, rows.Err()
 }
 
-func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max int) (*chain.Entry, error) {
+func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max int) (*chain.Entry, chain.Head, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, err
+		return nil, chain.Head{}, err
 	}
 	defer tx.Rollback()
 	head, err := s.lockHead(ctx, tx, node)
 	if err != nil {
-		return nil, err
+		return nil, chain.Head{}, err
 	}
 	cutoff := before.UnixMicro()
 	// The prefix of the chain older than the cutoff: stop at the first
 	// entry that is not, so what remains is one unbroken chain.
 	rows, err := tx.QueryContext(ctx, s.q(`SELECT seq, kind, id, time, addresses, reasons, hash FROM audit_log WHERE node = ? ORDER BY seq LIMIT ?`), node, max)
 	if err != nil {
-		return nil, err
+		return nil, chain.Head{}, err
 	}
 	type purged struct {
 		seq        int64
@@ -689,7 +689,7 @@ func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max
 		var p purged
 		if err := rows.Scan(&p.seq, &p.kind, &p.id, &p.time, &p.addr, &p.reas, &p.hash); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, chain.Head{}, err
 		}
 		// Never purge the head: the chain must keep a last entry.
 		if p.time >= cutoff || p.seq >= head.Seq {
@@ -699,15 +699,15 @@ func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, chain.Head{}, err
 	}
 	if len(victims) == 0 {
-		return nil, nil
+		return nil, chain.Head{}, nil
 	}
 	first, last := victims[0], victims[len(victims)-1]
 	delTag, err := tx.PrepareContext(ctx, s.q(`DELETE FROM audit_tags WHERE tag = ? AND time = ? AND id = ?`))
 	if err != nil {
-		return nil, err
+		return nil, chain.Head{}, err
 	}
 	defer delTag.Close()
 	for _, v := range victims {
@@ -718,16 +718,16 @@ func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max
 		tags, _ := e.Tags()
 		for _, t := range tags {
 			if _, err := delTag.ExecContext(ctx, t, v.time, v.id); err != nil {
-				return nil, err
+				return nil, chain.Head{}, err
 			}
 		}
 	}
 	if err := s.keepFrontier(ctx, tx, node, last.seq); err != nil {
-		return nil, fmt.Errorf("keeping the Merkle tree hashes of the purged entries: %w", err)
+		return nil, chain.Head{}, fmt.Errorf("keeping the Merkle tree hashes of the purged entries: %w", err)
 	}
 	res, err := tx.ExecContext(ctx, s.q(`DELETE FROM audit_log WHERE node = ? AND seq <= ?`), node, last.seq)
 	if err != nil {
-		return nil, err
+		return nil, chain.Head{}, err
 	}
 	n, _ := res.RowsAffected()
 	detail, _ := json.Marshal(chain.PurgeDetail{
@@ -735,19 +735,22 @@ func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max
 	})
 	id, err := uuid.NewV7()
 	if err != nil {
-		return nil, err
+		return nil, chain.Head{}, err
 	}
 	cp := &chain.Entry{Node: node, Kind: chain.KindCheckpoint, ID: id.String(), Time: time.Now().UnixMicro(), Detail: string(detail)}
 	if head, err = s.extend(ctx, sqlQuery(tx), head, []*chain.Entry{cp}); err != nil {
-		return nil, err
+		return nil, chain.Head{}, err
 	}
 	if err := s.insertEntries(ctx, tx, []*chain.Entry{cp}); err != nil {
-		return nil, err
+		return nil, chain.Head{}, err
 	}
 	if err := s.updateHead(ctx, tx, head); err != nil {
-		return nil, err
+		return nil, chain.Head{}, err
 	}
-	return cp, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return nil, chain.Head{}, err
+	}
+	return cp, head, nil
 }
 
 // groupByNode splits a batch by chain: the nodes in the order they first

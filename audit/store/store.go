@@ -64,8 +64,9 @@ type Store interface {
 	// Purge deletes the oldest entries of a node's chain whose time is
 	// before the cutoff (at most max entries), and appends a checkpoint
 	// entry naming the last purged entry, in one transaction. It returns
-	// the checkpoint, or nil when nothing was old enough.
-	Purge(ctx context.Context, node string, before time.Time, max int) (*chain.Entry, error)
+	// the checkpoint and the chain's new head, or nil when nothing was old
+	// enough.
+	Purge(ctx context.Context, node string, before time.Time, max int) (*chain.Entry, chain.Head, error)
 	// Snapshot returns a view of the store inside one read-only
 	// transaction: every read through it sees the log as it was at the
 	// first one, while the gateway goes on appending. release ends it.

@@ -246,18 +246,21 @@ func TestPurgeKeepsTheRestVerifiable(t *testing.T) {
 		}
 		appendRecords(t, s, recs...)
 		cutoff := recs[25].Time
-		cp, err := s.Purge(ctx, "gw-1", cutoff, 10)
+		cp, head, err := s.Purge(ctx, "gw-1", cutoff, 10)
 		if err != nil || cp == nil {
 			t.Fatalf("purge: %v %v", cp, err)
 		}
 		if cp.Seq != 41 || cp.Kind != chain.KindCheckpoint {
 			t.Errorf("checkpoint %+v", cp)
 		}
-		cp2, err := s.Purge(ctx, "gw-1", cutoff, 1000)
+		if heads, _ := s.Heads(ctx); head.Seq != 41 || head.Hash != cp.Hash || head != heads[0] {
+			t.Errorf("purge returned head %+v, the store has %+v", head, heads)
+		}
+		cp2, _, err := s.Purge(ctx, "gw-1", cutoff, 1000)
 		if err != nil || cp2 == nil {
 			t.Fatalf("second purge: %v %v", cp2, err)
 		}
-		if again, err := s.Purge(ctx, "gw-1", cutoff, 1000); err != nil || again != nil {
+		if again, _, err := s.Purge(ctx, "gw-1", cutoff, 1000); err != nil || again != nil {
 			t.Fatalf("third purge found more: %v %v", again, err)
 		}
 		res, err := Log(ctx, s, Options{})
