@@ -173,6 +173,16 @@ func (p *Publisher) head() (chain.Head, bool) {
 
 func (p *Publisher) signIfGrown(ctx context.Context, head chain.Head) {
 	log := p.cfg.Logger
+	if head.Root == (tlog.Hash{}) {
+		// A head known without its root (read from a store that has none
+		// recorded): compute it from the stored tree hashes.
+		root, err := tlog.TreeHash(head.Seq, p.reader(ctx))
+		if err != nil {
+			log.Error("audit checkpoint not signed: the tree root cannot be computed", zap.String("node", head.Node), zap.Int64("size", head.Seq), zap.Error(err))
+			return
+		}
+		head.Root = root
+	}
 	if last := p.last; last != nil {
 		switch {
 		case head.Seq == last.Size && head.Root == last.Root:
