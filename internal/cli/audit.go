@@ -176,6 +176,19 @@ func auditApp(fl caddycmd.Flags) (*sovereignty.App, error) {
 	return app, nil
 }
 
+// withAuditStore opens the store the command reads, for the command's
+// --timeout, and runs fn with it.
+func withAuditStore(fl caddycmd.Flags, fn func(ctx context.Context, st store.Store) (int, error)) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), fl.Duration("timeout"))
+	defer cancel()
+	st, err := openAuditStore(ctx, fl)
+	if err != nil {
+		return 1, err
+	}
+	defer st.Close()
+	return fn(ctx, st)
+}
+
 // openAuditStore finds and opens the store the command reads.
 func openAuditStore(ctx context.Context, fl caddycmd.Flags) (store.Store, error) {
 	app, err := auditApp(fl)
@@ -214,39 +227,34 @@ func runAuditQuery(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), fl.Duration("timeout"))
-	defer cancel()
-	st, err := openAuditStore(ctx, fl)
-	if err != nil {
-		return 1, err
-	}
-	defer st.Close()
-	const pageSize = 5000
-	written := 0
-	for {
-		f.Limit = pageSize
-		if limit > 0 {
-			f.Limit = min(pageSize, limit-written)
-		}
-		page, err := st.Query(ctx, f)
-		if err != nil {
-			return 1, err
-		}
-		for i := range page.Records {
-			if err := rw.Write(&page.Records[i]); err != nil {
+	return withAuditStore(fl, func(ctx context.Context, st store.Store) (int, error) {
+		const pageSize = 5000
+		written := 0
+		for {
+			f.Limit = pageSize
+			if limit > 0 {
+				f.Limit = min(pageSize, limit-written)
+			}
+			page, err := st.Query(ctx, f)
+			if err != nil {
 				return 1, err
 			}
+			for i := range page.Records {
+				if err := rw.Write(&page.Records[i]); err != nil {
+					return 1, err
+				}
+			}
+			written += len(page.Records)
+			if page.NextCursor == "" || (limit > 0 && written >= limit) {
+				break
+			}
+			f.Cursor = page.NextCursor
 		}
-		written += len(page.Records)
-		if page.NextCursor == "" || (limit > 0 && written >= limit) {
-			break
+		if err := rw.Close(); err != nil {
+			return 1, err
 		}
-		f.Cursor = page.NextCursor
-	}
-	if err := rw.Close(); err != nil {
-		return 1, err
-	}
-	return 0, nil
+		return 0, nil
+	})
 }
 
 func runAuditReport(fl caddycmd.Flags, stdout io.Writer) (int, error) {
@@ -274,33 +282,28 @@ func runAuditReport(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 	if !since.Before(until) {
 		return 1, fmt.Errorf("--since %s is not before --until %s", since.Format(time.RFC3339), until.Format(time.RFC3339))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), fl.Duration("timeout"))
-	defer cancel()
-	st, err := openAuditStore(ctx, fl)
-	if err != nil {
-		return 1, err
-	}
-	defer st.Close()
-	rep, err := report.Build(ctx, st, report.Options{Since: since, Until: until, Top: fl.Int("top"), Now: now})
-	if err != nil {
-		return 1, err
-	}
-	out := stdout
-	if path := fl.String("output"); path != "" {
-		f, err := os.Create(path)
+	return withAuditStore(fl, func(ctx context.Context, st store.Store) (int, error) {
+		rep, err := report.Build(ctx, st, report.Options{Since: since, Until: until, Top: fl.Int("top"), Now: now})
 		if err != nil {
 			return 1, err
 		}
-		defer f.Close()
-		out = f
-	}
-	if err := rep.Write(out, format); err != nil {
-		return 1, err
-	}
-	if c, ok := out.(io.Closer); ok && out != stdout {
-		if err := c.Close(); err != nil {
+		out := stdout
+		if path := fl.String("output"); path != "" {
+			f, err := os.Create(path)
+			if err != nil {
+				return 1, err
+			}
+			defer f.Close()
+			out = f
+		}
+		if err := rep.Write(out, format); err != nil {
 			return 1, err
 		}
-	}
-	return 0, nil
+		if c, ok := out.(io.Closer); ok && out != stdout {
+			if err := c.Close(); err != nil {
+				return 1, err
+			}
+		}
+		return 0, nil
+	})
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sovgate/sovgate/audit/checkpoint"
 	"github.com/sovgate/sovgate/audit/proof"
+	"github.com/sovgate/sovgate/audit/store"
 )
 
 func newAuditProveCommand() *cobra.Command {
@@ -54,40 +55,31 @@ Examples:
 }
 
 func runAuditProve(fl caddycmd.Flags, id string, stdout io.Writer) (int, error) {
-	var extra []checkpoint.Raw
 	dirs, _ := fl.GetStringArray("checkpoints")
-	for _, dir := range dirs {
-		raws, _, err := checkpoint.ReadDir(dir)
+	extra, err := readCheckpoints(dirs, os.Stderr)
+	if err != nil {
+		return 1, err
+	}
+	return withAuditStore(fl, func(ctx context.Context, st store.Store) (int, error) {
+		view, release, err := st.Snapshot(ctx)
 		if err != nil {
 			return 1, err
 		}
-		extra = append(extra, raws...)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), fl.Duration("timeout"))
-	defer cancel()
-	st, err := openAuditStore(ctx, fl)
-	if err != nil {
-		return 1, err
-	}
-	defer st.Close()
-	view, release, err := st.Snapshot(ctx)
-	if err != nil {
-		return 1, err
-	}
-	defer release()
-	p, err := proof.Build(ctx, view, strings.TrimSpace(id), extra)
-	if err != nil {
-		return 1, err
-	}
-	data, err := p.Encode()
-	if err != nil {
-		return 1, err
-	}
-	if path := fl.String("output"); path != "" {
-		return writeFile(path, data)
-	}
-	_, err = stdout.Write(data)
-	return 0, err
+		defer release()
+		p, err := proof.Build(ctx, view, strings.TrimSpace(id), extra)
+		if err != nil {
+			return 1, err
+		}
+		data, err := p.Encode()
+		if err != nil {
+			return 1, err
+		}
+		if path := fl.String("output"); path != "" {
+			return writeFile(path, data)
+		}
+		_, err = stdout.Write(data)
+		return 0, err
+	})
 }
 
 func writeFile(path string, data []byte) (int, error) {

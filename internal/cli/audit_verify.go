@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/sovgate/sovgate/audit/checkpoint"
+	"github.com/sovgate/sovgate/audit/store"
 	"github.com/sovgate/sovgate/audit/verify"
 	"github.com/sovgate/sovgate/caddy-modules/sovereignty"
 )
@@ -109,30 +110,25 @@ func runAuditVerify(fl caddycmd.Flags, stdout, stderr io.Writer) (int, error) {
 	if f, ok := stderr.(*os.File); ok && fl.Bool("progress") && term.IsTerminal(int(f.Fd())) {
 		opts.Progress = progressPrinter(stderr)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), fl.Duration("timeout"))
-	defer cancel()
-	st, err := openAuditStore(ctx, fl)
-	if err != nil {
-		return 1, err
-	}
-	defer st.Close()
-	res, err := verify.Log(ctx, st, opts)
-	if err != nil {
-		return 1, fmt.Errorf("verifying the audit store: %w", err)
-	}
-	if format == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
-			return 1, err
+	return withAuditStore(fl, func(ctx context.Context, st store.Store) (int, error) {
+		res, err := verify.Log(ctx, st, opts)
+		if err != nil {
+			return 1, fmt.Errorf("verifying the audit store: %w", err)
 		}
-	} else {
-		writeVerifyText(stdout, st.Describe(), dirs, res)
-	}
-	if !res.OK() {
-		return exitTampered, nil
-	}
-	return exitIntact, nil
+		if format == "json" {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(res); err != nil {
+				return 1, err
+			}
+		} else {
+			writeVerifyText(stdout, st.Describe(), dirs, res)
+		}
+		if !res.OK() {
+			return exitTampered, nil
+		}
+		return exitIntact, nil
+	})
 }
 
 // checkpointSources reads the checkpoints verify compares the log with,
@@ -145,15 +141,9 @@ func checkpointSources(fl caddycmd.Flags, app *sovereignty.App, opts *verify.Opt
 	if len(dirs) == 0 {
 		return nil, nil
 	}
-	for _, dir := range dirs {
-		raws, problems, err := checkpoint.ReadDir(dir)
-		if err != nil {
-			return nil, err
-		}
-		opts.Checkpoints = append(opts.Checkpoints, raws...)
-		for _, p := range problems {
-			fmt.Fprintf(os.Stderr, "warning: %s\n", p)
-		}
+	var err error
+	if opts.Checkpoints, err = readCheckpoints(dirs, os.Stderr); err != nil {
+		return nil, err
 	}
 	keys, err := verifierKeys(fl, app)
 	if err != nil {
@@ -161,6 +151,23 @@ func checkpointSources(fl caddycmd.Flags, app *sovereignty.App, opts *verify.Opt
 	}
 	opts.Keys = note.VerifierList(keys...)
 	return dirs, nil
+}
+
+// readCheckpoints reads the checkpoints of directories (or files); the
+// damaged parts of a file are warnings, written to warn.
+func readCheckpoints(dirs []string, warn io.Writer) ([]checkpoint.Raw, error) {
+	var all []checkpoint.Raw
+	for _, dir := range dirs {
+		raws, problems, err := checkpoint.ReadDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, raws...)
+		for _, p := range problems {
+			fmt.Fprintf(warn, "warning: %s\n", p)
+		}
+	}
+	return all, nil
 }
 
 // verifierKeys are the keys given with --key, else the verifier key of the
