@@ -154,7 +154,7 @@ func TestSummaryOfRefusalsIsOneRecordWithItsCount(t *testing.T) {
 			t.Errorf("count %d last %v weight %d time %v", got.Count, got.Last, got.Weight(), got.Time)
 		}
 		var prev = chain.GenesisHash
-		if err := s.Walk(ctx, "gw-1", func(e *chain.Entry) error {
+		if err := s.Walk(ctx, "gw-1", 1, 0, func(e *chain.Entry) error {
 			if h, _ := e.ComputeHash(nil); h != e.Hash || e.PrevHash != prev {
 				t.Errorf("entry %d does not chain", e.Seq)
 			}
