@@ -25,6 +25,9 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
+// ErrNoCheckpoint is returned when no signed checkpoint covers a record.
+var ErrNoCheckpoint = errors.New("no signed checkpoint")
+
 // Checkpoint is the head of one node's tree: its origin (the node name),
 // its size (the number of entries of the chain) and its root hash.
 type Checkpoint struct {

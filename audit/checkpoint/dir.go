@@ -2,7 +2,6 @@ package checkpoint
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -152,6 +151,3 @@ func SplitNotes(data []byte) (notes, bad []Split) {
 	}
 	return notes, bad
 }
-
-// ErrNoCheckpoint is returned when no signed checkpoint covers a record.
-var ErrNoCheckpoint = errors.New("no signed checkpoint")

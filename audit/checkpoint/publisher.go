@@ -1,10 +1,8 @@
 package checkpoint
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -357,22 +355,4 @@ func (p *Publisher) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.stats
-}
-
-// Latest returns the latest signed checkpoint (with the cosignatures
-// collected so far), or nil.
-func (p *Publisher) Latest() *Signed {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.last == nil {
-		return nil
-	}
-	s := *p.last
-	s.Note = bytes.Clone(s.Note)
-	return &s
-}
-
-// String names the publisher's targets for logs.
-func (c Config) String() string {
-	return fmt.Sprintf("node %s, every %s, dir %q, %d witness(es)", c.Node, c.Interval, c.Dir, len(c.Witnesses))
 }
