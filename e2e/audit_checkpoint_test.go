@@ -91,10 +91,14 @@ http://:%d {
 			sizes = append(sizes, waitCheckpointed(t, adminAddr, sizes))
 		}
 		g.stop(t)
+		secret, _ := os.ReadFile(filepath.Join(dir, "gw.key"))
+		if log := mustRead(g.log.Name()); strings.Contains(log, strings.TrimSpace(string(secret))) || strings.Contains(log, "PRIVATE+KEY") {
+			t.Fatal("the signing key is in the gateway's log")
+		}
 		vkey := filepath.Join(dir, "gw.vkey")
 		os.WriteFile(vkey, []byte(key.Verifier+"\n"), 0o644)
 		if res := runSovgate(t, "audit", "verify", "--audit", location, "--checkpoints", cpDir, "--key", vkey); res.exit != 0 ||
-			!strings.Contains(res.stdout, "intact") || !strings.Contains(res.stdout, fmt.Sprintf("--from gw-e2e:%d", sizes[2])) {
+			!strings.Contains(res.stdout, "intact") || !strings.Contains(res.stdout, "next time: --from gw-e2e:") {
 			t.Fatalf("the log as written: exit %d\n%s%s", res.exit, res.stdout, res.stderr)
 		}
 		if raws, _, err := checkpoint.ReadDir(witnessDir); err != nil || len(raws) < 3 {
@@ -130,6 +134,81 @@ http://:%d {
 			})
 		}
 	})
+}
+
+// TestWitnessDownNeverFailsRequests runs the gateway binary in enforce
+// mode with a witness that does not answer (nothing listens on its port):
+// allowed requests are forwarded, and the status page counts the
+// witness's failures while checkpoints go on being signed.
+func TestWitnessDownNeverFailsRequests(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	w := newWorld(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	proxyAddr, adminAddr := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	caddyfile := filepath.Join(dir, "Caddyfile")
+	cfg := fmt.Sprintf(`{
+	admin %s
+	persist_config off
+	sovereignty {
+		mode enforce
+		geoip_country %s
+		geoip_asn %s
+		resolver %s
+		allow_private 127.0.0.0/29
+		audit %s
+		audit_sync strict
+		audit_checkpoint_interval 100ms
+		audit_witness http://127.0.0.1:%d
+		node gw-enforce
+	}
+}
+
+http://:%d {
+	bind 127.0.0.1
+	sovereign_egress
+}
+`, adminAddr, w.countryDB, w.asnDB, w.dns.Addr(), filepath.Join(dir, "audit.db"), freePort(t), port)
+	if err := os.WriteFile(caddyfile, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startBinaryGateway(t, dir, caddyfile, proxyAddr, adminAddr)
+	proxy, _ := url.Parse("http://" + proxyAddr)
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}, Timeout: 5 * time.Second}
+	get := func(i int) {
+		t.Helper()
+		resp, err := client.Get(fmt.Sprintf("http://eu.test:%d/witness-down/%d", w.httpPort, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: status %d with the witness down", i, resp.StatusCode)
+		}
+	}
+	var st struct {
+		Counters map[string]int64 `json:"counters"`
+	}
+	for i := range 5 {
+		get(i)
+	}
+	waitFor(t, func() bool {
+		resp, err := http.Get("http://" + adminAddr + "/sovereignty/status")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		return json.NewDecoder(resp.Body).Decode(&st) == nil && st.Counters["audit_witness_failures"] >= 2 && st.Counters["audit_checkpoints_signed"] >= 1
+	}, "witness failures counted and checkpoints signed")
+	for i := 5; i < 10; i++ {
+		get(i)
+	}
+	if st.Counters["audit_witness_cosignatures"] != 0 {
+		t.Errorf("counters %v", st.Counters)
+	}
 }
 
 // checkProofs proves decisions of the store with `sovgate audit prove` and
