@@ -229,3 +229,12 @@ func TestVerifierKeyOfAKnownSignerKey(t *testing.T) {
 		t.Fatalf("%q %v", k.Verifier, err)
 	}
 }
+
+func TestOriginDirStaysInside(t *testing.T) {
+	for _, origin := range []string{"..", ".", "a/../..", "gw-1", "x%2F"} {
+		got := OriginDir("/srv/cp", origin)
+		if filepath.Dir(got) != "/srv/cp" || filepath.Base(got) == ".." || filepath.Base(got) == "." {
+			t.Errorf("origin %q: directory %q", origin, got)
+		}
+	}
+}

@@ -26,10 +26,20 @@ import (
 // DirExt is the extension of checkpoint files.
 const DirExt = ".checkpoints"
 
+// OriginDir is the directory of an origin's checkpoints under dir: its
+// name escaped as in a URL path, so no origin names a directory elsewhere.
+func OriginDir(dir, origin string) string {
+	name := url.PathEscape(origin)
+	if name == "." || name == ".." {
+		name = strings.ReplaceAll(name, ".", "%2E")
+	}
+	return filepath.Join(dir, name)
+}
+
 // AppendToDir appends a signed checkpoint to the day's file of its origin
 // under dir, and syncs it.
 func AppendToDir(dir, origin string, signed []byte, now time.Time) error {
-	sub := filepath.Join(dir, url.PathEscape(origin))
+	sub := OriginDir(dir, origin)
 	if err := os.MkdirAll(sub, 0o750); err != nil {
 		return fmt.Errorf("checkpoint directory: %w", err)
 	}

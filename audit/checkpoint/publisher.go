@@ -3,7 +3,6 @@ package checkpoint
 import (
 	"context"
 	"errors"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -333,7 +332,7 @@ func (p *Publisher) latestKnown(ctx context.Context) *Signed {
 
 // lastDirNotes reads the notes of the node's most recent checkpoint file.
 func lastDirNotes(dir, node string) [][]byte {
-	files, _ := filepath.Glob(filepath.Join(dir, url.PathEscape(node), "*"+DirExt))
+	files, _ := filepath.Glob(filepath.Join(OriginDir(dir, node), "*"+DirExt))
 	if len(files) == 0 {
 		return nil
 	}

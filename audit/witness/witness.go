@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -101,6 +100,10 @@ func (w *Witness) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		io.WriteString(rw, answer)
 	case strings.HasPrefix(r.URL.Path, "/checkpoint/") && r.Method == http.MethodGet:
 		origin := strings.TrimPrefix(r.URL.Path, "/checkpoint/")
+		if len(w.logs[origin]) == 0 {
+			http.Error(rw, "unknown log "+origin, http.StatusNotFound)
+			return
+		}
 		data, err := os.ReadFile(w.latestPath(origin))
 		if err != nil {
 			http.Error(rw, "no checkpoint cosigned for "+origin, http.StatusNotFound)
@@ -224,7 +227,7 @@ func noteText(msg []byte) (string, bool) {
 }
 
 func (w *Witness) latestPath(origin string) string {
-	return filepath.Join(w.dir, url.PathEscape(origin), "latest")
+	return filepath.Join(checkpoint.OriginDir(w.dir, origin), "latest")
 }
 
 // latest is the latest checkpoint cosigned for origin (size 0 if none).
@@ -281,7 +284,7 @@ func (w *Witness) record(origin string, msg []byte) error {
 // signed before.
 func (w *Witness) refuse(s checkpoint.Signed, why string) {
 	w.log.Warn("checkpoint refused: inconsistent with the last one cosigned", zap.String("log", s.Origin), zap.Int64("size", s.Size), zap.String("reason", why))
-	path := filepath.Join(w.dir, url.PathEscape(s.Origin), w.now().UTC().Format("2006-01-02")+".refused")
+	path := filepath.Join(checkpoint.OriginDir(w.dir, s.Origin), w.now().UTC().Format("2006-01-02")+".refused")
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		return
