@@ -190,6 +190,10 @@ func verifierKeys(fl caddycmd.Flags, app *sovereignty.App) ([]note.Verifier, err
 // parseFrom reads --from NODE:SIZE.
 func parseFrom(fl caddycmd.Flags) (map[string]int64, error) {
 	args, _ := fl.GetStringArray("from")
+	return parseFromArgs(args)
+}
+
+func parseFromArgs(args []string) (map[string]int64, error) {
 	if len(args) == 0 {
 		return nil, nil
 	}
