@@ -30,9 +30,9 @@ func BenchmarkVerifySegments(b *testing.B) {
 		min  int64
 	}{{"one", 1 << 62}, {"two", minSegment}} {
 		b.Run(seg.name, func(b *testing.B) {
-			saved := minSegment
-			minSegment = seg.min
-			defer func() { minSegment = saved }()
+			saved, cores := minSegment, segmentCores
+			minSegment, segmentCores = seg.min, true
+			defer func() { minSegment, segmentCores = saved, cores }()
 			for b.Loop() {
 				res, err := Log(context.Background(), s, Options{})
 				if err != nil || !res.OK() {

@@ -211,9 +211,9 @@ func TestLongChain(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	saved := minSegment
-	minSegment = 5000
-	defer func() { minSegment = saved }()
+	saved, cores := minSegment, segmentCores
+	minSegment, segmentCores = 5000, true
+	defer func() { minSegment, segmentCores = saved, cores }()
 	audittest.Backends(t, func(t *testing.T, loc string) {
 		l := &signedLog{s: openStore(t, loc), loc: loc}
 		l.key, _, _ = checkpoint.LoadOrCreateKey(filepath.Join(t.TempDir(), "k"), "gw-1")

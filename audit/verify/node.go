@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sort"
 	"sync"
 
@@ -10,11 +11,16 @@ import (
 	"github.com/sovgate/sovgate/audit/store"
 )
 
-// minSegment is the smallest run of entries worth a core of its own: a
-// chain with twice as many entries to check is cut in two. Reading rows
-// costs more than hashing them, so one reader cannot keep a second core
-// busy; two segments read and hash on both.
-var minSegment int64 = 100_000
+// minSegment is the smallest run of entries worth cores of its own: a
+// chain with twice as many entries to check is cut in two, each segment
+// read and hashed on cores of its own, when there are cores for it
+// (segmentCores). On two cores, the chain's reader, its hasher and the tag
+// index's reader already keep both busy: a second segment only adds
+// contention (measured: BenchmarkVerifySegments).
+var (
+	minSegment   int64 = 100_000
+	segmentCores       = runtime.NumCPU() >= 4
+)
 
 // nodeCheck verifies one node's chain, in one segment or two.
 type nodeCheck struct {
@@ -52,7 +58,7 @@ func (n *nodeCheck) run() (ChainReport, *Break, tagDigest, error) {
 	}
 	report := n.reporter(start-1, total)
 	segs := []*chainCheck{n.segment(n.readers[0], first, last, false, true)}
-	if n.segments && last-start+1 >= 2*minSegment {
+	if n.segments && segmentCores && last-start+1 >= 2*minSegment {
 		split := start + (last-start+1)/2 - 1
 		segs = []*chainCheck{n.segment(n.readers[0], first, split, false, false), n.segment(n.readers[1], split+1, last, true, true)}
 	}

@@ -26,9 +26,9 @@ func backends(t *testing.T, fn func(t *testing.T, s store.Store, location string
 		min  int64
 	}{{"whole", minSegment}, {"two segments", 3}} {
 		t.Run(seg.name, func(t *testing.T) {
-			saved := minSegment
-			minSegment = seg.min
-			defer func() { minSegment = saved }()
+			saved, cores := minSegment, segmentCores
+			minSegment, segmentCores = seg.min, true
+			defer func() { minSegment, segmentCores = saved, cores }()
 			audittest.Backends(t, func(t *testing.T, loc string) { fn(t, openStore(t, loc), loc) })
 		})
 	}
