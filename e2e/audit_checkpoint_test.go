@@ -45,35 +45,13 @@ func TestCheckpointsCatchRewrites(t *testing.T) {
 			t.Fatal(err)
 		}
 		wit := startWitness(t, dir, witnessDir, key.Verifier)
-		port := freePort(t)
-		proxyAddr, adminAddr := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		caddyfile := filepath.Join(dir, "Caddyfile")
-		cfg := fmt.Sprintf(`{
-	admin %s
-	persist_config off
-	sovereignty {
-		geoip_country %s
-		geoip_asn %s
-		resolver %s
-		allow_private 127.0.0.0/29
-		audit %s
+		g := startAuditGateway(t, w, dir, fmt.Sprintf(`audit %s
 		audit_checkpoints %s
 		audit_checkpoint_interval 100ms
 		audit_signing_key %s
 		audit_witness %s %s
-		node gw-e2e
-	}
-}
-
-http://:%d {
-	bind 127.0.0.1
-	sovereign_egress
-}
-`, adminAddr, w.countryDB, w.asnDB, w.dns.Addr(), location, cpDir, filepath.Join(dir, "gw.key"), wit.url, wit.key, port)
-		if err := os.WriteFile(caddyfile, []byte(cfg), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		g := startBinaryGateway(t, dir, caddyfile, proxyAddr, adminAddr)
+		node gw-e2e`, location, cpDir, filepath.Join(dir, "gw.key"), wit.url, wit.key))
+		proxyAddr, adminAddr := g.proxyAddr, g.adminAddr
 		proxy, _ := url.Parse("http://" + proxyAddr)
 		client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}, Timeout: 5 * time.Second}
 		// Three bursts of traffic, each covered by a checkpoint before the
@@ -146,35 +124,13 @@ func TestWitnessDownNeverFailsRequests(t *testing.T) {
 	}
 	w := newWorld(t)
 	dir := t.TempDir()
-	port := freePort(t)
-	proxyAddr, adminAddr := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	caddyfile := filepath.Join(dir, "Caddyfile")
-	cfg := fmt.Sprintf(`{
-	admin %s
-	persist_config off
-	sovereignty {
-		mode enforce
-		geoip_country %s
-		geoip_asn %s
-		resolver %s
-		allow_private 127.0.0.0/29
+	g := startAuditGateway(t, w, dir, fmt.Sprintf(`mode enforce
 		audit %s
 		audit_sync strict
 		audit_checkpoint_interval 100ms
 		audit_witness http://127.0.0.1:%d
-		node gw-enforce
-	}
-}
-
-http://:%d {
-	bind 127.0.0.1
-	sovereign_egress
-}
-`, adminAddr, w.countryDB, w.asnDB, w.dns.Addr(), filepath.Join(dir, "audit.db"), freePort(t), port)
-	if err := os.WriteFile(caddyfile, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	startBinaryGateway(t, dir, caddyfile, proxyAddr, adminAddr)
+		node gw-enforce`, filepath.Join(dir, "audit.db"), freePort(t)))
+	proxyAddr, adminAddr := g.proxyAddr, g.adminAddr
 	proxy, _ := url.Parse("http://" + proxyAddr)
 	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}, Timeout: 5 * time.Second}
 	get := func(i int) {
@@ -266,6 +222,37 @@ func readKey(t *testing.T, file string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(data))
+}
+
+// startAuditGateway runs the gateway binary on a Caddyfile of the world w
+// (its GeoIP databases and DNS server, loopback upstreams allowed) with
+// the given sovereignty options added, proxying on a free port.
+func startAuditGateway(t *testing.T, w *world, dir, options string) *liveGateway {
+	t.Helper()
+	port := freePort(t)
+	proxyAddr, adminAddr := fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	caddyfile := filepath.Join(dir, "Caddyfile")
+	cfg := fmt.Sprintf(`{
+	admin %s
+	persist_config off
+	sovereignty {
+		geoip_country %s
+		geoip_asn %s
+		resolver %s
+		allow_private 127.0.0.0/29
+		%s
+	}
+}
+
+http://:%d {
+	bind 127.0.0.1
+	sovereign_egress
+}
+`, adminAddr, w.countryDB, w.asnDB, w.dns.Addr(), options, port)
+	if err := os.WriteFile(caddyfile, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return startBinaryGateway(t, dir, caddyfile, proxyAddr, adminAddr)
 }
 
 type witnessProcess struct{ url, key string }
