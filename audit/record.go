@@ -5,12 +5,16 @@
 //
 // The log itself lives in the packages below this one, each with one job:
 //
-//	chain   the stored entry, its canonical encoding, the per-node hash
-//	        chain
-//	store   the SQLite and PostgreSQL backends, and queries
-//	ingest  the write path: queue, batches, spool while the store is down
-//	verify  the tamper-evidence check an auditor runs
-//	report  summaries and exports for auditors
+//	chain       the stored entry, its canonical encoding, the per-node
+//	            hash chain and Merkle tree
+//	store       the SQLite and PostgreSQL backends, and queries
+//	ingest      the write path: queue, batches, spool while the store is down
+//	checkpoint  signed checkpoints of the trees, sent off the box as they
+//	            are made (a directory, witnesses)
+//	witness     a witness that cosigns consistent checkpoints only
+//	verify      the tamper-evidence check an auditor runs
+//	proof       the proof of one decision, checked with a key alone
+//	report      summaries and exports for auditors
 //
 // The request path (package decision) needs only this one.
 package audit

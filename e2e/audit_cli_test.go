@@ -318,35 +318,11 @@ func TestAuditSurvivesKill9(t *testing.T) {
 		t.Run(syncMode, func(t *testing.T) {
 			dir := t.TempDir()
 			storePath := filepath.Join(dir, "audit.db")
-			port := freePort(t)
-			proxyAddr := fmt.Sprintf("127.0.0.1:%d", port)
-			adminAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-			caddyfile := filepath.Join(dir, "Caddyfile")
-			cfg := fmt.Sprintf(`{
-	admin %s
-	persist_config off
-	sovereignty {
-		mode enforce
-		geoip_country %s
-		geoip_asn %s
-		geoip_registration %s
-		resolver %s
-		allow_private 127.0.0.0/29
+			g := startAuditGateway(t, w, dir, fmt.Sprintf(`mode enforce
 		audit %s
 		audit_sync %s
-		node kill-test
-	}
-}
-
-http://:%d {
-	bind 127.0.0.1
-	sovereign_egress
-}
-`, adminAddr, w.countryDB, w.asnDB, w.registrationDB, w.dns.Addr(), storePath, syncMode, port)
-			if err := os.WriteFile(caddyfile, []byte(cfg), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			g := startBinaryGateway(t, dir, caddyfile, proxyAddr, adminAddr)
+		node kill-test`, storePath, syncMode))
+			proxyAddr := g.proxyAddr
 
 			type answered struct {
 				id string
@@ -416,7 +392,7 @@ http://:%d {
 			wg.Wait()
 
 			// Start again: the spool (if any) is replayed; then stop cleanly.
-			g2 := startBinaryGateway(t, dir, caddyfile, proxyAddr, adminAddr)
+			g2 := startBinaryGateway(t, dir, filepath.Join(dir, "Caddyfile"), g.proxyAddr, g.adminAddr)
 			g2.stop(t)
 
 			s, err := store.OpenExisting(context.Background(), storePath)
@@ -429,7 +405,7 @@ http://:%d {
 				t.Fatalf("verify after kill -9: %v %+v", err, res.Break)
 			}
 			stored := map[string]bool{}
-			if err := s.Walk(context.Background(), "kill-test", func(e *chain.Entry) error {
+			if err := s.Walk(context.Background(), "kill-test", 1, 0, func(e *chain.Entry) error {
 				if e.Kind == chain.KindDecision {
 					stored[e.ID] = true
 				}

@@ -1,18 +1,12 @@
 package audittest
 
 import (
-	"context"
-	"database/sql"
 	"fmt"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	_ "github.com/jackc/pgx/v5/stdlib" // the database/sql driver "pgx"
-	_ "modernc.org/sqlite"             // the database/sql driver "sqlite"
 
 	"github.com/sovgate/sovgate/audit"
 )
@@ -67,60 +61,4 @@ func Backends(t *testing.T, fn func(t *testing.T, location string)) {
 	t.Run("postgres", func(t *testing.T) {
 		fn(t, PostgresURL(t))
 	})
-}
-
-// DB is a connection of its own to the database of a store location, as
-// someone with write access to it would have: tests change the log behind
-// the store's back with it. Queries use ? placeholders on both backends.
-type DB struct {
-	*sql.DB
-	postgres bool
-}
-
-// OpenDB opens the database of a store location; it is closed when the
-// test ends.
-func OpenDB(t testing.TB, location string) *DB {
-	t.Helper()
-	driver, dsn := "sqlite", location
-	if strings.HasPrefix(location, "postgres://") || strings.HasPrefix(location, "postgresql://") {
-		driver = "pgx"
-	} else {
-		dsn = "file:" + location + "?_pragma=busy_timeout(10000)"
-	}
-	db, err := sql.Open(driver, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return &DB{DB: db, postgres: driver == "pgx"}
-}
-
-// Q rewrites ? placeholders to $n on PostgreSQL.
-func (db *DB) Q(query string) string {
-	if !db.postgres {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for _, c := range query {
-		if c == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
-
-// Tamper runs a statement that must change at least one row.
-func (db *DB) Tamper(t testing.TB, query string, args ...any) {
-	t.Helper()
-	res, err := db.ExecContext(context.Background(), db.Q(query), args...)
-	if err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		t.Fatalf("%s changed nothing", query)
-	}
 }

@@ -100,6 +100,11 @@ func sharedURL(t testing.TB) string {
 // base (a postgres:// URL) and drops it when the test ends.
 func CreateDatabase(t testing.TB, base string) string {
 	t.Helper()
+	return createDatabase(t, base, "")
+}
+
+func createDatabase(t testing.TB, base, template string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, base)
@@ -110,7 +115,11 @@ func CreateDatabase(t testing.TB, base string) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "sovgate_test_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+	create := "CREATE DATABASE " + name
+	if template != "" {
+		create += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
+	if _, err := conn.Exec(ctx, create); err != nil {
 		t.Fatalf("creating test database: %v", err)
 	}
 	t.Cleanup(func() {
@@ -284,4 +293,19 @@ func (s *Server) stop(mode string) ([]byte, error) {
 		return out, nil
 	}
 	return out, err
+}
+
+// CopyDatabase makes a copy of the database at url (which nothing may be
+// connected to) on the same server, dropped when the test ends, and
+// returns its URL.
+func CopyDatabase(t testing.TB, dbURL string) string {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	source := strings.TrimPrefix(u.Path, "/")
+	admin := *u
+	admin.Path = "/postgres"
+	return createDatabase(t, admin.String(), source)
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/sovgate/sovgate/audit"
 )
 
@@ -73,6 +75,9 @@ type Entry struct {
 	Detail         string `json:"detail,omitempty"`
 	PrevHash       string `json:"prev_hash,omitempty"`
 	Hash           string `json:"hash,omitempty"`
+	// Tree holds the Merkle tree hashes this entry's leaf stores (see
+	// Tree.Append), 32 bytes each; filled by the store like Hash.
+	Tree []byte `json:"-"`
 
 	// tagList caches the index terms of a decision made here, so a batch
 	// need not parse its own JSON again.
@@ -232,31 +237,52 @@ func (e *Entry) ComputeHash(scratch []byte) (string, []byte) {
 	return hex.EncodeToString(sum[:]), scratch
 }
 
-// Extend chains entries after head: it sets their seq, prev_hash and hash,
-// and returns the new head.
-func Extend(head Head, entries []*Entry) Head {
+// Extend chains entries after head, whose Merkle tree is tree: it sets
+// their seq, prev_hash, hash and tree hashes, appends their leaves to
+// tree, and returns the new head.
+func Extend(head Head, tree *Tree, entries []*Entry) (Head, error) {
+	if tree.Size() != head.Seq {
+		return head, fmt.Errorf("node %s: the chain has %d entries but its tree %d leaves", head.Node, head.Seq, tree.Size())
+	}
 	var scratch []byte
 	for _, e := range entries {
 		head.Seq++
 		e.Seq = head.Seq
 		e.PrevHash = head.Hash
 		e.Hash, scratch = e.ComputeHash(scratch)
+		leaf, err := e.LeafHash()
+		if err != nil {
+			return head, err
+		}
+		hashes, err := tree.Append(leaf)
+		if err != nil {
+			return head, fmt.Errorf("node %s, entry %d: %w", head.Node, e.Seq, err)
+		}
+		e.Tree = EncodeHashes(hashes)
 		head.Hash = e.Hash
 		head.Time = e.Time
 	}
-	return head
+	root, err := tree.Root()
+	if err != nil {
+		return head, err
+	}
+	head.Root = root
+	return head, nil
 }
 
 // Head is the end of one node's chain: how many entries it ever had (the
-// seq of the last one) and the last hash. Anchoring heads outside the
-// database (they are logged at an interval) lets `audit verify --anchor`
-// prove that nothing was cut from the end.
+// seq of the last one, also the size of its Merkle tree), the last hash
+// and the tree's root. A signed checkpoint is a head kept outside the
+// database; anchors (logged heads, `audit verify --anchor`) are the older,
+// unsigned form.
 type Head struct {
 	Node string `json:"node"`
 	Seq  int64  `json:"seq"`
 	Hash string `json:"hash"`
 	// Time of the last entry, in microseconds since the epoch.
 	Time int64 `json:"time"`
+	// Root is the root hash of the tree of Seq leaves.
+	Root tlog.Hash `json:"root"`
 }
 
 // String renders a head as an anchor: node:seq:hash.

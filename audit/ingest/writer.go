@@ -747,7 +747,7 @@ func (w *Writer) purge(rp *retentionPolicy, now time.Time) {
 	before := now.Add(-rp.keep)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*w.cfg.WriteTimeout)
-		cp, err := w.store.Purge(ctx, rp.node, before, 50000)
+		cp, head, err := w.store.Purge(ctx, rp.node, before, 50000)
 		cancel()
 		if err != nil {
 			w.log().Error("audit retention: purge failed", zap.String("node", rp.node), zap.Error(err))
@@ -756,7 +756,7 @@ func (w *Writer) purge(rp *retentionPolicy, now time.Time) {
 		if cp == nil {
 			return
 		}
-		w.noteHeads([]chain.Head{{Node: cp.Node, Seq: cp.Seq, Hash: cp.Hash, Time: cp.Time}})
+		w.noteHeads([]chain.Head{head})
 		w.log().Info("audit retention: purged old entries; a checkpoint keeps the rest verifiable",
 			zap.String("node", rp.node), zap.Time("before", before), zap.String("checkpoint", cp.Detail), zap.Int64("checkpoint_seq", cp.Seq))
 	}

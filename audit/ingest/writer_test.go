@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/audit/audittest"
@@ -100,7 +101,7 @@ func decisionIDs(t *testing.T, s store.Store) map[string]int {
 		t.Fatal(err)
 	}
 	for _, n := range nodes {
-		if err := s.Walk(context.Background(), n, func(e *chain.Entry) error {
+		if err := s.Walk(context.Background(), n, 1, 0, func(e *chain.Entry) error {
 			if e.Kind == chain.KindDecision {
 				ids[e.ID]++
 			}
@@ -748,4 +749,11 @@ func TestWriterRetentionAndHeadLog(t *testing.T) {
 	if c := res.Chains[0]; c.First < 20 || c.Checkpoints < 1 || c.Decisions > 1 {
 		t.Errorf("chain after retention: %+v (the head entry stays; the rest is purged)", c)
 	}
+	// The head the writer hands the checkpoint publisher is the store's,
+	// tree root included.
+	waitFor(t, "the writer's head to be the store's", func() bool {
+		stored, err := s.Heads(context.Background())
+		mine := w.Heads()
+		return err == nil && len(stored) == 1 && len(mine) == 1 && mine[0] == stored[0] && mine[0].Root != (tlog.Hash{})
+	})
 }

@@ -86,10 +86,16 @@ func (s *sqlStore) appendPG(ctx context.Context, entries []*chain.Entry, dedupe 
 			return nil, 0, err
 		}
 		h := chain.Head{Node: node}
-		if err := tx.QueryRow(ctx, `SELECT seq, hash, time FROM audit_heads WHERE node = $1 FOR UPDATE`, node).Scan(&h.Seq, &h.Hash, &h.Time); err != nil {
+		var root []byte
+		if err := tx.QueryRow(ctx, `SELECT seq, hash, time, root FROM audit_heads WHERE node = $1 FOR UPDATE`, node).Scan(&h.Seq, &h.Hash, &h.Time, &root); err != nil {
 			return nil, 0, err
 		}
-		heads = append(heads, chain.Extend(h, byNode[node]))
+		copy(h.Root[:], root)
+		h, err := s.extend(ctx, pgxQuery(tx), h, byNode[node])
+		if err != nil {
+			return nil, 0, err
+		}
+		heads = append(heads, h)
 	}
 	rows := make([][]any, len(entries))
 	var tagRows [][]any
@@ -109,7 +115,7 @@ func (s *sqlStore) appendPG(ctx context.Context, entries []*chain.Entry, dedupe 
 		}
 	}
 	for _, h := range heads {
-		if _, err := tx.Exec(ctx, `UPDATE audit_heads SET seq = $1, hash = $2, time = $3 WHERE node = $4`, h.Seq, h.Hash, h.Time, h.Node); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE audit_heads SET seq = $1, hash = $2, time = $3, root = $4 WHERE node = $5`, h.Seq, h.Hash, h.Time, h.Root[:], h.Node); err != nil {
 			return nil, 0, err
 		}
 	}

@@ -15,17 +15,25 @@ type migration struct {
 	version     int
 	description string
 	// sql holds the statements; {{rowid}} is replaced by " WITHOUT ROWID"
-	// on SQLite, "" on PostgreSQL.
+	// on SQLite, "" on PostgreSQL, and {{blob}} by BLOB or BYTEA.
 	sql []string
+	// run, when set, runs after the statements, in the same transaction:
+	// the steps that compute new columns of existing rows.
+	run func(ctx context.Context, s *sqlStore, tx *sql.Tx) error
 }
 
 // migrations of the audit schema. Never edit a released step: add one.
 //
 // audit_log holds every chained entry of every node. The hash of an entry
 // covers its columns (Entry.Canonical), so an edit of any column is found
-// by verification. audit_tags indexes the multi-valued filters (country,
-// provider, reason) of decision entries; verification checks that it
-// matches the entries. audit_heads keeps each chain's head.
+// by verification; its tree column holds the Merkle tree hashes its leaf
+// stored. audit_tags indexes the multi-valued filters (country, provider,
+// reason) of decision entries; verification checks that it matches the
+// entries. audit_heads keeps each chain's head and tree root. audit_tree
+// keeps the tree hashes that purged entries took with them and that later
+// proofs still need. audit_checkpoints keeps the signed checkpoints, with
+// the cosignatures of witnesses, that proofs of single records use (they
+// are signed: the copy here is for convenience, not trust).
 var migrations = []migration{
 	{
 		version:     1,
@@ -75,6 +83,34 @@ var migrations = []migration{
 	hash TEXT NOT NULL,
 	time BIGINT NOT NULL
 )`,
+		},
+	},
+	{
+		version:     2,
+		description: "Merkle tree of each chain",
+		sql: []string{
+			`ALTER TABLE audit_log ADD COLUMN tree {{blob}}`,
+			`ALTER TABLE audit_heads ADD COLUMN root {{blob}}`,
+			`CREATE TABLE audit_tree (
+	node TEXT NOT NULL,
+	idx BIGINT NOT NULL,
+	hash {{blob}} NOT NULL,
+	PRIMARY KEY (node, idx)
+){{rowid}}`,
+		},
+		run: buildTrees,
+	},
+	{
+		version:     3,
+		description: "signed checkpoints",
+		sql: []string{
+			`CREATE TABLE audit_checkpoints (
+	node TEXT NOT NULL,
+	size BIGINT NOT NULL,
+	note TEXT NOT NULL,
+	time BIGINT NOT NULL,
+	PRIMARY KEY (node, size)
+){{rowid}}`,
 		},
 	},
 }
@@ -157,12 +193,17 @@ func (s *sqlStore) apply(ctx context.Context, m migration) error {
 	if done > 0 { // another gateway got there first
 		return tx.Commit()
 	}
-	rowid := ""
+	dialect := strings.NewReplacer("{{rowid}}", "", "{{blob}}", "BYTEA")
 	if !s.postgres {
-		rowid = " WITHOUT ROWID"
+		dialect = strings.NewReplacer("{{rowid}}", " WITHOUT ROWID", "{{blob}}", "BLOB")
 	}
 	for _, stmt := range m.sql {
-		if _, err := tx.ExecContext(ctx, strings.ReplaceAll(stmt, "{{rowid}}", rowid)); err != nil {
+		if _, err := tx.ExecContext(ctx, dialect.Replace(stmt)); err != nil {
+			return err
+		}
+	}
+	if m.run != nil {
+		if err := m.run(ctx, s, tx); err != nil {
 			return err
 		}
 	}

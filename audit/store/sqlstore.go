@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,10 +62,11 @@ func (s *sqlStore) Snapshot(ctx context.Context) (Store, func(), error) {
 	return view, func() { _ = tx.Rollback() }, nil
 }
 
-// entryColumns are the columns of audit_log in Canonical's order.
-const entryColumns = `node, seq, kind, id, time, app, source_ip, method, scheme, host, port, path, addresses, verdict, action, mode, reasons, policy_revision, duration_us, bytes_up, bytes_down, detail, prev_hash, hash`
+// entryColumns are the columns of audit_log in Canonical's order, then the
+// entry's Merkle tree hashes.
+const entryColumns = `node, seq, kind, id, time, app, source_ip, method, scheme, host, port, path, addresses, verdict, action, mode, reasons, policy_revision, duration_us, bytes_up, bytes_down, detail, prev_hash, hash, tree`
 
-const entryColumnCount = 24
+const entryColumnCount = 25
 
 var entryColumnNames = strings.Split(strings.ReplaceAll(entryColumns, " ", ""), ",")
 
@@ -121,14 +123,14 @@ func (s *sqlStore) q(query string) string {
 func entryValues(e *chain.Entry, dst []any) []any {
 	return append(dst, e.Node, e.Seq, e.Kind, e.ID, e.Time, e.App, e.SourceIP, e.Method, e.Scheme, e.Host, e.Port,
 		e.Path, e.Addresses, e.Verdict, e.Action, e.Mode, e.Reasons, e.PolicyRevision, e.DurationUS, e.BytesUp,
-		e.BytesDown, e.Detail, e.PrevHash, e.Hash)
+		e.BytesDown, e.Detail, e.PrevHash, e.Hash, e.Tree)
 }
 
 // entryTargets are the scan targets of entryColumns into e.
 func entryTargets(e *chain.Entry) []any {
 	return []any{&e.Node, &e.Seq, &e.Kind, &e.ID, &e.Time, &e.App, &e.SourceIP, &e.Method, &e.Scheme, &e.Host, &e.Port,
 		&e.Path, &e.Addresses, &e.Verdict, &e.Action, &e.Mode, &e.Reasons, &e.PolicyRevision, &e.DurationUS, &e.BytesUp,
-		&e.BytesDown, &e.Detail, &e.PrevHash, &e.Hash}
+		&e.BytesDown, &e.Detail, &e.PrevHash, &e.Hash, &e.Tree}
 }
 
 type execer interface {
@@ -172,13 +174,16 @@ func (s *sqlStore) Append(ctx context.Context, entries []*chain.Entry, dedupe bo
 		if err != nil {
 			return nil, 0, err
 		}
-		heads = append(heads, chain.Extend(head, byNode[node]))
+		if head, err = s.extend(ctx, sqlQuery(tx), head, byNode[node]); err != nil {
+			return nil, 0, err
+		}
+		heads = append(heads, head)
 	}
 	if err := s.insertEntries(ctx, tx, entries); err != nil {
 		return nil, 0, err
 	}
 	for _, h := range heads {
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE audit_heads SET seq = ?, hash = ?, time = ? WHERE node = ?`), h.Seq, h.Hash, h.Time, h.Node); err != nil {
+		if err := s.updateHead(ctx, tx, h); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -195,13 +200,33 @@ func (s *sqlStore) lockHead(ctx context.Context, tx execer, node string) (chain.
 	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO audit_heads (node, seq, hash, time) VALUES (?, 0, ?, 0) ON CONFLICT (node) DO NOTHING`), node, chain.GenesisHash); err != nil {
 		return chain.Head{}, err
 	}
-	query := `SELECT seq, hash, time FROM audit_heads WHERE node = ?`
+	query := `SELECT seq, hash, time, root FROM audit_heads WHERE node = ?`
 	if s.postgres {
 		query += ` FOR UPDATE`
 	}
 	h := chain.Head{Node: node}
-	err := tx.QueryRowContext(ctx, s.q(query), node).Scan(&h.Seq, &h.Hash, &h.Time)
-	return h, err
+	var root []byte
+	if err := tx.QueryRowContext(ctx, s.q(query), node).Scan(&h.Seq, &h.Hash, &h.Time, &root); err != nil {
+		return h, err
+	}
+	copy(h.Root[:], root)
+	return h, nil
+}
+
+// extend chains entries after head, reading the tree's frontier from the
+// store, and returns the new head.
+func (s *sqlStore) extend(ctx context.Context, query queryFunc, head chain.Head, entries []*chain.Entry) (chain.Head, error) {
+	tree, err := chain.TreeAt(head.Seq, s.hashReader(ctx, query, head.Node))
+	if err != nil {
+		return head, fmt.Errorf("node %s: reading the Merkle tree of its %d entries: %w", head.Node, head.Seq, err)
+	}
+	return chain.Extend(head, tree, entries)
+}
+
+// updateHead records a chain's new head.
+func (s *sqlStore) updateHead(ctx context.Context, tx execer, h chain.Head) error {
+	_, err := tx.ExecContext(ctx, s.q(`UPDATE audit_heads SET seq = ?, hash = ?, time = ?, root = ? WHERE node = ?`), h.Seq, h.Hash, h.Time, h.Root[:], h.Node)
+	return err
 }
 
 func (s *sqlStore) insertEntries(ctx context.Context, tx *sql.Tx, entries []*chain.Entry) error {
@@ -285,6 +310,7 @@ func (s *sqlStore) insertEntriesPG(ctx context.Context, tx *sql.Tx, entries []*c
 		node, kind, id, app, sourceIP, method, scheme, host, path, addrs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		verdict, action, mode, reasons, rev, detail, prev, hash          = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		seq, ts, port, dur, up, down                                     = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		tree                                                             = make([][]byte, n)
 		tagTag, tagID                                                    []string
 		tagTime                                                          []int64
 	)
@@ -292,7 +318,7 @@ func (s *sqlStore) insertEntriesPG(ctx context.Context, tx *sql.Tx, entries []*c
 		node[i], seq[i], kind[i], id[i], ts[i] = e.Node, e.Seq, e.Kind, e.ID, e.Time
 		app[i], sourceIP[i], method[i], scheme[i], host[i], port[i], path[i] = e.App, e.SourceIP, e.Method, e.Scheme, e.Host, e.Port, e.Path
 		addrs[i], verdict[i], action[i], mode[i], reasons[i], rev[i] = e.Addresses, e.Verdict, e.Action, e.Mode, e.Reasons, e.PolicyRevision
-		dur[i], up[i], down[i], detail[i], prev[i], hash[i] = e.DurationUS, e.BytesUp, e.BytesDown, e.Detail, e.PrevHash, e.Hash
+		dur[i], up[i], down[i], detail[i], prev[i], hash[i], tree[i] = e.DurationUS, e.BytesUp, e.BytesDown, e.Detail, e.PrevHash, e.Hash, e.Tree
 		tags, _ := e.Tags()
 		for _, t := range tags {
 			tagTag, tagTime, tagID = append(tagTag, t), append(tagTime, e.Time), append(tagID, e.ID)
@@ -301,8 +327,8 @@ func (s *sqlStore) insertEntriesPG(ctx context.Context, tx *sql.Tx, entries []*c
 	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (`+entryColumns+`) SELECT * FROM unnest(
 	$1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
 	$11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::bigint[], $20::bigint[],
-	$21::bigint[], $22::text[], $23::text[], $24::text[])`,
-		node, seq, kind, id, ts, app, sourceIP, method, scheme, host, port, path, addrs, verdict, action, mode, reasons, rev, dur, up, down, detail, prev, hash); err != nil {
+	$21::bigint[], $22::text[], $23::text[], $24::text[], $25::bytea[])`,
+		node, seq, kind, id, ts, app, sourceIP, method, scheme, host, port, path, addrs, verdict, action, mode, reasons, rev, dur, up, down, detail, prev, hash, tree); err != nil {
 		return err
 	}
 	if len(tagTag) == 0 {
@@ -386,7 +412,7 @@ func (s *sqlStore) withoutExisting(ctx context.Context, tx execer, entries []*ch
 }
 
 // Query columns: the decision entry, then its completion.
-const queryColumns = `d.node, d.seq, d.kind, d.id, d.time, d.app, d.source_ip, d.method, d.scheme, d.host, d.port, d.path, d.addresses, d.verdict, d.action, d.mode, d.reasons, d.policy_revision, d.duration_us, d.bytes_up, d.bytes_down, d.detail, d.prev_hash, d.hash, c.duration_us, c.bytes_up, c.bytes_down, c.id, c.detail`
+const queryColumns = `d.node, d.seq, d.kind, d.id, d.time, d.app, d.source_ip, d.method, d.scheme, d.host, d.port, d.path, d.addresses, d.verdict, d.action, d.mode, d.reasons, d.policy_revision, d.duration_us, d.bytes_up, d.bytes_down, d.detail, d.prev_hash, d.hash, d.tree, c.duration_us, c.bytes_up, c.bytes_down, c.id, c.detail`
 
 // selectSQL builds the query of a filter. When the filter has a country,
 // provider or reason, the tag index drives the scan (newest first), so a
@@ -552,8 +578,11 @@ func (s *sqlStore) Nodes(ctx context.Context) ([]string, error) {
 	return nodes, rows.Err()
 }
 
-func (s *sqlStore) Walk(ctx context.Context, node string, fn func(*chain.Entry) error) error {
-	rows, err := s.reader().QueryContext(ctx, s.q(`SELECT `+entryColumns+` FROM audit_log WHERE node = ? ORDER BY seq`), node)
+func (s *sqlStore) Walk(ctx context.Context, node string, from, to int64, fn func(*chain.Entry) error) error {
+	if to <= 0 {
+		to = math.MaxInt64
+	}
+	rows, err := s.reader().QueryContext(ctx, s.q(`SELECT `+entryColumns+` FROM audit_log WHERE node = ? AND seq >= ? AND seq <= ? ORDER BY seq`), node, from, to)
 	if err != nil {
 		return err
 	}
@@ -569,6 +598,29 @@ func (s *sqlStore) Walk(ctx context.Context, node string, fn func(*chain.Entry) 
 		}
 	}
 	return rows.Err()
+}
+
+func (s *sqlStore) Entries(ctx context.Context, id string) ([]*chain.Entry, error) {
+	rows, err := s.reader().QueryContext(ctx, s.q(`SELECT `+entryColumns+` FROM audit_log WHERE id = ? AND kind IN ('decision', 'completion') ORDER BY node, seq`), id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*chain.Entry
+	for rows.Next() {
+		e := new(chain.Entry)
+		if err := rows.Scan(entryTargets(e)...); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) Span(ctx context.Context, node string) (first, last int64, err error) {
+	var lo, hi sql.NullInt64
+	err = sqlQueryRow(ctx, s.reader(), s.q(`SELECT min(seq), max(seq) FROM audit_log WHERE node = ?`), []any{node}, &lo, &hi)
+	return lo.Int64, hi.Int64, err
 }
 
 func (s *sqlStore) WalkTags(ctx context.Context, fn func(tag, id string) error) error {
@@ -590,7 +642,7 @@ func (s *sqlStore) WalkTags(ctx context.Context, fn func(tag, id string) error) 
 }
 
 func (s *sqlStore) Heads(ctx context.Context) ([]chain.Head, error) {
-	rows, err := s.reader().QueryContext(ctx, `SELECT node, seq, hash, time FROM audit_heads ORDER BY node`)
+	rows, err := s.reader().QueryContext(ctx, `SELECT node, seq, hash, time, root FROM audit_heads ORDER BY node`)
 	if err != nil {
 		return nil, err
 	}
@@ -598,30 +650,32 @@ func (s *sqlStore) Heads(ctx context.Context) ([]chain.Head, error) {
 	var heads []chain.Head
 	for rows.Next() {
 		var h chain.Head
-		if err := rows.Scan(&h.Node, &h.Seq, &h.Hash, &h.Time); err != nil {
+		var root []byte
+		if err := rows.Scan(&h.Node, &h.Seq, &h.Hash, &h.Time, &root); err != nil {
 			return nil, err
 		}
+		copy(h.Root[:], root)
 		heads = append(heads, h)
 	}
 	return heads, rows.Err()
 }
 
-func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max int) (*chain.Entry, error) {
+func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max int) (*chain.Entry, chain.Head, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, err
+		return nil, chain.Head{}, err
 	}
 	defer tx.Rollback()
 	head, err := s.lockHead(ctx, tx, node)
 	if err != nil {
-		return nil, err
+		return nil, chain.Head{}, err
 	}
 	cutoff := before.UnixMicro()
 	// The prefix of the chain older than the cutoff: stop at the first
 	// entry that is not, so what remains is one unbroken chain.
 	rows, err := tx.QueryContext(ctx, s.q(`SELECT seq, kind, id, time, addresses, reasons, hash FROM audit_log WHERE node = ? ORDER BY seq LIMIT ?`), node, max)
 	if err != nil {
-		return nil, err
+		return nil, chain.Head{}, err
 	}
 	type purged struct {
 		seq        int64
@@ -635,7 +689,7 @@ func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max
 		var p purged
 		if err := rows.Scan(&p.seq, &p.kind, &p.id, &p.time, &p.addr, &p.reas, &p.hash); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, chain.Head{}, err
 		}
 		// Never purge the head: the chain must keep a last entry.
 		if p.time >= cutoff || p.seq >= head.Seq {
@@ -645,15 +699,15 @@ func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, chain.Head{}, err
 	}
 	if len(victims) == 0 {
-		return nil, nil
+		return nil, chain.Head{}, nil
 	}
 	first, last := victims[0], victims[len(victims)-1]
 	delTag, err := tx.PrepareContext(ctx, s.q(`DELETE FROM audit_tags WHERE tag = ? AND time = ? AND id = ?`))
 	if err != nil {
-		return nil, err
+		return nil, chain.Head{}, err
 	}
 	defer delTag.Close()
 	for _, v := range victims {
@@ -664,13 +718,16 @@ func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max
 		tags, _ := e.Tags()
 		for _, t := range tags {
 			if _, err := delTag.ExecContext(ctx, t, v.time, v.id); err != nil {
-				return nil, err
+				return nil, chain.Head{}, err
 			}
 		}
 	}
+	if err := s.keepFrontier(ctx, tx, node, last.seq); err != nil {
+		return nil, chain.Head{}, fmt.Errorf("keeping the Merkle tree hashes of the purged entries: %w", err)
+	}
 	res, err := tx.ExecContext(ctx, s.q(`DELETE FROM audit_log WHERE node = ? AND seq <= ?`), node, last.seq)
 	if err != nil {
-		return nil, err
+		return nil, chain.Head{}, err
 	}
 	n, _ := res.RowsAffected()
 	detail, _ := json.Marshal(chain.PurgeDetail{
@@ -678,17 +735,22 @@ func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max
 	})
 	id, err := uuid.NewV7()
 	if err != nil {
-		return nil, err
+		return nil, chain.Head{}, err
 	}
 	cp := &chain.Entry{Node: node, Kind: chain.KindCheckpoint, ID: id.String(), Time: time.Now().UnixMicro(), Detail: string(detail)}
-	head = chain.Extend(head, []*chain.Entry{cp})
+	if head, err = s.extend(ctx, sqlQuery(tx), head, []*chain.Entry{cp}); err != nil {
+		return nil, chain.Head{}, err
+	}
 	if err := s.insertEntries(ctx, tx, []*chain.Entry{cp}); err != nil {
-		return nil, err
+		return nil, chain.Head{}, err
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE audit_heads SET seq = ?, hash = ?, time = ? WHERE node = ?`), head.Seq, head.Hash, head.Time, node); err != nil {
-		return nil, err
+	if err := s.updateHead(ctx, tx, head); err != nil {
+		return nil, chain.Head{}, err
 	}
-	return cp, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return nil, chain.Head{}, err
+	}
+	return cp, head, nil
 }
 
 // groupByNode splits a batch by chain: the nodes in the order they first

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/audit/chain"
 )
@@ -23,7 +25,7 @@ import (
 // queries apply.
 type Store interface {
 	// Append writes entries in one transaction, chaining them after the
-	// head of their node's chain (it sets Seq, PrevHash and Hash). With
+	// head of their node's chain (it sets Seq, PrevHash, Hash and Tree). With
 	// dedupe, entries already in the store (same kind and id) are skipped:
 	// a spool replay after an ambiguous failure writes each entry once.
 	// It returns the new heads of the chains it extended and the number
@@ -34,10 +36,27 @@ type Store interface {
 	// Scan calls fn for every decision record matching f, oldest first
 	// (used by reports). Limit and cursor are ignored.
 	Scan(ctx context.Context, f Filter, fn func(*audit.Stored) error) error
+	// Entries returns the entries of a decision: its decision entry and,
+	// once the exchange ended, its completion entry (none if unknown).
+	Entries(ctx context.Context, id string) ([]*chain.Entry, error)
 	// Nodes lists the nodes that have a chain.
 	Nodes(ctx context.Context) ([]string, error)
-	// Walk calls fn for every entry of a node's chain in seq order.
-	Walk(ctx context.Context, node string, fn func(*chain.Entry) error) error
+	// Walk calls fn for every entry of a node's chain in seq order, from
+	// the entry with seq from (or the first after it) to the one with seq
+	// to (0: to the end).
+	Walk(ctx context.Context, node string, from, to int64, fn func(*chain.Entry) error) error
+	// Span returns the seq of the first and the last entry of a node's
+	// chain (0, 0 when it has none).
+	Span(ctx context.Context, node string) (first, last int64, err error)
+	// TreeHashes reads stored Merkle tree hashes of a node's chain, by
+	// tlog stored-hash index: proofs and roots are computed from them.
+	TreeHashes(ctx context.Context, node string, indexes []int64) ([]tlog.Hash, error)
+	// SaveCheckpoint keeps a signed checkpoint of a node's tree (again
+	// with more cosignatures: the later copy replaces the earlier).
+	SaveCheckpoint(ctx context.Context, node string, size int64, signed []byte) error
+	// Checkpoint returns the latest signed checkpoint of a node whose
+	// tree size is at least minSize, or nil when there is none.
+	Checkpoint(ctx context.Context, node string, minSize int64) ([]byte, error)
 	// WalkTags calls fn for every row of the tag index.
 	WalkTags(ctx context.Context, fn func(tag, id string) error) error
 	// Heads returns the chain heads recorded in the store.
@@ -45,8 +64,9 @@ type Store interface {
 	// Purge deletes the oldest entries of a node's chain whose time is
 	// before the cutoff (at most max entries), and appends a checkpoint
 	// entry naming the last purged entry, in one transaction. It returns
-	// the checkpoint, or nil when nothing was old enough.
-	Purge(ctx context.Context, node string, before time.Time, max int) (*chain.Entry, error)
+	// the checkpoint and the chain's new head, or nil when nothing was old
+	// enough.
+	Purge(ctx context.Context, node string, before time.Time, max int) (*chain.Entry, chain.Head, error)
 	// Snapshot returns a view of the store inside one read-only
 	// transaction: every read through it sees the log as it was at the
 	// first one, while the gateway goes on appending. release ends it.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/audit/audittest"
+	"github.com/sovgate/sovgate/audit/audittest/tamper"
 	"github.com/sovgate/sovgate/audit/chain"
 	"github.com/sovgate/sovgate/audit/ingest"
 	"github.com/sovgate/sovgate/audit/store"
@@ -17,9 +18,20 @@ import (
 func TestMain(m *testing.M) { os.Exit(audittest.Main(m)) }
 
 // backends runs a test against a real SQLite file and a real PostgreSQL
-// database.
+// database, each chain checked whole, then in two segments at once (as a
+// long chain is) cut in its middle.
 func backends(t *testing.T, fn func(t *testing.T, s store.Store, location string)) {
-	audittest.Backends(t, func(t *testing.T, loc string) { fn(t, openStore(t, loc), loc) })
+	for _, seg := range []struct {
+		name string
+		min  int64
+	}{{"whole", minSegment}, {"two segments", 3}} {
+		t.Run(seg.name, func(t *testing.T) {
+			saved, cores := minSegment, segmentCores
+			minSegment, segmentCores = seg.min, true
+			defer func() { minSegment, segmentCores = saved, cores }()
+			audittest.Backends(t, func(t *testing.T, loc string) { fn(t, openStore(t, loc), loc) })
+		})
+	}
 }
 
 func openStore(t testing.TB, location string) store.Store {
@@ -45,18 +57,18 @@ func appendRecords(t testing.TB, s store.Store, recs ...*audit.Record) {
 	}
 }
 
-// tamper changes the database behind the store's back, as someone with
+// tamperSQL changes the database behind the store's back, as someone with
 // write access to it could.
-func tamper(t *testing.T, location, query string, args ...any) {
+func tamperSQL(t *testing.T, location, query string, args ...any) {
 	t.Helper()
-	audittest.OpenDB(t, location).Tamper(t, query, args...)
+	tamper.OpenDB(t, location).Tamper(t, query, args...)
 }
 
 // entryAt reads one entry of a chain.
 func entryAt(t *testing.T, s store.Store, node string, seq int64) chain.Entry {
 	t.Helper()
 	var found chain.Entry
-	if err := s.Walk(context.Background(), node, func(e *chain.Entry) error {
+	if err := s.Walk(context.Background(), node, 1, 0, func(e *chain.Entry) error {
 		if e.Seq == seq {
 			found = *e
 		}
@@ -92,7 +104,7 @@ func TestVerifyFindsAnEditedException(t *testing.T) {
 			t.Fatalf("verify: %v %+v", err, res)
 		}
 		// The exception is covered by the chain: editing it is tampering.
-		tamper(t, loc, `UPDATE audit_log SET detail = ? WHERE id = ? AND kind = 'decision'`, `{"exceptions":["forged"]}`, rec.ID)
+		tamperSQL(t, loc, `UPDATE audit_log SET detail = ? WHERE id = ? AND kind = 'decision'`, `{"exceptions":["forged"]}`, rec.ID)
 		if res, err := Log(ctx, s, Options{}); err != nil || res.OK() {
 			t.Fatalf("verify after editing the exception: %v ok=%v", err, res.OK())
 		}
@@ -107,40 +119,55 @@ func TestVerifyFindsTampering(t *testing.T) {
 		reason string
 	}{
 		{"edit a verdict", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
-			tamper(t, loc, `UPDATE audit_log SET verdict = 'allow', action = 'forwarded' WHERE node = 'gw-1' AND seq = 5`)
+			tamperSQL(t, loc, `UPDATE audit_log SET verdict = 'allow', action = 'forwarded' WHERE node = 'gw-1' AND seq = 5`)
 		}, 5, "edited"},
 		{"edit and rehash one entry", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
 			e := entryAt(t, s, "gw-1", 5)
 			e.Host = "innocent.example"
 			h, _ := e.ComputeHash(nil)
-			tamper(t, loc, `UPDATE audit_log SET host = ?, hash = ? WHERE node = 'gw-1' AND seq = 5`, e.Host, h)
+			tamperSQL(t, loc, `UPDATE audit_log SET host = ?, hash = ? WHERE node = 'gw-1' AND seq = 5`, e.Host, h)
+		}, 5, "Merkle tree hash"},
+		{"edit and rehash one entry and its tree hashes", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
+			e := entryAt(t, s, "gw-1", 5)
+			e.Host = "innocent.example"
+			e.Hash, _ = e.ComputeHash(nil)
+			tree, err := chain.TreeAt(4, hashReader(context.Background(), s, "gw-1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaf, _ := e.LeafHash()
+			hashes, _ := tree.Append(leaf)
+			tamperSQL(t, loc, `UPDATE audit_log SET host = ?, hash = ?, tree = ? WHERE node = 'gw-1' AND seq = 5`, e.Host, e.Hash, chain.EncodeHashes(hashes))
 		}, 6, "prev_hash"},
+		{"edit the tree hashes", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
+			tamperSQL(t, loc, `UPDATE audit_log SET tree = ? WHERE node = 'gw-1' AND seq = 4`, make([]byte, 3*32))
+		}, 4, "Merkle tree"},
 		{"delete an entry", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
-			tamper(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq = 4`)
+			tamperSQL(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq = 4`)
 		}, 5, "missing"},
 		{"insert an entry", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
-			tamper(t, loc, `UPDATE audit_log SET seq = seq + 1000 WHERE node = 'gw-1' AND seq >= 6`)
-			tamper(t, loc, `UPDATE audit_log SET seq = seq - 999 WHERE node = 'gw-1' AND seq >= 1006`)
+			tamperSQL(t, loc, `UPDATE audit_log SET seq = seq + 1000 WHERE node = 'gw-1' AND seq >= 6`)
+			tamperSQL(t, loc, `UPDATE audit_log SET seq = seq - 999 WHERE node = 'gw-1' AND seq >= 1006`)
 			forged := chain.DecisionEntry(audittest.Record(99, "gw-1"), false)
 			forged.Seq, forged.PrevHash = 6, "f00d"
 			forged.Hash, _ = forged.ComputeHash(nil)
-			db := audittest.OpenDB(t, loc)
+			db := tamper.OpenDB(t, loc)
 			db.Tamper(t, `INSERT INTO audit_log (node, seq, kind, id, time, app, host, verdict, action, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				forged.Node, forged.Seq, forged.Kind, forged.ID, forged.Time, forged.App, forged.Host, forged.Verdict, forged.Action, forged.PrevHash, forged.Hash)
 		}, 6, "prev_hash"},
 		{"reorder two entries", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
-			tamper(t, loc, `UPDATE audit_log SET seq = -1 WHERE node = 'gw-1' AND seq = 3`)
-			tamper(t, loc, `UPDATE audit_log SET seq = 3 WHERE node = 'gw-1' AND seq = 7`)
-			tamper(t, loc, `UPDATE audit_log SET seq = 7 WHERE node = 'gw-1' AND seq = -1`)
+			tamperSQL(t, loc, `UPDATE audit_log SET seq = -1 WHERE node = 'gw-1' AND seq = 3`)
+			tamperSQL(t, loc, `UPDATE audit_log SET seq = 3 WHERE node = 'gw-1' AND seq = 7`)
+			tamperSQL(t, loc, `UPDATE audit_log SET seq = 7 WHERE node = 'gw-1' AND seq = -1`)
 		}, 3, "prev_hash"},
 		{"cut the end", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
-			tamper(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq >= 9`)
+			tamperSQL(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq >= 9`)
 		}, 8, "recorded head"},
 		{"delete the first entries", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
-			tamper(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq <= 2`)
+			tamperSQL(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq <= 2`)
 		}, 3, "no retention checkpoint"},
 		{"drop a tag row", func(t *testing.T, s store.Store, loc string, recs []*audit.Record) {
-			tamper(t, loc, `DELETE FROM audit_tags WHERE id = ? AND tag = 'country:US'`, recs[1].ID)
+			tamperSQL(t, loc, `DELETE FROM audit_tags WHERE id = ? AND tag = 'country:US'`, recs[1].ID)
 		}, 0, "tag index"},
 	}
 	for _, tc := range cases {
@@ -189,9 +216,14 @@ func TestVerifyAnchors(t *testing.T) {
 		// Cut the last two entries and fix up the head: only the anchor
 		// can tell.
 		h3 := entryAt(t, s, "gw-1", 3).Hash
-		tamper(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq > 3`)
-		tamper(t, loc, `UPDATE audit_heads SET seq = 3, hash = ? WHERE node = 'gw-1'`, h3)
-		tamper(t, loc, `DELETE FROM audit_tags WHERE id NOT IN (SELECT id FROM audit_log)`)
+		tree3, err := chain.TreeAt(3, hashReader(ctx, s, "gw-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		root3, _ := tree3.Root()
+		tamperSQL(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq > 3`)
+		tamperSQL(t, loc, `UPDATE audit_heads SET seq = 3, hash = ?, root = ? WHERE node = 'gw-1'`, h3, root3[:])
+		tamperSQL(t, loc, `DELETE FROM audit_tags WHERE id NOT IN (SELECT id FROM audit_log)`)
 		if res, _ := Log(ctx, s, Options{}); !res.OK() {
 			t.Fatalf("without the anchor the cut is invisible, yet: %v", res.Break)
 		}
@@ -214,18 +246,21 @@ func TestPurgeKeepsTheRestVerifiable(t *testing.T) {
 		}
 		appendRecords(t, s, recs...)
 		cutoff := recs[25].Time
-		cp, err := s.Purge(ctx, "gw-1", cutoff, 10)
+		cp, head, err := s.Purge(ctx, "gw-1", cutoff, 10)
 		if err != nil || cp == nil {
 			t.Fatalf("purge: %v %v", cp, err)
 		}
 		if cp.Seq != 41 || cp.Kind != chain.KindCheckpoint {
 			t.Errorf("checkpoint %+v", cp)
 		}
-		cp2, err := s.Purge(ctx, "gw-1", cutoff, 1000)
+		if heads, _ := s.Heads(ctx); head.Seq != 41 || head.Hash != cp.Hash || head != heads[0] {
+			t.Errorf("purge returned head %+v, the store has %+v", head, heads)
+		}
+		cp2, _, err := s.Purge(ctx, "gw-1", cutoff, 1000)
 		if err != nil || cp2 == nil {
 			t.Fatalf("second purge: %v %v", cp2, err)
 		}
-		if again, err := s.Purge(ctx, "gw-1", cutoff, 1000); err != nil || again != nil {
+		if again, _, err := s.Purge(ctx, "gw-1", cutoff, 1000); err != nil || again != nil {
 			t.Fatalf("third purge found more: %v %v", again, err)
 		}
 		res, err := Log(ctx, s, Options{})
@@ -243,7 +278,7 @@ func TestPurgeKeepsTheRestVerifiable(t *testing.T) {
 			t.Errorf("purged records still found by tag: %d", len(page.Records))
 		}
 		// Deleting one more entry at the start is not retention.
-		tamper(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq = 26`)
+		tamperSQL(t, loc, `DELETE FROM audit_log WHERE node = 'gw-1' AND seq = 26`)
 		res, err = Log(ctx, s, Options{})
 		if err != nil || res.OK() || !strings.Contains(res.Break.Reason, "checkpoint") {
 			t.Fatalf("verify after deleting past the checkpoint: %v %+v", err, res.Break)

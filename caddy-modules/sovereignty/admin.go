@@ -9,7 +9,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/sovgate/sovgate/audit/ingest"
 	"github.com/sovgate/sovgate/geo"
 	"github.com/sovgate/sovgate/policy"
 )
@@ -59,8 +58,9 @@ type Status struct {
 	Data          DataStatus       `json:"data"`
 	Counters      map[string]int64 `json:"counters"`
 	UptimeSeconds int64            `json:"uptime_seconds"`
-	// Audit is the audit writer's state; absent without an audit store.
-	Audit *ingest.Stats `json:"audit,omitempty"`
+	// Audit is the audit writer's and checkpoints' state; absent without
+	// an audit store.
+	Audit *AuditStatus `json:"audit,omitempty"`
 }
 
 // PolicyStatus describes the policy revision in service.

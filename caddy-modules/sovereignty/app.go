@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/sovgate/sovgate/audit/checkpoint"
 	"github.com/sovgate/sovgate/audit/ingest"
 	"github.com/sovgate/sovgate/decision"
 	"github.com/sovgate/sovgate/geo"
@@ -165,6 +166,31 @@ type App struct {
 	// --anchor`). Default 1m.
 	AuditHeadInterval caddy.Duration `json:"audit_head_interval,omitempty"`
 
+	// AuditCheckpoints is a directory where each signed checkpoint of this
+	// gateway's audit chain is appended as it is made (one file per node
+	// and day). Make it a mount of a machine the database administrators
+	// cannot write to: `sovgate audit verify --checkpoints DIR` then shows
+	// any record cut, rewritten or deleted after the fact.
+	AuditCheckpoints string `json:"audit_checkpoints,omitempty"`
+
+	// AuditCheckpointInterval is how often a checkpoint (tree size and
+	// root hash of the chain, signed) is made when the chain has grown; one
+	// is also made when the gateway stops. Default 10s.
+	AuditCheckpointInterval caddy.Duration `json:"audit_checkpoint_interval,omitempty"`
+
+	// AuditSigningKey is the Ed25519 key file that signs checkpoints,
+	// generated at first start (mode 0600) when absent. Default: beside a
+	// SQLite store (audit.db.key), or under Caddy's data directory for
+	// PostgreSQL. `sovgate audit key` prints its verifier key, which
+	// auditors and witnesses are given. The key never appears in a log.
+	AuditSigningKey string `json:"audit_signing_key,omitempty"`
+
+	// AuditWitnesses are HTTP witnesses (C2SP tlog-witness, such as
+	// `sovgate witness`) each checkpoint is sent to for a cosignature. A
+	// witness that does not answer never affects requests: a counter and
+	// an error log show it, and the next checkpoint retries.
+	AuditWitnesses []AuditWitness `json:"audit_witness,omitempty"`
+
 	// Node names this gateway in decision records; default the host name.
 	Node string `json:"node,omitempty"`
 
@@ -197,7 +223,8 @@ type App struct {
 	ctx     caddy.Context
 	pooled  []string
 
-	auditWriter *ingest.Writer
+	auditWriter    *ingest.Writer
+	auditPublisher *checkpoint.Publisher
 
 	// reloader keeps the policy up to date (reload.go); identity checks
 	// proxy credentials (identity.go).
@@ -264,10 +291,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		_ = a.Cleanup()
 		return err
 	}
-	node := a.Node
-	if node == "" {
-		node, _ = os.Hostname()
-	}
+	node := a.NodeName()
 	a.journal = &decision.Journal{Node: node, Log: ctx.Logger(decisionLogID{})}
 	if err := a.provisionAudit(ctx, node); err != nil {
 		_ = a.Cleanup()

@@ -16,6 +16,11 @@ func TestAuditOptions(t *testing.T) {
 		record_path
 		audit_spool /var/spool/sovgate
 		audit_head_interval 30s
+		audit_checkpoints /mnt/checkpoints
+		audit_checkpoint_interval 5s
+		audit_signing_key /etc/sovgate/audit.key
+		audit_witness https://witness.dsi.example:7380
+		audit_witness http://127.0.0.1:7380 PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW
 	}`)
 	var a App
 	if err := a.UnmarshalCaddyfile(d); err != nil {
@@ -25,14 +30,35 @@ func TestAuditOptions(t *testing.T) {
 		!a.RecordPath || a.AuditSpool != "/var/spool/sovgate" || time.Duration(a.AuditHeadInterval) != 30*time.Second {
 		t.Errorf("%+v", a)
 	}
+	if a.AuditCheckpoints != "/mnt/checkpoints" || time.Duration(a.AuditCheckpointInterval) != 5*time.Second || a.AuditSigningKey != "/etc/sovgate/audit.key" ||
+		len(a.AuditWitnesses) != 2 || a.AuditWitnesses[0].URL != "https://witness.dsi.example:7380" || a.AuditWitnesses[1].Key != "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW" {
+		t.Errorf("checkpoint options %+v", a)
+	}
 	for _, bad := range []string{
 		"audit_sync sometimes", "retention forever", "retention 0s", "record_path maybe", "audit_spool", "audit_sync strict batched",
+		"audit_checkpoints", "audit_checkpoint_interval 0s", "audit_signing_key a b", "audit_witness", "audit_witness ftp://x",
+		"audit_witness http://x key extra", "audit_witness http://x not-a-key",
 	} {
 		var a App
 		err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser("sovereignty {\n\t" + bad + "\n}"))
 		if err == nil || !strings.Contains(err.Error(), ":2") {
 			t.Errorf("%q: %v, want an error naming line 2", bad, err)
 		}
+	}
+}
+
+func TestAuditSigningKeyFile(t *testing.T) {
+	a := App{Audit: "/var/lib/sovgate/audit.db"}
+	if path, err := a.AuditSigningKeyFile(); err != nil || path != "/var/lib/sovgate/audit.db.key" {
+		t.Errorf("sqlite key %q %v", path, err)
+	}
+	a = App{Audit: "postgres://audit:pw@db.example/sovgate", Node: "gw-lyon-1"}
+	if path, err := a.AuditSigningKeyFile(); err != nil || !strings.HasSuffix(path, "audit-signing-gw-lyon-1.key") {
+		t.Errorf("postgres key %q %v", path, err)
+	}
+	a.AuditSigningKey = "/etc/sovgate/k"
+	if path, _ := a.AuditSigningKeyFile(); path != "/etc/sovgate/k" {
+		t.Errorf("option: %q", path)
 	}
 }
 

@@ -38,6 +38,10 @@ func init() {
 //			audit_sync strict
 //			retention 400d
 //			record_path
+//			audit_checkpoints /mnt/audit-checkpoints
+//			audit_checkpoint_interval 10s
+//			audit_signing_key /var/lib/sovgate/audit-signing.key
+//			audit_witness https://witness.dsi.example:7380 witness-dsi+1a2b3c4d+AbC...
 //			node gw-1
 //		}
 //	}
@@ -67,12 +71,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"policies": &a.Policies, "policy_public_key": &a.PolicyPublicKey, "policy_cache": &a.PolicyCache,
 		"credentials": &a.Credentials, "geoip_country": &a.GeoIPCountry, "geoip_asn": &a.GeoIPASN,
 		"geoip_registration": &a.GeoIPRegistration, "provider_ranges": &a.ProviderRanges, "audit": &a.Audit, "audit_spool": &a.AuditSpool, "node": &a.Node,
-		"hosts": &a.Hosts,
+		"hosts": &a.Hosts, "audit_checkpoints": &a.AuditCheckpoints, "audit_signing_key": &a.AuditSigningKey,
 	}
 	durations := map[string]*caddy.Duration{
 		"policy_poll_interval": &a.PolicyPollInterval, "provider_ranges_interval": &a.ProviderRangesInterval,
 		"resolver_timeout": &a.ResolverTimeout, "retention": &a.Retention, "audit_head_interval": &a.AuditHeadInterval,
-		"data_max_age": &a.DataMaxAge,
+		"data_max_age": &a.DataMaxAge, "audit_checkpoint_interval": &a.AuditCheckpointInterval,
 	}
 	flags := map[string]*bool{"require_identity": &a.RequireIdentity, "record_path": &a.RecordPath}
 	for d.NextBlock(0) {
@@ -160,6 +164,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.Errf("%s: takes one number, got also %q", option, d.Val())
 			}
+		case "audit_witness":
+			w, err := parseAuditWitness(d.RemainingArgs())
+			if err != nil {
+				return d.Errf("%s: %v", option, err)
+			}
+			a.AuditWitnesses = append(a.AuditWitnesses, w)
 		case "allow_private", "internal":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -174,7 +184,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				a.AllowPrivate = append(a.AllowPrivate, args...)
 			}
 		default:
-			return d.Errf("unknown sovereignty option %q (known: mode, policies, policy_public_key, policy_poll_interval, policy_cache, credentials, require_identity, geoip_country, geoip_asn, geoip_registration, provider_ranges, provider_ranges_interval, data_max_age, resolver, resolver_timeout, allow_private, internal, rate_per_app, max_tunnels, max_tunnels_per_app, audit, audit_sync, retention, record_path, audit_spool, audit_head_interval, node)", option)
+			return d.Errf("unknown sovereignty option %q (known: mode, policies, policy_public_key, policy_poll_interval, policy_cache, credentials, require_identity, geoip_country, geoip_asn, geoip_registration, provider_ranges, provider_ranges_interval, data_max_age, resolver, resolver_timeout, allow_private, internal, rate_per_app, max_tunnels, max_tunnels_per_app, audit, audit_sync, retention, record_path, audit_spool, audit_head_interval, audit_checkpoints, audit_checkpoint_interval, audit_signing_key, audit_witness, hosts, node)", option)
 		}
 	}
 	return nil

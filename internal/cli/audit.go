@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -13,7 +12,7 @@ import (
 
 	"github.com/sovgate/sovgate/audit/report"
 	"github.com/sovgate/sovgate/audit/store"
-	"github.com/sovgate/sovgate/audit/verify"
+	"github.com/sovgate/sovgate/caddy-modules/sovereignty"
 )
 
 // defaultAuditStore is where `sovgate egress` records decisions, and where
@@ -30,7 +29,7 @@ const (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "audit",
-		Usage: "query|report|verify [--config FILE | --audit STORE] [...]",
+		Usage: "query|report|verify|key|prove|verify-proof [--config FILE | --audit STORE] [...]",
 		Short: "Query, report on and verify the audit log (for auditors)",
 		Long: `
 Every decision of the gateway, allowed or not, is a record of the audit log.
@@ -41,6 +40,10 @@ These commands read it; none of them changes it.
                          country, provider and reason, top destinations
   sovgate audit verify   check that no record was edited, deleted, inserted
                          or reordered (exit 0 intact, 4 tampered)
+  sovgate audit key      print the verifier key of the gateway's checkpoints
+  sovgate audit prove ID print a proof that one decision is in the log,
+                         which 'sovgate audit verify-proof' checks with the
+                         gateway's key alone (exit 0 valid, 4 not)
 
 The log is found with --audit STORE (a SQLite file, or a postgres:// URL),
 or --config FILE (the gateway's Caddyfile: its audit option), else in
@@ -119,39 +122,7 @@ Examples:
 				return runAuditReport(fl, os.Stdout)
 			})
 
-			verify := &cobra.Command{
-				Use:   "verify [--anchor NODE:SEQ:HASH]...",
-				Short: "Check the hash chains of the audit log (exit 0 intact, 4 tampered)",
-				Long: `
-Walks every chain of the audit log (one per gateway node) and recomputes
-each record's SHA-256 hash. Any record edited, deleted, inserted or
-reordered breaks the chain: verify then prints the first broken record and
-exits 4. Records purged by the retention option are accounted for by a
-checkpoint record and do not break the chain.
-
-The chain proves that nothing changed before its last record. To prove that
-no record was cut from the end, give the heads the gateway logged ("audit
-chain head" lines, field anchor) with --anchor: each must still be in its
-chain, with the same hash.
-
-Exit status: 0 intact, 4 tampered, 1 error (store unreachable).
-
-Examples:
-  sovgate audit verify
-  sovgate audit verify --config /etc/caddy/Caddyfile
-  sovgate audit verify --anchor gw-lyon-1:48213:9f2c...e1
-`,
-				Args: cobra.NoArgs,
-			}
-			addStoreFlags(verify)
-			verify.Flags().StringArray("anchor", nil, "a chain head recorded elsewhere, as node:seq:hash (repeatable)")
-			verify.Flags().String("format", "text", "output format: text or json")
-			// Exit status 4 (tampered) is an answer, not a failure.
-			verify.SilenceErrors = true
-			verify.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
-				return runAuditVerify(fl, os.Stdout)
-			})
-			cmd.AddCommand(query, report, verify)
+			cmd.AddCommand(query, report, newAuditVerifyCommand(), newAuditKeyCommand(), newAuditProveCommand(), newAuditVerifyProofCommand())
 		},
 	})
 }
@@ -179,35 +150,52 @@ func addFilterFlags(cmd *cobra.Command) {
 	fs.String("id", "", "a decision id")
 }
 
-// openAuditStore finds and opens the store the command reads.
-func openAuditStore(ctx context.Context, fl caddycmd.Flags) (store.Store, error) {
-	location := fl.String("audit")
-	if configFile := fl.String("config"); location == "" && configFile != "" {
-		cfgJSON, _, _, err := caddycmd.LoadConfig(configFile, fl.String("adapter"))
-		if err != nil {
-			return nil, fmt.Errorf("loading %s: %w", configFile, err)
+// auditApp reads the gateway's audit settings: from --config (the
+// sovereignty app of a Caddyfile or JSON config) when given, with --audit
+// on top, else the store 'sovgate egress' writes.
+func auditApp(fl caddycmd.Flags) (*sovereignty.App, error) {
+	app := new(sovereignty.App)
+	if flagString(fl, "config") != "" {
+		var err error
+		if app, err = loadApp(fl); err != nil {
+			return nil, err
 		}
-		var cfg struct {
-			Apps struct {
-				Sovereignty struct {
-					Audit string `json:"audit"`
-				} `json:"sovereignty"`
-			} `json:"apps"`
-		}
-		if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
-			return nil, fmt.Errorf("reading %s: %w", configFile, err)
-		}
-		if location = cfg.Apps.Sovereignty.Audit; location == "" {
-			return nil, fmt.Errorf("%s configures no audit store (sovereignty option audit)", configFile)
+		if app.Audit == "" && flagString(fl, "audit") == "" {
+			return nil, fmt.Errorf("%s configures no audit store (sovereignty option audit)", flagString(fl, "config"))
 		}
 	}
-	if location == "" {
+	if location := flagString(fl, "audit"); location != "" {
+		app.Audit = location
+	}
+	if app.Audit == "" {
 		if _, err := os.Stat(defaultAuditStore); err != nil {
 			return nil, fmt.Errorf("no audit store: give --audit STORE (a SQLite file or a postgres:// URL) or --config FILE; %s does not exist", defaultAuditStore)
 		}
-		location = defaultAuditStore
+		app.Audit = defaultAuditStore
 	}
-	return store.OpenExisting(ctx, location)
+	return app, nil
+}
+
+// withAuditStore opens the store the command reads, for the command's
+// --timeout, and runs fn with it.
+func withAuditStore(fl caddycmd.Flags, fn func(ctx context.Context, st store.Store) (int, error)) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), fl.Duration("timeout"))
+	defer cancel()
+	st, err := openAuditStore(ctx, fl)
+	if err != nil {
+		return 1, err
+	}
+	defer st.Close()
+	return fn(ctx, st)
+}
+
+// openAuditStore finds and opens the store the command reads.
+func openAuditStore(ctx context.Context, fl caddycmd.Flags) (store.Store, error) {
+	app, err := auditApp(fl)
+	if err != nil {
+		return nil, err
+	}
+	return store.OpenExisting(ctx, app.Audit)
 }
 
 func filterFromFlags(fl caddycmd.Flags, now time.Time) (store.Filter, error) {
@@ -239,39 +227,34 @@ func runAuditQuery(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), fl.Duration("timeout"))
-	defer cancel()
-	st, err := openAuditStore(ctx, fl)
-	if err != nil {
-		return 1, err
-	}
-	defer st.Close()
-	const pageSize = 5000
-	written := 0
-	for {
-		f.Limit = pageSize
-		if limit > 0 {
-			f.Limit = min(pageSize, limit-written)
-		}
-		page, err := st.Query(ctx, f)
-		if err != nil {
-			return 1, err
-		}
-		for i := range page.Records {
-			if err := rw.Write(&page.Records[i]); err != nil {
+	return withAuditStore(fl, func(ctx context.Context, st store.Store) (int, error) {
+		const pageSize = 5000
+		written := 0
+		for {
+			f.Limit = pageSize
+			if limit > 0 {
+				f.Limit = min(pageSize, limit-written)
+			}
+			page, err := st.Query(ctx, f)
+			if err != nil {
 				return 1, err
 			}
+			for i := range page.Records {
+				if err := rw.Write(&page.Records[i]); err != nil {
+					return 1, err
+				}
+			}
+			written += len(page.Records)
+			if page.NextCursor == "" || (limit > 0 && written >= limit) {
+				break
+			}
+			f.Cursor = page.NextCursor
 		}
-		written += len(page.Records)
-		if page.NextCursor == "" || (limit > 0 && written >= limit) {
-			break
+		if err := rw.Close(); err != nil {
+			return 1, err
 		}
-		f.Cursor = page.NextCursor
-	}
-	if err := rw.Close(); err != nil {
-		return 1, err
-	}
-	return 0, nil
+		return 0, nil
+	})
 }
 
 func runAuditReport(fl caddycmd.Flags, stdout io.Writer) (int, error) {
@@ -299,106 +282,28 @@ func runAuditReport(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 	if !since.Before(until) {
 		return 1, fmt.Errorf("--since %s is not before --until %s", since.Format(time.RFC3339), until.Format(time.RFC3339))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), fl.Duration("timeout"))
-	defer cancel()
-	st, err := openAuditStore(ctx, fl)
-	if err != nil {
-		return 1, err
-	}
-	defer st.Close()
-	rep, err := report.Build(ctx, st, report.Options{Since: since, Until: until, Top: fl.Int("top"), Now: now})
-	if err != nil {
-		return 1, err
-	}
-	out := stdout
-	if path := fl.String("output"); path != "" {
-		f, err := os.Create(path)
+	return withAuditStore(fl, func(ctx context.Context, st store.Store) (int, error) {
+		rep, err := report.Build(ctx, st, report.Options{Since: since, Until: until, Top: fl.Int("top"), Now: now})
 		if err != nil {
 			return 1, err
 		}
-		defer f.Close()
-		out = f
-	}
-	if err := rep.Write(out, format); err != nil {
-		return 1, err
-	}
-	if c, ok := out.(io.Closer); ok && out != stdout {
-		if err := c.Close(); err != nil {
+		out := stdout
+		if path := fl.String("output"); path != "" {
+			f, err := os.Create(path)
+			if err != nil {
+				return 1, err
+			}
+			defer f.Close()
+			out = f
+		}
+		if err := rep.Write(out, format); err != nil {
 			return 1, err
 		}
-	}
-	return 0, nil
-}
-
-func runAuditVerify(fl caddycmd.Flags, stdout io.Writer) (int, error) {
-	format := fl.String("format")
-	if format != "text" && format != "json" {
-		return 1, fmt.Errorf("--format %q: use text or json", format)
-	}
-	var opts verify.Options
-	anchors, _ := fl.GetStringArray("anchor")
-	for _, a := range anchors {
-		h, err := verify.ParseAnchor(a)
-		if err != nil {
-			return 1, err
-		}
-		opts.Anchors = append(opts.Anchors, h)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), fl.Duration("timeout"))
-	defer cancel()
-	st, err := openAuditStore(ctx, fl)
-	if err != nil {
-		return 1, err
-	}
-	defer st.Close()
-	res, err := verify.Log(ctx, st, opts)
-	if err != nil {
-		return 1, fmt.Errorf("reading the audit store: %w", err)
-	}
-	if format == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
-			return 1, err
-		}
-	} else {
-		writeVerifyText(stdout, st.Describe(), res)
-	}
-	if !res.OK() {
-		return exitTampered, nil
-	}
-	return exitIntact, nil
-}
-
-func writeVerifyText(w io.Writer, storeName string, res *verify.Result) {
-	if !res.OK() {
-		b := res.Break
-		fmt.Fprintf(w, "AUDIT LOG TAMPERED (%s)\n", storeName)
-		if b.Node != "" {
-			fmt.Fprintf(w, "first broken record: node %s, entry %d\n", b.Node, b.Seq)
-		}
-		fmt.Fprintf(w, "reason: %s\n", b.Reason)
-		if b.Entry != nil {
-			raw, err := json.MarshalIndent(b.Entry, "", "  ")
-			if err == nil {
-				fmt.Fprintf(w, "the record as stored:\n%s\n", raw)
+		if c, ok := out.(io.Closer); ok && out != stdout {
+			if err := c.Close(); err != nil {
+				return 1, err
 			}
 		}
-		return
-	}
-	var entries, decisions int64
-	for _, c := range res.Chains {
-		entries += c.Entries
-		decisions += c.Decisions
-	}
-	fmt.Fprintf(w, "audit log intact (%s): %d chain(s), %d entries, %d decisions; tag index %d rows\n",
-		storeName, len(res.Chains), entries, decisions, res.TagRows)
-	for _, c := range res.Chains {
-		purged := ""
-		if c.First > 1 {
-			purged = fmt.Sprintf(" (1-%d purged by retention)", c.First-1)
-		}
-		fmt.Fprintf(w, "  node %s: entries %d-%d%s: %d decisions, %d completions, %d checkpoints; head %s:%d:%s\n",
-			c.Node, c.First, c.Last, purged, c.Decisions, c.Completions, c.Checkpoints, c.Node, c.Last, c.Head)
-	}
+		return 0, nil
+	})
 }

@@ -52,28 +52,28 @@ func loadApp(fl caddycmd.Flags) (*sovereignty.App, error) {
 			return nil, fmt.Errorf("reading the sovereignty app of %s: %w", configFile, err)
 		}
 	}
-	if v := fl.String("mode"); v != "" {
+	if v := flagString(fl, "mode"); v != "" {
 		app.Mode = v
 	}
-	if v := fl.String("policies"); v != "" {
+	if v := flagString(fl, "policies"); v != "" {
 		app.Policies = v
 	}
-	if v := fl.String("geoip-country"); v != "" {
+	if v := flagString(fl, "geoip-country"); v != "" {
 		app.GeoIPCountry = v
 	}
-	if v := fl.String("geoip-asn"); v != "" {
+	if v := flagString(fl, "geoip-asn"); v != "" {
 		app.GeoIPASN = v
 	}
-	if v := fl.String("geoip-registration"); v != "" {
+	if v := flagString(fl, "geoip-registration"); v != "" {
 		app.GeoIPRegistration = v
 	}
-	if v := fl.String("provider-ranges"); v != "" {
+	if v := flagString(fl, "provider-ranges"); v != "" {
 		app.ProviderRanges = v
 	}
-	if v := fl.String("hosts"); v != "" {
+	if v := flagString(fl, "hosts"); v != "" {
 		app.Hosts = v
 	}
-	if v := fl.String("resolver"); v != "" {
+	if v := flagString(fl, "resolver"); v != "" {
 		app.Resolver = v
 	}
 	if v, err := fl.GetStringSlice("allow-private"); err == nil && len(v) > 0 {

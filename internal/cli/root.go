@@ -33,6 +33,11 @@ For DPO staff, testing a policy change:
 	$ sovgate policy test /etc/sovgate/policies
 	$ sovgate policy check /etc/sovgate/policies
 
+For auditors, and a witness that keeps the audit log honest:
+
+	$ sovgate audit verify --config Caddyfile --checkpoints /mnt/audit-checkpoints
+	$ sovgate witness --dir /var/lib/sovgate-witness --key witness.key --log GATEWAYKEY
+
 Exit status: 0 success, 1 error, 2 wrong usage (unknown command or flag);
 check exits 3 when the destination is denied, audit verify 4 when the log
 was altered. Errors are one line on stderr.
