@@ -3,6 +3,7 @@ package sovereignty
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -123,32 +124,50 @@ func runDataSwapHooks(c *geo.Classifier) {
 	}
 }
 
-// defaultDataMaxAge is the age beyond which a dataset is announced stale.
-const defaultDataMaxAge = 90 * 24 * time.Hour
-
 // warnAboutData announces, at start-up, the datasets older than
-// data_max_age, and the files configured in place of a snapshot the binary
-// carries in a newer version: stale data misplaces addresses and misses
-// new cloud ranges, and nobody notices unless told.
+// data_max_age, the provider feeds older than it by their own dates, and
+// the files configured in place of a snapshot the binary carries in a
+// newer version: stale data misplaces addresses and misses new cloud
+// ranges, and nobody notices unless told. Each stale dataset is one line
+// that says how to refresh it; the provider ranges' line names each stale
+// feed with its date, so a whole stale index is still one line.
 func (a *App) warnAboutData() {
 	maxAge := time.Duration(a.DataMaxAge)
 	if maxAge <= 0 {
-		maxAge = defaultDataMaxAge
+		maxAge = geo.DefaultDataMaxAge
 	}
 	info := a.parts.Classifier.Info()
+	rangesDir := ""
+	if info.ProviderRanges.Source == geo.SourceMMDB {
+		rangesDir = filepath.Dir(info.ProviderRanges.Path)
+	}
 	now := time.Now()
 	for _, d := range info.Datasets(now) {
-		if now.Sub(d.Built) > maxAge {
-			a.logger.Warn("dataset older than data_max_age: run `sovgate geo update` or install a newer file",
-				zap.String("dataset", d.Name), zap.String("source", d.Source), zap.String("path", d.Path),
-				zap.Time("built", d.Built), zap.Int("age_days", d.AgeDays), zap.Duration("data_max_age", maxAge))
+		path := zap.Skip()
+		if d.Path != "" {
+			path = zap.String("path", d.Path)
 		}
+		fields := []zap.Field{zap.String("dataset", d.Name), zap.String("source", d.Source), path,
+			zap.String("built", d.Built.UTC().Format(time.DateOnly)), zap.Int("age_days", d.AgeDays),
+			zap.String("data_max_age", durationText(maxAge))}
+		if d.Name == "provider_ranges" {
+			// Judged feed by feed: an index compiled today from an old
+			// mirror is new, its feeds are not.
+			stale := geo.StaleFeeds(info.ProviderRanges, now, maxAge)
+			if len(stale) == 0 {
+				continue
+			}
+			fields = append(fields, zap.String("stale_feeds", fmt.Sprintf("%d of %d: %s", len(stale), len(info.ProviderRanges.Feeds), geo.FormatFeedAges(stale))))
+		} else if now.Sub(d.Built) <= maxAge {
+			continue
+		}
+		a.logger.Warn("dataset older than data_max_age", append(fields, zap.String("refresh", refreshHint(d, rangesDir)))...)
 	}
 	older := func(dataset, path string, built, embedded time.Time) {
 		if path != "" && !embedded.IsZero() && built.Before(embedded) {
 			a.logger.Warn("the configured file is older than the snapshot built into sovgate: run `sovgate geo update`, or remove the option to use the snapshot",
 				zap.String("dataset", dataset), zap.String("path", path),
-				zap.Time("built", built), zap.Time("embedded_built", embedded))
+				zap.String("built", built.UTC().Format(time.DateOnly)), zap.String("embedded_built", embedded.UTC().Format(time.DateOnly)))
 		}
 	}
 	if er, err := geo.EmbeddedProviderRanges(); err == nil && info.ProviderRanges.Source == geo.SourceMMDB {
@@ -157,4 +176,40 @@ func (a *App) warnAboutData() {
 	if reg, err := geo.EmbeddedRegistration(); err == nil && info.Registration.Source == geo.SourceMMDB {
 		older("registration", info.Registration.Path, info.Registration.BuildTime, reg.Info().BuildTime)
 	}
+}
+
+// defaultDataDir is where the admin guide keeps the data `sovgate geo
+// update` writes.
+const defaultDataDir = "/var/lib/sovgate/providers"
+
+// refreshHint says how to refresh a stale dataset, in the commands and
+// options an admin types. rangesDir is the provider_ranges directory in
+// use, "" for the snapshot built in.
+func refreshHint(d geo.Dataset, rangesDir string) string {
+	setUp := "sovgate geo update --dir " + defaultDataDir + ", then the option provider_ranges " + defaultDataDir +
+		" (sovgate egress --provider-ranges " + defaultDataDir + ")"
+	switch {
+	case d.Name == "provider_ranges" && rangesDir != "":
+		return "sovgate geo update --dir " + rangesDir + " (the gateway picks the new index up by itself)"
+	case d.Name == "registration" && d.Source == geo.SourceMMDB:
+		return "sovgate geo update --dir " + filepath.Dir(d.Path) + " (it writes " + geo.RegistrationFile + " there), then sovgate reload"
+	case d.Name == "registration" && rangesDir != "":
+		return "sovgate geo update --dir " + rangesDir + ", then sovgate reload"
+	case d.Name == "provider_ranges" || d.Name == "registration":
+		return setUp
+	case d.Source == geo.SourceMMDB:
+		return "a newer database: sovgate geo update --dir " + filepath.Dir(d.Path) + " --dbip (or with a MaxMind account), then sovgate reload"
+	}
+	// The IP2Location LITE data built into sovgate.
+	return "a newer sovgate, or a GeoIP database: sovgate geo update --dir " + defaultDataDir + " --dbip, then the option geoip_country " +
+		filepath.Join(defaultDataDir, "dbip-country-lite.mmdb")
+}
+
+// durationText writes a duration as the options take it: whole days as
+// "90d".
+func durationText(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }

@@ -38,6 +38,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -80,6 +81,10 @@ type Options struct {
 	Progress io.Writer
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// MaxAge is the age beyond which a feed or GeoIP database is reported
+	// stale (Report.Stale), as the gateway's data_max_age; zero is
+	// geo.DefaultDataMaxAge.
+	MaxAge time.Duration
 }
 
 // Limits on what is downloaded: feeds are a few megabytes, GeoIP archives
@@ -110,6 +115,23 @@ type Report struct {
 	Registration *RegistrationReport
 	BuildTime    time.Duration
 	Duration     time.Duration
+	// Stale are the feeds and databases installed although older than
+	// Options.MaxAge, by their own date: a mirror nobody refreshes, or a
+	// provider that stopped publishing, shows here rather than months
+	// later in wrong verdicts.
+	Stale []Stale
+}
+
+// Stale is a feed or database older than the limit.
+type Stale struct {
+	Name   string // the feed or GeoIP edition
+	Date   time.Time
+	Age    time.Duration
+	Source string // where it was read
+}
+
+func (s Stale) String() string {
+	return fmt.Sprintf("%s is dated %s, %d days old: read from %s", s.Name, s.Date.UTC().Format(time.DateOnly), int(s.Age.Hours()/24), s.Source)
 }
 
 // FeedReport is one feed's part of the report.
@@ -231,7 +253,32 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 	}
 	rep.Duration = r.now().Sub(start)
+	rep.Stale = r.stale(rep)
 	return rep, nil
+}
+
+// stale lists what the report installed that is older than MaxAge by its
+// own date. Undated feeds (Cloudflare's, Fastly's, Akamai's and
+// DigitalOcean's lists) and the registration table, dated when fetched,
+// cannot be judged here.
+func (r *run) stale(rep *Report) []Stale {
+	maxAge := r.opts.MaxAge
+	if maxAge <= 0 {
+		maxAge = geo.DefaultDataMaxAge
+	}
+	now := r.now()
+	var out []Stale
+	for _, f := range rep.Feeds {
+		if !f.Date.IsZero() && now.Sub(f.Date) > maxAge {
+			out = append(out, Stale{Name: "feed " + f.Name, Date: f.Date, Age: now.Sub(f.Date), Source: f.Source})
+		}
+	}
+	for _, d := range rep.Databases {
+		if !d.BuildTime.IsZero() && now.Sub(d.BuildTime) > maxAge {
+			out = append(out, Stale{Name: d.Edition, Date: d.BuildTime, Age: now.Sub(d.BuildTime), Source: d.Path})
+		}
+	}
+	return out
 }
 
 func (r *run) progress(format string, args ...any) {
@@ -306,6 +353,9 @@ func (r *run) updateFeeds(ctx context.Context, rep *Report) ([]pendingFile, erro
 			return nil, &Error{Feed: f.Name, Err: fmt.Errorf("%s: %w", source, err)}
 		}
 		p.Info.Source = source
+		if p.Info.Date.IsZero() {
+			p.Info.Date = dateInName(source)
+		}
 		fr := FeedReport{FeedInfo: p.Info, Previous: -1, Bytes: size, Changed: true}
 		if prev, ok := previous[f.Name]; ok {
 			fr.Previous = prev.Prefixes
@@ -404,6 +454,24 @@ func (r *run) fetchFeedFile(ctx context.Context, f feeds.File) ([]byte, string, 
 		return b, u + "#" + f.ZipMember, nil
 	}
 	return b, u, nil
+}
+
+// nameDate is the date in the name of a file published under a new name
+// each week, as Azure's ServiceTags_Public_20251124.json: the content has
+// no date, the name has.
+var nameDate = regexp.MustCompile(`_([0-9]{8})\.json$`)
+
+// dateInName returns the date in a dated feed file's name, or zero.
+func dateInName(source string) time.Time {
+	m := nameDate.FindStringSubmatch(path.Base(source))
+	if m == nil {
+		return time.Time{}
+	}
+	d, err := time.Parse("20060102", m[1])
+	if err != nil {
+		return time.Time{}
+	}
+	return d
 }
 
 func isURL(s string) bool {

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
@@ -100,6 +101,10 @@ jurisdiction of the others. --feeds registration updates it alone;
 Files are replaced atomically (written to a temporary file, then renamed).
 Any failure exits 1, names the feed, and leaves every file as it was.
 
+A feed or database whose own date is older than --data-max-age (90d, as the
+gateway's data_max_age) is installed, and named in a warning on stderr: a
+mirror nobody refreshes shows here, not months later in wrong verdicts.
+
 Air-gapped networks: with --mirror, the feeds are read from a directory or
 an internal web server laid out as
   aws/ip-ranges.json  gcp/cloud.json  gcp/goog.json
@@ -143,7 +148,8 @@ Examples:
 			uf.Bool("dbip", false, "download the DB-IP Lite databases")
 			uf.StringSlice("dbip-editions", nil, "DB-IP Lite editions: country, city, asn (default "+strings.Join(update.DefaultDBIPEditions, ",")+")")
 			uf.Duration("timeout", 15*time.Minute, "give up after this long")
-			uf.BoolP("quiet", "q", false, "no progress lines, only the summary")
+			uf.String("data-max-age", "90d", "warn about a feed or database older than this, by its own date")
+			uf.BoolP("quiet", "q", false, "no progress lines, only the summary and warnings")
 			upd.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
 				return runGeoUpdate(fl, os.Stdout, os.Stderr, nil)
 			})
@@ -421,6 +427,11 @@ func runGeoUpdate(fl caddycmd.Flags, stdout, stderr io.Writer, adjust func(*upda
 	if fl.Bool("quiet") {
 		opts.Progress = nil
 	}
+	maxAge, err := caddy.ParseDuration(fl.String("data-max-age"))
+	if err != nil || maxAge <= 0 {
+		return 1, fmt.Errorf("--data-max-age %q: want a duration such as 90d or 720h", fl.String("data-max-age"))
+	}
+	opts.MaxAge = maxAge
 	if v, err := fl.GetStringSlice("feeds"); err == nil && len(v) > 0 {
 		opts.Feeds = v
 	}
@@ -449,7 +460,24 @@ func runGeoUpdate(fl caddycmd.Flags, stdout, stderr io.Writer, adjust func(*upda
 		return 1, fmt.Errorf("geo update failed, nothing was changed in %s: %w", dir, err)
 	}
 	writeUpdateSummary(stdout, rep)
+	writeStaleWarnings(stderr, rep.Stale, fl.String("data-max-age"), opts.Mirror)
 	return 0, nil
+}
+
+// writeStaleWarnings names each feed or database older than the limit,
+// then what to do about it.
+func writeStaleWarnings(w io.Writer, stale []update.Stale, maxAge, mirror string) {
+	if len(stale) == 0 {
+		return
+	}
+	for _, s := range stale {
+		fmt.Fprintf(w, "warning: %s (older than --data-max-age %s)\n", s, maxAge)
+	}
+	if mirror != "" {
+		fmt.Fprintf(w, "warning: the mirror %s holds old files: refresh it from the providers' sites, then run geo update again; until then the gateway warns at start\n", mirror)
+	} else {
+		fmt.Fprintln(w, "warning: nothing newer is published at the official URL; if the provider moved its feed, tell the sovgate maintainers; until then the gateway warns at start")
+	}
 }
 
 func writeUpdateSummary(w io.Writer, rep *update.Report) {
