@@ -343,3 +343,36 @@ func checkDecisionLine(t *testing.T, shown, logPath string) {
 		t.Errorf("decision line: the README shows the address %v, the gateway logged %v", address(want), address(got))
 	}
 }
+
+// TestReadmeOptions: the README's summary of the sovereignty options is a
+// Caddyfile sovgate takes, and every option sovgate takes is in the admin
+// guide's table.
+func TestReadmeOptions(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := markedBlocks(t, string(readme), "test:")
+	if len(blocks["options"]) != 1 {
+		t.Fatalf("the README has %d blocks marked <!-- test: options -->, want one", len(blocks["options"]))
+	}
+	dir := t.TempDir()
+	caddyfile := filepath.Join(dir, "Caddyfile")
+	writeFile(t, caddyfile, blocks["options"][0])
+	if res := runSovgate(t, "adapt", "--config", caddyfile); res.exit != 0 || !strings.Contains(res.stdout, `"sovereignty"`) {
+		t.Errorf("sovgate adapt on the README's options: exit %d\n%s%s", res.exit, res.stdout, res.stderr)
+	}
+
+	writeFile(t, caddyfile, "{\n\tsovereignty {\n\t\tno_such_option\n\t}\n}\n")
+	res := runSovgate(t, "adapt", "--config", caddyfile)
+	m := regexp.MustCompile(`\(known: ([a-z_, ]+)\)`).FindStringSubmatch(res.stderr)
+	if res.exit == 0 || m == nil {
+		t.Fatalf("an unknown option: exit %d, no list of the known ones\n%s", res.exit, res.stderr)
+	}
+	guide := readAdminGuide(t)
+	for _, option := range strings.Split(m[1], ", ") {
+		if !regexp.MustCompile("(?m)^\\| `" + option + "[ `]").MatchString(guide) {
+			t.Errorf("the option %s is not in the admin guide's table of the sovereignty block", option)
+		}
+	}
+}
