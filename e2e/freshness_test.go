@@ -1,10 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -158,37 +158,27 @@ func startUpLog(t *testing.T, ready string, args ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	logPath := filepath.Join(cmd.Dir, "sovgate.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	started, ended := watchLog(stderr, logf, ready)
+	t.Cleanup(func() {
+		<-ended
+		logf.Close()
+	})
 	stopAtCleanup(t, cmd)
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	var log strings.Builder
-	timeout := time.After(60 * time.Second)
-	for {
-		select {
-		case line, ok := <-lines:
-			if !ok {
-				t.Fatalf("sovgate %s exited at start:\n%s", args[0], log.String())
-			}
-			fmt.Fprintln(&log, line)
-			if strings.Contains(line, ready) {
-				go func() {
-					for range lines { // drain until the process stops
-					}
-				}()
-				return log.String()
-			}
-		case <-timeout:
-			t.Fatalf("sovgate %s did not start in 60 s:\n%s", args[0], log.String())
-		}
+	select {
+	case <-started:
+		return mustRead(logPath)
+	case <-ended:
+		t.Fatalf("sovgate %s exited at start:\n%s", args[0], mustRead(logPath))
+	case <-time.After(60 * time.Second):
+		t.Fatalf("sovgate %s did not start in 60 s:\n%s", args[0], mustRead(logPath))
 	}
+	return ""
 }

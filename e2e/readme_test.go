@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"os"
@@ -30,6 +31,26 @@ import (
 // test's own that has nothing but loopback: the section needs no Internet
 // and no DNS, and a request the gateway tried to connect would fail
 // instead of getting the 403 the README shows.
+
+// watchLog copies a process's output to log line by line; ready is closed
+// at the first line that holds want, ended when the output ends.
+func watchLog(output io.Reader, log io.Writer, want string) (ready, ended <-chan struct{}) {
+	readyCh, endedCh := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(endedCh)
+		sc := bufio.NewScanner(output)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		signalled := false
+		for sc.Scan() {
+			fmt.Fprintln(log, sc.Text())
+			if !signalled && strings.Contains(sc.Text(), want) {
+				close(readyCh)
+				signalled = true
+			}
+		}
+	}()
+	return readyCh, endedCh
+}
 
 // markedBlocks returns the fenced blocks of a Markdown document that follow
 // a comment <!-- prefix NAME -->, by NAME, in order.
@@ -202,18 +223,10 @@ func TestReadmeTryIt(t *testing.T) {
 	if err := gateway.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ready, exited := make(chan struct{}), make(chan error, 1)
+	ready, ended := watchLog(stderr, logf, "sovgate egress proxy running")
+	exited := make(chan error, 1)
 	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		signalled := false
-		for sc.Scan() {
-			fmt.Fprintln(logf, sc.Text())
-			if !signalled && strings.Contains(sc.Text(), "sovgate egress proxy running") {
-				close(ready)
-				signalled = true
-			}
-		}
+		<-ended
 		exited <- gateway.Wait()
 	}()
 	stopped := false
