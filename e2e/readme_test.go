@@ -129,11 +129,11 @@ func newTrialNetwork(t *testing.T, ports ...int) *trialNetwork {
 		for _, port := range ports {
 			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 			if err != nil {
-				t.Skipf("not root, and port %d, which the README uses, is taken: %v", port, err)
+				t.Skipf("no network namespace (it needs root and iproute2), and port %d, which the README uses, is taken: %v", port, err)
 			}
 			l.Close()
 		}
-		t.Log("not root: running on this machine's network")
+		t.Log("no network namespace (it needs root and iproute2): running on this machine's network")
 		return &trialNetwork{}
 	}
 	var b [4]byte
