@@ -304,6 +304,11 @@ func TestReadmeTryIt(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// What the README says of the internal address in the record.
+	if out, code := network.run(t, dir, "./sovgate audit query --app etat-civil --host etat-civil.lyon.fr --format json"); code != 0 || !strings.Contains(out, `"internal":true`) {
+		t.Errorf("the record of the internal call: exit %d, no \"internal\":true\n%s", code, out)
+	}
+
 	check := one("check")
 	want := 0
 	if m := exitComment.FindStringSubmatch(strings.TrimSpace(check)); m != nil {
