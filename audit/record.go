@@ -21,8 +21,10 @@ package audit
 
 import "time"
 
-// Record is one decision of the gateway, allowed or not. A violation is a
-// record whose Verdict is "deny"; in monitor mode its Action is "forwarded".
+// Record is one decision of the gateway, allowed or not. A record whose
+// Verdict is Deny is a violation when its reasons are of the sovereignty
+// class, an operational refusal otherwise (see Record.Class); in monitor
+// mode a violation's Action is Forwarded.
 type Record struct {
 	// ID is a UUIDv7: unique, and sortable by creation time.
 	ID   string    `json:"id"`
@@ -41,17 +43,23 @@ type Record struct {
 	Path string `json:"path,omitempty"`
 	// Addresses are the vetted addresses and what was known of each.
 	Addresses []Address `json:"addresses"`
-	// Verdict is "allow" or "deny"; Action is "forwarded" or "blocked".
-	Verdict string `json:"verdict"`
-	Action  string `json:"action"`
+	Verdict   Verdict   `json:"verdict"`
+	Action    Action    `json:"action"`
 	// Mode is the gateway mode that turned the verdict into the action.
 	Mode string `json:"mode"`
 	// Reasons are the decision's reason codes (RESIDENCY_NON_EU, ...).
-	Reasons []string `json:"reasons"`
-	// Exceptions are the ids of the exceptions (dérogations, in
-	// data.sovgate.exceptions) that allowed the request: one per
-	// EXCEPTION_APPLIED reason, in the same order. Empty otherwise.
-	Exceptions     []string `json:"exceptions,omitempty"`
+	Reasons []Code `json:"reasons"`
+	// Exceptions are the ids of the exceptions (data.sovgate.exceptions)
+	// that allowed the request: one per EXCEPTION_APPLIED reason, in the
+	// same order. Empty otherwise.
+	Exceptions []string `json:"exceptions,omitempty"`
+	// Profile is the profile the policy applied: the app's own, or a
+	// stricter one its data categories require. Empty when the policy was
+	// not asked (a request refused before).
+	Profile string `json:"profile,omitempty"`
+	// Categories are the data categories the app registry lists for the
+	// app (personal, health, civil-status...), which chose the profile.
+	Categories     []string `json:"categories,omitempty"`
 	PolicyRevision string   `json:"policy_revision"`
 	// DurationUS is the time from the arrival of the request to this record:
 	// the decision time when the record is made before forwarding, the
@@ -86,11 +94,6 @@ type Address struct {
 	Internal bool `json:"internal,omitempty"`
 }
 
-// ReasonUnavailable is the reason code of a request that enforce mode
-// refused (503) because its decision could not be recorded: neither the
-// store nor the spool took it.
-const ReasonUnavailable = "AUDIT_UNAVAILABLE"
-
 // Stored is a record as read back from the store: the decision with the
 // bytes and duration of its completion, when the exchange has ended.
 type Stored struct {
@@ -99,14 +102,6 @@ type Stored struct {
 	// was written: bytes_up, bytes_down and duration_us are then final.
 	Completed bool `json:"completed"`
 }
-
-// Verdicts and actions, as written in records.
-const (
-	VerdictAllow    = "allow"
-	VerdictDeny     = "deny"
-	ActionForwarded = "forwarded"
-	ActionBlocked   = "blocked"
-)
 
 // Weight is how many decisions the record stands for: its Count when it
 // summarises identical refusals, otherwise one.

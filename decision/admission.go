@@ -1,23 +1,14 @@
 package decision
 
 import (
-	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
-)
 
-// Codes of requests refused to protect the gateway itself.
-const (
-	// CodeRateLimited: the app sends more requests per second than its
-	// share (429 with Retry-After).
-	CodeRateLimited = "RATE_LIMITED"
-	// CodeTooManyTunnels: the gateway, or the app, has as many tunnels open
-	// as it may (429 with Retry-After).
-	CodeTooManyTunnels = "TOO_MANY_TUNNELS"
+	"github.com/sovgate/sovgate/audit"
 )
 
 // Limits protect the gateway from one app (a bug, a loop, a compromised
@@ -115,12 +106,13 @@ func admissionKey(c Caller) string {
 	return "source " + c.IP
 }
 
-// who names the holder of a share in a refusal.
-func who(c Caller) string {
+// rateExceeded explains a RATE_LIMITED refusal, naming the holder of the
+// share.
+func rateExceeded(c Caller, perSecond float64) audit.Message {
 	if c.Verified {
-		return "app " + c.App
+		return audit.RateExceededByApp(c.App, perSecond)
 	}
-	return "source " + c.IP + " (not identified by a certificate, a checked password or a registered network)"
+	return audit.RateExceededBySource(c.IP, perSecond)
 }
 
 // allow spends one request of the share; when the share is spent it says
@@ -135,11 +127,11 @@ func (a *admission) allow(key string, now time.Time) (time.Duration, bool) {
 
 // acquireTunnel reserves a tunnel slot for the share. It returns the
 // release to call when the tunnel closes, or why there is no slot.
-func (a *admission) acquireTunnel(c Caller) (release func(), refusal string) {
+func (a *admission) acquireTunnel(c Caller) (release func(), refusal audit.Message) {
 	key := admissionKey(c)
 	if a.limits.MaxTunnels > 0 && a.tunnels.Add(1) > int64(a.limits.MaxTunnels) {
 		a.tunnels.Add(-1)
-		return nil, fmt.Sprintf("the gateway has %d tunnels open, its limit", a.limits.MaxTunnels)
+		return nil, audit.GatewayTunnelsFull(a.limits.MaxTunnels)
 	}
 	if a.limits.MaxTunnelsPerApp > 0 {
 		a.mu.Lock()
@@ -148,7 +140,10 @@ func (a *admission) acquireTunnel(c Caller) (release func(), refusal string) {
 			if a.limits.MaxTunnels > 0 {
 				a.tunnels.Add(-1)
 			}
-			return nil, fmt.Sprintf("%s has %d tunnels open, its limit", who(c), a.limits.MaxTunnelsPerApp)
+			if c.Verified {
+				return nil, audit.AppTunnelsFull(c.App, a.limits.MaxTunnelsPerApp)
+			}
+			return nil, audit.SourceTunnelsFull(c.IP, a.limits.MaxTunnelsPerApp)
 		}
 		// Only holders of open tunnels are tracked, and each holds at
 		// least one slot, so the map is bounded by MaxTunnels (or, without
@@ -177,5 +172,5 @@ func (a *admission) acquireTunnel(c Caller) (release func(), refusal string) {
 				a.mu.Unlock()
 			}
 		})
-	}, ""
+	}, audit.Message{}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/geo"
 )
 
@@ -35,11 +36,11 @@ func benchPipeline(b *testing.B, mode Mode, cacheSize int) (*Pipeline, *world) {
 }
 
 // warm decides target once and checks the outcome the benchmark expects.
-func warm(b *testing.B, p *Pipeline, target Target, verdict string) {
+func warm(b *testing.B, p *Pipeline, target Target, verdict audit.Verdict) {
 	b.Helper()
 	out := p.Decide(context.Background(), target, etatCivil)
 	if out.Verdict != verdict || out.Destination == nil {
-		b.Fatalf("warm-up: %s %s %v %q", out.Verdict, out.Action, out.Reasons, out.Detail)
+		b.Fatalf("warm-up: %s %s %v %q", out.Verdict, out.Action, out.Reasons, out.Detail.String())
 	}
 }
 
@@ -47,7 +48,8 @@ func warm(b *testing.B, p *Pipeline, target Target, verdict string) {
 // addresses, same revisions.
 func BenchmarkDecideCacheHit(b *testing.B) {
 	for _, bc := range []struct {
-		name, host, verdict string
+		name, host string
+		verdict    audit.Verdict
 	}{
 		{"1addr-allow", hostFR, "allow"},
 		{"3addr-allow", hostThree, "allow"},
@@ -90,7 +92,8 @@ func BenchmarkDecideCacheHitParallel(b *testing.B) {
 // is off, so every call classifies and evaluates the policy.
 func BenchmarkDecideFromScratch(b *testing.B) {
 	for _, bc := range []struct {
-		name, host, verdict string
+		name, host string
+		verdict    audit.Verdict
 	}{
 		{"1addr-allow", hostFR, "allow"},
 		{"3addr-allow", hostThree, "allow"},

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/geo"
 	"github.com/sovgate/sovgate/policy"
 )
@@ -29,14 +30,16 @@ type cacheKey struct {
 // cachedDecision is the shareable part of an outcome. It is immutable once
 // stored: outcomes point into it.
 type cachedDecision struct {
-	dest     *geo.Destination
-	decision *policy.Decision
-	verdict  string
-	action   string
-	status   int
-	reasons  []string
-	detail   string
-	expires  time.Time
+	dest       *geo.Destination
+	decision   *policy.Decision
+	categories []string
+	verdict    audit.Verdict
+	action     audit.Action
+	refusal    bool // an operational denial (see Outcome.Class)
+	status     int
+	reasons    []audit.Code
+	detail     audit.Message
+	expires    time.Time
 }
 
 // decisionCache is a bounded map. When full it is emptied rather than

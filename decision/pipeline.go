@@ -21,6 +21,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/geo"
 	"github.com/sovgate/sovgate/policy"
 )
@@ -46,14 +47,6 @@ func ParseMode(s string) (Mode, error) {
 	}
 	return "", fmt.Errorf("unknown mode %q: use monitor or enforce", s)
 }
-
-// Reason codes decided outside the policy (PRODUCT.md).
-const (
-	CodeDestinationPrivate = "DESTINATION_PRIVATE"
-	CodeBadTarget          = "BAD_TARGET"
-	CodeDNSFailure         = "DNS_FAILURE"
-	CodePolicyError        = "POLICY_ERROR"
-)
 
 // Caller is the application on whose behalf a request is made.
 type Caller struct {
@@ -115,11 +108,15 @@ type Pipeline struct {
 	stats Stats
 }
 
-// Stats are running counters for the status page.
+// Stats are running counters for the status page and the metrics.
 type Stats struct {
-	Decisions   atomic.Int64
-	Allowed     atomic.Int64
-	Denied      atomic.Int64
+	Decisions atomic.Int64
+	Allowed   atomic.Int64
+	Denied    atomic.Int64
+	// Violations and Refusals split Denied by class: sovereignty
+	// violations, and operational refusals (see audit.ClassOf).
+	Violations  atomic.Int64
+	Refusals    atomic.Int64
 	Blocked     atomic.Int64
 	CacheHits   atomic.Int64
 	PolicyError atomic.Int64
@@ -206,19 +203,18 @@ type Outcome struct {
 	Caller Caller
 	Mode   Mode
 
-	// Verdict is audit.VerdictAllow or audit.VerdictDeny; Action is
-	// audit.ActionForwarded or audit.ActionBlocked.
-	Verdict string
-	Action  string
+	Verdict audit.Verdict
+	Action  audit.Action
 	// Status is the HTTP status to answer with when Action is blocked.
 	Status int
 	// Reasons are the reason codes, in the policy's order.
-	Reasons []string
+	Reasons []audit.Code
 	// RetryAfter tells a refused client when to try again (429).
 	RetryAfter time.Duration
 	// Detail explains a code decided outside the policy (the DNS error,
-	// the refused address), for the client's error body and the log.
-	Detail string
+	// the refused address), for the client's error body, in the client's
+	// language, and the log, in English.
+	Detail audit.Message
 
 	// Addrs are the vetted addresses: the only ones the caller may dial.
 	// Empty when the request is blocked. The slice is shared with the
@@ -229,6 +225,10 @@ type Outcome struct {
 	Destination *geo.Destination
 	// Decision is the policy's answer; nil when the policy was not asked.
 	Decision *policy.Decision
+	// categories points to the data categories the policy was given (see
+	// Categories): a pointer, so that an outcome stays in its allocation
+	// size class.
+	categories *[]string
 	// Input is the policy input; set when the policy was evaluated for
 	// this request (not on a cache hit).
 	Input          *policy.Input
@@ -240,12 +240,37 @@ type Outcome struct {
 	// from one source are summarised in the audit (see Journal).
 	RefusedEarly bool
 
+	// refusal marks a denial of the operational class (see Class).
+	refusal bool
+
 	// release frees the tunnel slot DecideRequest reserved.
 	release func()
 }
 
 // Blocked reports whether the request must not be forwarded.
-func (o *Outcome) Blocked() bool { return o.Action == "blocked" }
+func (o *Outcome) Blocked() bool { return o.Action == audit.Blocked }
+
+// Categories are the data categories the app registry lists for the app,
+// as the policy was given them; nil when it was not asked. The slice is
+// shared with the registry: read it, never modify it.
+func (o *Outcome) Categories() []string {
+	if o.categories == nil {
+		return nil
+	}
+	return *o.categories
+}
+
+// Class is the class of a denial: a sovereignty violation, or an
+// operational refusal (see audit.ClassOf); "" when the request is allowed.
+func (o *Outcome) Class() audit.Class {
+	switch {
+	case o.Verdict != audit.Deny:
+		return ""
+	case o.refusal:
+		return audit.Operational
+	}
+	return audit.Sovereignty
+}
 
 // Release frees the tunnel slot of an allowed CONNECT; the tunnel calls it
 // when it closes. It is idempotent, and a no-op for other outcomes.
@@ -269,10 +294,11 @@ func (p *Pipeline) Decide(ctx context.Context, t Target, c Caller) *Outcome {
 
 func (p *Pipeline) count(out *Outcome) {
 	p.stats.Decisions.Add(1)
-	if out.Verdict == "allow" {
+	if out.Verdict == audit.Allow {
 		p.stats.Allowed.Add(1)
 	} else {
 		p.stats.Denied.Add(1)
+		p.stats.byClass(out.Class()).Add(1)
 	}
 	if out.Blocked() {
 		p.stats.Blocked.Add(1)
@@ -282,11 +308,20 @@ func (p *Pipeline) count(out *Outcome) {
 	}
 }
 
-func (o *Outcome) block(status int, code, detail string) {
-	o.Verdict = "deny"
-	o.Action = "blocked"
+// byClass is the counter of denials of class c.
+func (s *Stats) byClass(c audit.Class) *atomic.Int64 {
+	if c == audit.Operational {
+		return &s.Refusals
+	}
+	return &s.Violations
+}
+
+func (o *Outcome) block(status int, code audit.Code, detail audit.Message) {
+	o.Verdict = audit.Deny
+	o.Action = audit.Blocked
 	o.Status = status
-	o.Reasons = []string{code}
+	o.Reasons = []audit.Code{code}
+	o.refusal = code.Class() == audit.Operational
 	o.Detail = detail
 	o.Addrs = nil
 }
@@ -298,29 +333,27 @@ func (p *Pipeline) decide(ctx context.Context, out *Outcome) {
 
 	if err := ctx.Err(); err != nil {
 		// The client is gone: nothing to resolve for it.
-		out.block(http.StatusBadGateway, CodeDNSFailure, "lookup abandoned by the caller: "+err.Error())
+		out.block(http.StatusBadGateway, audit.CodeDNSFailure, audit.LookupAbandoned(t.Host, err))
 		return
 	}
 	answer, err := p.resolver.Resolve(ctx, t.Host)
 	if err != nil {
-		out.block(http.StatusBadGateway, CodeDNSFailure, err.Error())
+		out.block(http.StatusBadGateway, audit.CodeDNSFailure, audit.LookupFailed(t.Host, err))
 		return
 	}
 	if len(answer.Addrs) == 0 {
-		out.block(http.StatusBadGateway, CodeDNSFailure, "no address for "+t.Host)
+		out.block(http.StatusBadGateway, audit.CodeDNSFailure, audit.NoAddress(t.Host))
 		return
 	}
 	for _, ip := range answer.Addrs {
 		// The gateway's own listeners first: allow_private may cover them,
 		// and no setting makes them a destination.
 		if p.self.isSelf(ip, t.Port) {
-			out.block(http.StatusForbidden, CodeDestinationSelf,
-				fmt.Sprintf("%s resolves to %s, where this gateway itself listens on port %d", t.Host, ip, t.Port))
+			out.block(http.StatusForbidden, audit.CodeDestinationSelf, audit.SelfAddress(t.Host, ip.String(), t.Port))
 			return
 		}
 		if category, refused := p.guard.Check(ip); refused {
-			out.block(http.StatusForbidden, CodeDestinationPrivate,
-				fmt.Sprintf("%s resolves to %s, a %s address", t.Host, ip, category))
+			out.block(http.StatusForbidden, audit.CodeDestinationPrivate, audit.ReservedAddress(t.Host, ip.String(), category))
 			return
 		}
 	}
@@ -368,32 +401,37 @@ func (p *Pipeline) decide(ctx context.Context, out *Outcome) {
 	}
 	out.Input = in
 	decision, err := engine.Evaluate(ctx, in)
-	entry := &cachedDecision{dest: &in.Destination}
+	entry := &cachedDecision{dest: &in.Destination, categories: in.Source.Categories}
 	if err != nil {
 		p.stats.PolicyError.Add(1)
-		entry.verdict, entry.reasons = "deny", []string{CodePolicyError}
-		entry.detail = err.Error()
+		entry.verdict, entry.reasons = audit.Deny, []audit.Code{audit.CodePolicyError}
+		entry.refusal = true
+		entry.detail = audit.PolicyFailed(err)
 		if p.mode == Enforce {
-			entry.action, entry.status = "blocked", http.StatusServiceUnavailable
+			entry.action, entry.status = audit.Blocked, http.StatusServiceUnavailable
 		} else {
-			entry.action = "forwarded"
+			entry.action = audit.Forwarded
 		}
 		// A failing policy is not cached: the next request tries again.
 		out.apply(entry, answer)
 		return
 	}
 	entry.decision = decision
-	entry.reasons = make([]string, len(decision.Reasons))
+	entry.reasons = make([]audit.Code, len(decision.Reasons))
 	for i, r := range decision.Reasons {
-		entry.reasons[i] = r.Code
+		entry.reasons[i] = audit.Code(r.Code)
 	}
 	switch {
 	case decision.Allow:
-		entry.verdict, entry.action = "allow", "forwarded"
+		entry.verdict, entry.action = audit.Allow, audit.Forwarded
 	case p.mode == Enforce:
-		entry.verdict, entry.action, entry.status = "deny", "blocked", http.StatusForbidden
+		entry.verdict, entry.action, entry.status = audit.Deny, audit.Blocked, http.StatusForbidden
 	default:
-		entry.verdict, entry.action = "deny", "forwarded"
+		entry.verdict, entry.action = audit.Deny, audit.Forwarded
+	}
+	if entry.verdict == audit.Deny {
+		// Worked out once per cached decision, not per request.
+		entry.refusal = audit.ClassOf(entry.reasons) == audit.Operational
 	}
 	if p.cache != nil {
 		expires := answer.Expires
@@ -435,12 +473,14 @@ func nextUTCMidnight(t time.Time) time.Time {
 func (o *Outcome) apply(e *cachedDecision, answer *geo.Answer) {
 	o.Destination = e.dest
 	o.Decision = e.decision
+	o.categories = &e.categories
 	o.Verdict = e.verdict
 	o.Action = e.action
 	o.Status = e.status
 	o.Reasons = e.reasons
+	o.refusal = e.refusal
 	o.Detail = e.detail
-	if o.Action == "forwarded" {
+	if o.Action == audit.Forwarded {
 		o.Addrs = answer.Addrs
 	}
 }
@@ -460,18 +500,24 @@ func (o *Outcome) LogFields(node string) []zap.Field {
 		zap.String("host", o.Target.Host),
 		zap.Uint16("port", o.Target.Port),
 		zap.Array("addresses", logAddresses{o.Destination}),
-		zap.String("verdict", o.Verdict),
-		zap.String("action", o.Action),
+		zap.String("verdict", string(o.Verdict)),
+		zap.String("action", string(o.Action)),
 		zap.String("mode", string(o.Mode)),
-		zap.Strings("reasons", o.Reasons),
+		zap.Array("reasons", codes(o.Reasons)),
 		zap.String("policy_revision", o.PolicyRevision),
 		zap.Int64("duration_us", o.DecidedIn.Microseconds()),
 	)
 	if ids := o.Exceptions(); ids != nil {
 		fields = append(fields, zap.Strings("exceptions", ids))
 	}
-	if o.Detail != "" {
-		fields = append(fields, zap.String("detail", o.Detail))
+	if o.Decision != nil && o.Decision.Profile != "" {
+		fields = append(fields, zap.String("profile", o.Decision.Profile))
+	}
+	if c := o.Categories(); len(c) > 0 {
+		fields = append(fields, zap.Strings("categories", c))
+	}
+	if !o.Detail.IsZero() {
+		fields = append(fields, zap.Stringer("detail", o.Detail))
 	}
 	if o.Cached {
 		fields = append(fields, zap.Bool("cached", true))

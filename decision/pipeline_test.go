@@ -3,6 +3,7 @@ package decision
 import (
 	"context"
 	"errors"
+	"github.com/sovgate/sovgate/audit"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -44,12 +45,13 @@ func TestNewChecksConfig(t *testing.T) {
 
 // outcomeWant is what a decision must look like.
 type outcomeWant struct {
-	verdict, action string
-	status          int
-	reasons         []string // exact codes, in order
-	addrs           []string // Addrs; nil when blocked
-	classified      bool     // Destination set
-	evaluated       bool     // Decision set
+	verdict    audit.Verdict
+	action     audit.Action
+	status     int
+	reasons    []audit.Code // exact codes, in order
+	addrs      []string     // Addrs; nil when blocked
+	classified bool         // Destination set
+	evaluated  bool         // Decision set
 }
 
 func checkOutcome(t *testing.T, out *Outcome, want outcomeWant) {
@@ -62,7 +64,7 @@ func checkOutcome(t *testing.T, out *Outcome, want outcomeWant) {
 			out.Verdict, out.Action, out.Status, want.verdict, want.action, want.status, out.Reasons, out.Detail)
 	}
 	if !slices.Equal(out.Reasons, want.reasons) {
-		t.Errorf("reasons = %q, want %q (detail %q)", out.Reasons, want.reasons, out.Detail)
+		t.Errorf("reasons = %q, want %q (detail %q)", out.Reasons, want.reasons, out.Detail.String())
 	}
 	if out.Blocked() != (want.action == "blocked") {
 		t.Errorf("Blocked() = %v with action %q", out.Blocked(), out.Action)
@@ -89,19 +91,19 @@ func checkOutcome(t *testing.T, out *Outcome, want outcomeWant) {
 }
 
 func allowed(addrs ...string) outcomeWant {
-	return outcomeWant{verdict: "allow", action: "forwarded", reasons: []string{}, addrs: addrs, classified: true, evaluated: true}
+	return outcomeWant{verdict: "allow", action: "forwarded", reasons: []audit.Code{}, addrs: addrs, classified: true, evaluated: true}
 }
 
-func deniedMonitor(code string, addrs ...string) outcomeWant {
-	return outcomeWant{verdict: "deny", action: "forwarded", reasons: []string{code}, addrs: addrs, classified: true, evaluated: true}
+func deniedMonitor(code audit.Code, addrs ...string) outcomeWant {
+	return outcomeWant{verdict: "deny", action: "forwarded", reasons: []audit.Code{code}, addrs: addrs, classified: true, evaluated: true}
 }
 
-func deniedEnforce(code string) outcomeWant {
-	return outcomeWant{verdict: "deny", action: "blocked", status: http.StatusForbidden, reasons: []string{code}, classified: true, evaluated: true}
+func deniedEnforce(code audit.Code) outcomeWant {
+	return outcomeWant{verdict: "deny", action: "blocked", status: http.StatusForbidden, reasons: []audit.Code{code}, classified: true, evaluated: true}
 }
 
-func refused(status int, code string) outcomeWant {
-	return outcomeWant{verdict: "deny", action: "blocked", status: status, reasons: []string{code}}
+func refused(status int, code audit.Code) outcomeWant {
+	return outcomeWant{verdict: "deny", action: "blocked", status: status, reasons: []audit.Code{code}}
 }
 
 func TestDecide(t *testing.T) {
@@ -134,27 +136,27 @@ func TestDecide(t *testing.T) {
 		// The guard refuses in both modes: monitor mode does not open the
 		// city's network.
 		{name: "private", target: hostPrivate + ":443", detail: "10.1.2.3",
-			monitor: refused(403, CodeDestinationPrivate), enforce: refused(403, CodeDestinationPrivate)},
+			monitor: refused(403, audit.CodeDestinationPrivate), enforce: refused(403, audit.CodeDestinationPrivate)},
 		{name: "metadata", target: hostMeta + ":80", detail: "169.254.169.254",
-			monitor: refused(403, CodeDestinationPrivate), enforce: refused(403, CodeDestinationPrivate)},
+			monitor: refused(403, audit.CodeDestinationPrivate), enforce: refused(403, audit.CodeDestinationPrivate)},
 		{name: "loopback", target: hostLoop + ":443", detail: "loopback",
-			monitor: refused(403, CodeDestinationPrivate), enforce: refused(403, CodeDestinationPrivate)},
+			monitor: refused(403, audit.CodeDestinationPrivate), enforce: refused(403, audit.CodeDestinationPrivate)},
 		{name: "one private address among public ones", target: hostMixed + ":443", detail: "192.168.1.1",
-			monitor: refused(403, CodeDestinationPrivate), enforce: refused(403, CodeDestinationPrivate)},
+			monitor: refused(403, audit.CodeDestinationPrivate), enforce: refused(403, audit.CodeDestinationPrivate)},
 		{name: "private IP literal", target: "10.0.0.1:443", detail: "private",
-			monitor: refused(403, CodeDestinationPrivate), enforce: refused(403, CodeDestinationPrivate)},
+			monitor: refused(403, audit.CodeDestinationPrivate), enforce: refused(403, audit.CodeDestinationPrivate)},
 		{name: "loopback v6 literal", target: "[::1]:443", detail: "loopback",
-			monitor: refused(403, CodeDestinationPrivate), enforce: refused(403, CodeDestinationPrivate)},
+			monitor: refused(403, audit.CodeDestinationPrivate), enforce: refused(403, audit.CodeDestinationPrivate)},
 		{name: "mapped loopback literal", target: "[::ffff:127.0.0.1]:443", detail: "loopback",
-			monitor: refused(403, CodeDestinationPrivate), enforce: refused(403, CodeDestinationPrivate)},
+			monitor: refused(403, audit.CodeDestinationPrivate), enforce: refused(403, audit.CodeDestinationPrivate)},
 
 		// Without addresses there is nothing to forward to, in either mode.
 		{name: "NXDOMAIN", target: hostNX + ":443", detail: "NXDOMAIN",
-			monitor: refused(502, CodeDNSFailure), enforce: refused(502, CodeDNSFailure)},
+			monitor: refused(502, audit.CodeDNSFailure), enforce: refused(502, audit.CodeDNSFailure)},
 		{name: "SERVFAIL", target: hostFail + ":443", detail: "SERVFAIL",
-			monitor: refused(502, CodeDNSFailure), enforce: refused(502, CodeDNSFailure)},
+			monitor: refused(502, audit.CodeDNSFailure), enforce: refused(502, audit.CodeDNSFailure)},
 		{name: "no address", target: "empty.test:443", detail: "no A or AAAA",
-			monitor: refused(502, CodeDNSFailure), enforce: refused(502, CodeDNSFailure)},
+			monitor: refused(502, audit.CodeDNSFailure), enforce: refused(502, audit.CodeDNSFailure)},
 	}
 	ctx := context.Background()
 	for _, tc := range cases {
@@ -171,11 +173,11 @@ func TestDecide(t *testing.T) {
 				if out.Mode != mode || out.Target != target || out.Caller != etatCivil {
 					t.Errorf("mode/target/caller = %q/%v/%v", out.Mode, out.Target, out.Caller)
 				}
-				if !strings.Contains(out.Detail, tc.detail) {
+				if !strings.Contains(out.Detail.String(), tc.detail) {
 					t.Errorf("detail %q does not contain %q", out.Detail, tc.detail)
 				}
-				if tc.detail == "" && out.Detail != "" {
-					t.Errorf("detail %q on a policy decision", out.Detail)
+				if tc.detail == "" && !out.Detail.IsZero() {
+					t.Errorf("detail %q on a policy decision", out.Detail.String())
 				}
 				if out.PolicyRevision != w.policy.Revision() {
 					t.Errorf("PolicyRevision = %q, want %q", out.PolicyRevision, w.policy.Revision())
@@ -238,15 +240,15 @@ func TestDecidePolicyError(t *testing.T) {
 	for _, mode := range []Mode{Enforce, Monitor} {
 		t.Run(string(mode), func(t *testing.T) {
 			p := w.pipeline(t, mode)
-			want := outcomeWant{verdict: "deny", action: "forwarded", reasons: []string{CodePolicyError}, addrs: []string{ipFR}, classified: true}
+			want := outcomeWant{verdict: "deny", action: "forwarded", reasons: []audit.Code{audit.CodePolicyError}, addrs: []string{ipFR}, classified: true}
 			if mode == Enforce {
 				want.action, want.status, want.addrs = "blocked", http.StatusServiceUnavailable, nil
 			}
 			for i := range 3 {
 				out := p.Decide(ctx, connect(t, hostFR+":443"), etatCivil)
 				checkOutcome(t, out, want)
-				if !strings.Contains(out.Detail, "conflict") {
-					t.Errorf("detail %q does not name the conflict", out.Detail)
+				if !strings.Contains(out.Detail.String(), "conflict") {
+					t.Errorf("detail %q does not name the conflict", out.Detail.String())
 				}
 				if out.Cached {
 					t.Errorf("decision %d: a failing policy was cached", i)
@@ -378,7 +380,7 @@ func TestDecideCache(t *testing.T) {
 	t.Run("a new DNS answer is a new decision", func(t *testing.T) {
 		w := newWorld(t)
 		p := w.pipeline(t, Enforce, func(c *Config) { c.CacheTTL = time.Hour })
-		checkOutcome(t, p.Decide(ctx, connect(t, "moving.test:443"), etatCivil), refused(502, CodeDNSFailure))
+		checkOutcome(t, p.Decide(ctx, connect(t, "moving.test:443"), etatCivil), refused(502, audit.CodeDNSFailure))
 		w.dns.SetA("moving.test", 30, ipFR)
 		w.clock.Advance(10 * time.Second) // past the negative TTL
 		checkOutcome(t, p.Decide(ctx, connect(t, "moving.test:443"), etatCivil), allowed(ipFR))
@@ -553,8 +555,8 @@ func TestRefuse(t *testing.T) {
 		_, perr := ParseConnectTarget("0x7f.0.0.1:443")
 		raw := Target{Method: "CONNECT", Host: "0x7f.0.0.1"}
 		out := p.Refuse(raw, etatCivil, perr)
-		checkOutcome(t, out, refused(http.StatusBadRequest, CodeBadTarget))
-		if out.Detail != perr.Error() || out.Mode != mode || out.Target != raw {
+		checkOutcome(t, out, refused(http.StatusBadRequest, audit.CodeBadTarget))
+		if out.Detail.String() != perr.Error() || out.Mode != mode || out.Target != raw {
 			t.Errorf("%s: detail %q, mode %q, target %v", mode, out.Detail, out.Mode, out.Target)
 		}
 		if out.PolicyRevision != w.policy.Revision() {
@@ -638,8 +640,8 @@ func TestDecideAbandoned(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	out := p.Decide(ctx, connect(t, hostFR+":443"), etatCivil)
-	checkOutcome(t, out, refused(http.StatusBadGateway, CodeDNSFailure))
-	if !strings.Contains(out.Detail, "abandoned") {
-		t.Errorf("detail %q", out.Detail)
+	checkOutcome(t, out, refused(http.StatusBadGateway, audit.CodeDNSFailure))
+	if !strings.Contains(out.Detail.String(), "abandoned") {
+		t.Errorf("detail %q", out.Detail.String())
 	}
 }

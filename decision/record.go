@@ -1,6 +1,7 @@
 package decision
 
 import (
+	"net/http"
 	"time"
 
 	"go.uber.org/zap"
@@ -91,7 +92,7 @@ func (j *Journal) Finished(out *Outcome, bytesUp, bytesDown int64, end time.Time
 				zap.String("app", out.Caller.App),
 				zap.String("host", out.Target.Host),
 				zap.Uint16("port", out.Target.Port),
-				zap.String("verdict", out.Verdict),
+				zap.String("verdict", string(out.Verdict)),
 				zap.Int64("bytes_up", bytesUp),
 				zap.Int64("bytes_down", bytesDown),
 				zap.Int64("duration_us", duration.Microseconds()),
@@ -108,6 +109,23 @@ func (j *Journal) Finished(out *Outcome, bytesUp, bytesDown int64, end time.Time
 		rec.DurationUS = duration.Microseconds()
 		j.Recorder.Finished(rec)
 	}
+}
+
+// RefuseUnrecorded turns an outcome whose decision could not be recorded
+// (neither the audit store nor its spool took it) into a refusal: enforce
+// mode fails closed, 503 AUDIT_UNAVAILABLE, and nothing is forwarded.
+func (p *Pipeline) RefuseUnrecorded(out *Outcome) {
+	if out.Verdict == audit.Deny {
+		p.stats.byClass(out.Class()).Add(-1)
+	} else {
+		p.stats.Allowed.Add(-1)
+		p.stats.Denied.Add(1)
+	}
+	if !out.Blocked() {
+		p.stats.Blocked.Add(1)
+	}
+	out.block(http.StatusServiceUnavailable, audit.CodeAuditUnavailable, audit.NotRecorded())
+	p.stats.Refusals.Add(1)
 }
 
 // Record turns an outcome into an audit record.
@@ -129,6 +147,12 @@ func (o *Outcome) Record(node string) *audit.Record {
 		Reasons:        o.Reasons,
 		PolicyRevision: o.PolicyRevision,
 		DurationUS:     o.DecidedIn.Microseconds(),
+	}
+	if c := o.Categories(); len(c) > 0 {
+		rec.Categories = c
+	}
+	if o.Decision != nil {
+		rec.Profile = o.Decision.Profile
 	}
 	rec.Exceptions = o.Exceptions()
 	if o.Destination != nil {
@@ -156,6 +180,16 @@ func (o *Outcome) Exceptions() []string {
 		}
 	}
 	return ids
+}
+
+// codes renders reason codes in the decision line.
+type codes []audit.Code
+
+func (c codes) MarshalLogArray(enc zapcore.ArrayEncoder) error {
+	for _, code := range c {
+		enc.AppendString(string(code))
+	}
+	return nil
 }
 
 // logAddresses renders classified addresses compactly in the decision line.

@@ -116,7 +116,8 @@ func TestJournal(t *testing.T) {
 		Verdict:        "deny",
 		Action:         "forwarded",
 		Mode:           "monitor",
-		Reasons:        []string{"JURISDICTION_NON_EU"},
+		Reasons:        []audit.Code{audit.CodeJurisdictionNonEU},
+		Profile:        "sovereign",
 		PolicyRevision: w.policy.Revision(),
 		DurationUS:     250,
 	}
@@ -144,14 +145,16 @@ func TestJournal(t *testing.T) {
 		t.Errorf("entry %q from %q at %v", line.Message, line.LoggerName, line.Level)
 	}
 	fields := line.ContextMap()
-	wantNames := without(jsonNames(audit.Record{}), "bytes_up", "bytes_down", "prev_hash", "hash", "path", "exceptions", "count", "last")
+	// The app lists no data category: categories is left out, as in the
+	// record.
+	wantNames := without(jsonNames(audit.Record{}), "bytes_up", "bytes_down", "prev_hash", "hash", "path", "exceptions", "categories", "count", "last")
 	if got := keys(fields); !slices.Equal(got, wantNames) {
 		t.Errorf("decision line fields\n got %v\nwant %v", got, wantNames)
 	}
 	for name, value := range map[string]any{
 		"id": out.ID, "node": "gw-1", "app": "etat-civil", "source_ip": "10.1.2.3", "method": "CONNECT",
 		"scheme": "https", "host": hostAWS, "port": uint16(443), "verdict": "deny", "action": "forwarded",
-		"mode": "monitor", "policy_revision": w.policy.Revision(), "duration_us": int64(250),
+		"mode": "monitor", "policy_revision": w.policy.Revision(), "duration_us": int64(250), "profile": "sovereign",
 		"reasons": []any{"JURISDICTION_NON_EU"},
 	} {
 		if !reflect.DeepEqual(fields[name], value) {
@@ -298,8 +301,8 @@ func TestJournalEdges(t *testing.T) {
 			if f["verdict"] != "deny" || f["action"] != "blocked" || f["id"] != out.ID {
 				t.Errorf("line %d: %v", i, f)
 			}
-			if out.Detail != "" && f["detail"] != out.Detail {
-				t.Errorf("line %d: detail %v, want %q", i, f["detail"], out.Detail)
+			if !out.Detail.IsZero() && f["detail"] != out.Detail.String() {
+				t.Errorf("line %d: detail %v, want %q", i, f["detail"], out.Detail.String())
 			}
 			if _, ok := f["cached"]; ok != out.Cached {
 				t.Errorf("line %d: cached field %v, outcome cached %v", i, f["cached"], out.Cached)

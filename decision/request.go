@@ -3,10 +3,11 @@ package decision
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/sovgate/sovgate/audit"
 )
 
 // Request is a proxy request as the gateway received it: what the client
@@ -39,13 +40,13 @@ type Request struct {
 // Refusal is a request refused before its destination is looked at.
 type Refusal struct {
 	Status int
-	Code   string
-	Detail string
+	Code   audit.Code
+	Detail audit.Message
 	// RetryAfter tells the client when to try again (429).
 	RetryAfter time.Duration
 }
 
-func (r *Refusal) Error() string { return r.Code + ": " + r.Detail }
+func (r *Refusal) Error() string { return string(r.Code) + ": " + r.Detail.String() }
 
 // DecideRequest is the gateway's single entry point for a proxy request.
 // Its steps run in an order that matters:
@@ -82,8 +83,8 @@ func (p *Pipeline) DecideRequest(ctx context.Context, req Request) *Outcome {
 func (p *Pipeline) admit(t Target, c Caller, tunnel bool) (release func(), refused *Outcome) {
 	if wait, ok := p.admission.allow(admissionKey(c), p.now()); !ok {
 		return nil, p.refuse(t, c, &Refusal{
-			Status: http.StatusTooManyRequests, Code: CodeRateLimited, RetryAfter: wait,
-			Detail: fmt.Sprintf("%s sends more than %g requests per second", who(c), p.admission.limits.RatePerApp),
+			Status: http.StatusTooManyRequests, Code: audit.CodeRateLimited, RetryAfter: wait,
+			Detail: rateExceeded(c, p.admission.limits.RatePerApp),
 		})
 	}
 	if !tunnel {
@@ -92,7 +93,7 @@ func (p *Pipeline) admit(t Target, c Caller, tunnel bool) (release func(), refus
 	release, refusal := p.admission.acquireTunnel(c)
 	if release == nil {
 		return nil, p.refuse(t, c, &Refusal{
-			Status: http.StatusTooManyRequests, Code: CodeTooManyTunnels, Detail: refusal, RetryAfter: time.Second,
+			Status: http.StatusTooManyRequests, Code: audit.CodeTooManyTunnels, Detail: refusal, RetryAfter: time.Second,
 		})
 	}
 	return release, nil
@@ -141,8 +142,8 @@ func refusePort(t Target, checks TunnelChecks) *Refusal {
 	if t.Method != http.MethodConnect || len(checks.ConnectPorts) == 0 || slices.Contains(checks.ConnectPorts, t.Port) {
 		return nil
 	}
-	return &Refusal{Status: http.StatusForbidden, Code: CodePortNotAllowed,
-		Detail: fmt.Sprintf("CONNECT to port %d is not allowed (allowed: %v)", t.Port, checks.ConnectPorts)}
+	return &Refusal{Status: http.StatusForbidden, Code: audit.CodePortNotAllowed,
+		Detail: audit.PortNotAllowed(t.Port, checks.ConnectPorts)}
 }
 
 // Refuse makes the outcome of a request refused before its destination was
@@ -151,7 +152,7 @@ func refusePort(t Target, checks TunnelChecks) *Refusal {
 func (p *Pipeline) Refuse(t Target, c Caller, err error) *Outcome {
 	var refusal *Refusal
 	if !errors.As(err, &refusal) {
-		refusal = &Refusal{Status: http.StatusBadRequest, Code: CodeBadTarget, Detail: err.Error()}
+		refusal = &Refusal{Status: http.StatusBadRequest, Code: audit.CodeBadTarget, Detail: audit.Malformed(err)}
 	}
 	return p.refuse(t, c, refusal)
 }

@@ -2,6 +2,7 @@ package decision
 
 import (
 	"context"
+	"github.com/sovgate/sovgate/audit"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -23,14 +24,14 @@ func TestDecideRequestOrder(t *testing.T) {
 	var checks atomic.Int32
 	failing := func(context.Context) (Caller, *Refusal) {
 		checks.Add(1)
-		return Caller{}, &Refusal{Status: http.StatusProxyAuthRequired, Code: "AUTH_FAILED", Detail: "wrong password"}
+		return Caller{}, &Refusal{Status: http.StatusProxyAuthRequired, Code: audit.CodeAuthFailed, Detail: audit.WrongPassword("claimed")}
 	}
 	_, badErr := ParseConnectTarget("0x7f.0.0.1:443")
 	source := Caller{App: "claimed", IP: "10.9.9.9", IdentifiedBy: "basic"} // not verified: its source's share
 
 	// Within the burst: each refusal says what is wrong.
 	checkOutcome(t, p.DecideRequest(ctx, Request{Target: Target{Method: "CONNECT", Host: "0x7f.0.0.1"}, TargetErr: badErr, Caller: source}),
-		refused(http.StatusBadRequest, CodeBadTarget))
+		refused(http.StatusBadRequest, audit.CodeBadTarget))
 	out := p.DecideRequest(ctx, Request{Target: connect(t, hostFR+":443"), Caller: source, Identify: failing})
 	checkOutcome(t, out, refused(http.StatusProxyAuthRequired, "AUTH_FAILED"))
 	if out.Caller.App != UnknownApp || out.Caller.IP != "10.9.9.9" {
@@ -44,7 +45,7 @@ func TestDecideRequestOrder(t *testing.T) {
 		{Target: connect(t, hostFR+":443"), Caller: Caller{App: "other-name", IP: "10.9.9.9", IdentifiedBy: "basic"}},
 	} {
 		out := p.DecideRequest(ctx, req)
-		checkOutcome(t, out, refused(http.StatusTooManyRequests, CodeRateLimited))
+		checkOutcome(t, out, refused(http.StatusTooManyRequests, audit.CodeRateLimited))
 		if out.RetryAfter <= 0 || !out.RefusedEarly {
 			t.Errorf("RetryAfter %v, RefusedEarly %v", out.RetryAfter, out.RefusedEarly)
 		}
@@ -56,7 +57,7 @@ func TestDecideRequestOrder(t *testing.T) {
 	app := Caller{App: "etat-civil", IP: "10.9.9.9", IdentifiedBy: "mtls", Verified: true}
 	out = p.DecideRequest(ctx, Request{Target: connect(t, hostFR+":8443"), Caller: app, Tunnel: true,
 		Checks: TunnelChecks{ConnectPorts: []uint16{443}}})
-	checkOutcome(t, out, refused(http.StatusForbidden, CodePortNotAllowed))
+	checkOutcome(t, out, refused(http.StatusForbidden, audit.CodePortNotAllowed))
 	out = p.DecideRequest(ctx, Request{Target: connect(t, hostUS+":443"), Caller: app})
 	checkOutcome(t, out, deniedEnforce("RESIDENCY_NON_EU"))
 	if out.RefusedEarly {
@@ -80,11 +81,11 @@ func TestDecideRequestProvedIdentitySpendsTheAppsShare(t *testing.T) {
 	// Two first logins, from two addresses: the app's burst is spent.
 	for _, c := range claims {
 		if out := p.DecideRequest(ctx, Request{Target: connect(t, hostFR+":443"), Caller: c, Identify: prove}); out.Blocked() {
-			t.Fatalf("%+v: %v %s", c, out.Reasons, out.Detail)
+			t.Fatalf("%+v: %v %s", c, out.Reasons, out.Detail.String())
 		}
 	}
 	out := p.DecideRequest(ctx, Request{Target: connect(t, hostFR+":443"), Caller: proved, Identify: prove})
-	checkOutcome(t, out, refused(http.StatusTooManyRequests, CodeRateLimited))
+	checkOutcome(t, out, refused(http.StatusTooManyRequests, audit.CodeRateLimited))
 
 	tunnels := w.pipeline(t, Monitor, func(c *Config) { c.Limits = Limits{MaxTunnels: 10, MaxTunnelsPerApp: 1} })
 	held := tunnels.DecideRequest(ctx, Request{Target: connect(t, hostFR+":443"), Caller: claims[0], Identify: prove, Tunnel: true})
@@ -94,13 +95,13 @@ func TestDecideRequestProvedIdentitySpendsTheAppsShare(t *testing.T) {
 	// The slot is the app's now: the app has no other, its first address
 	// has its own again.
 	checkOutcome(t, tunnels.DecideRequest(ctx, Request{Target: connect(t, hostFR+":443"), Caller: proved, Tunnel: true}),
-		refused(http.StatusTooManyRequests, CodeTooManyTunnels))
+		refused(http.StatusTooManyRequests, audit.CodeTooManyTunnels))
 	if out := tunnels.DecideRequest(ctx, Request{Target: connect(t, hostFR+":443"), Caller: claims[0], Tunnel: true}); out.Blocked() {
-		t.Errorf("the source's share still holds the moved slot: %v %s", out.Reasons, out.Detail)
+		t.Errorf("the source's share still holds the moved slot: %v %s", out.Reasons, out.Detail.String())
 	}
 	held.Release()
 	if out := tunnels.DecideRequest(ctx, Request{Target: connect(t, hostFR+":443"), Caller: proved, Tunnel: true}); out.Blocked() {
-		t.Errorf("after the release: %v %s", out.Reasons, out.Detail)
+		t.Errorf("after the release: %v %s", out.Reasons, out.Detail.String())
 	}
 }
 
@@ -118,12 +119,12 @@ func TestDecideRequestTunnelShares(t *testing.T) {
 	for i, name := range []string{"a", "b"} {
 		out := open(Caller{App: name, IP: "10.6.6.6", IdentifiedBy: "basic"})
 		if out.Blocked() {
-			t.Fatalf("tunnel %d: %v %s", i, out.Reasons, out.Detail)
+			t.Fatalf("tunnel %d: %v %s", i, out.Reasons, out.Detail.String())
 		}
 		held = append(held, out)
 	}
 	out := open(Caller{App: "c", IP: "10.6.6.6", IdentifiedBy: "basic"})
-	checkOutcome(t, out, refused(http.StatusTooManyRequests, CodeTooManyTunnels))
+	checkOutcome(t, out, refused(http.StatusTooManyRequests, audit.CodeTooManyTunnels))
 	if out.RetryAfter <= 0 {
 		t.Error("no Retry-After")
 	}
@@ -135,22 +136,22 @@ func TestDecideRequestTunnelShares(t *testing.T) {
 	} {
 		out := open(c)
 		if out.Blocked() {
-			t.Fatalf("%+v: %v %s", c, out.Reasons, out.Detail)
+			t.Fatalf("%+v: %v %s", c, out.Reasons, out.Detail.String())
 		}
 		held = append(held, out)
 	}
 	// The pool is full now (4): everyone waits.
-	checkOutcome(t, open(Caller{App: "x", IP: "10.8.8.8", Verified: true}), refused(http.StatusTooManyRequests, CodeTooManyTunnels))
+	checkOutcome(t, open(Caller{App: "x", IP: "10.8.8.8", Verified: true}), refused(http.StatusTooManyRequests, audit.CodeTooManyTunnels))
 	held[0].Release()
 	held[0].Release() // idempotent
 	if out := open(Caller{App: "d", IP: "10.6.6.6", IdentifiedBy: "basic"}); out.Blocked() {
-		t.Errorf("after a release: %v %s", out.Reasons, out.Detail)
+		t.Errorf("after a release: %v %s", out.Reasons, out.Detail.String())
 	}
 	// A blocked decision gives its slot back at once.
 	full := w.pipeline(t, Enforce, func(c *Config) { c.Limits = Limits{MaxTunnels: 1} })
 	for range 3 {
 		out := full.DecideRequest(ctx, Request{Target: connect(t, hostUS+":443"), Caller: etatCivil, Tunnel: true})
-		if !out.Blocked() || out.Reasons[0] == CodeTooManyTunnels {
+		if !out.Blocked() || out.Reasons[0] == audit.CodeTooManyTunnels {
 			t.Fatalf("%v: a denied tunnel kept its slot", out.Reasons)
 		}
 	}
@@ -176,11 +177,11 @@ func TestDestinationSelf(t *testing.T) {
 	p.self.interfaces = func() ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr("10.20.0.5")}, nil }
 	ctx := context.Background()
 	decide := func(authority string) *Outcome { return p.Decide(ctx, connect(t, authority), etatCivil) }
-	self := refused(http.StatusForbidden, CodeDestinationSelf)
+	self := refused(http.StatusForbidden, audit.CodeDestinationSelf)
 
 	// Nothing declared: a LAN destination in allow_private is reached.
 	if out := decide("lan.test:2019"); out.Blocked() {
-		t.Fatalf("before any listener: %v %s", out.Reasons, out.Detail)
+		t.Fatalf("before any listener: %v %s", out.Reasons, out.Detail.String())
 	}
 	p.AddListeners([]netip.AddrPort{netip.MustParseAddrPort("10.20.0.5:3128"), netip.MustParseAddrPort("[::]:9180")})
 	checkOutcome(t, decide("lan.test:3128"), self)

@@ -8,11 +8,8 @@ import (
 	"time"
 )
 
-// CodeDestinationSelf: the destination is an address the gateway itself
-// listens on (403, in every mode, whatever allow_private says).
-const CodeDestinationSelf = "DESTINATION_SELF"
-
-// The gateway must never be its own destination. Through it, an app could
+// The gateway must never be its own destination (DESTINATION_SELF: 403,
+// in every mode, whatever allow_private says). Through it, an app could
 // reach the admin endpoint (and switch the gateway to monitor mode, or
 // remove its audit store), its metrics, or loop through the proxy. An
 // allow_private range that covers the host's own LAN address makes this

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/sovgate/sovgate/audit"
 )
 
 // Refusals that cost a client nothing (a malformed request, a request over
@@ -28,7 +30,8 @@ type refusalWindow struct {
 }
 
 type windowKey struct {
-	source, code string
+	source string
+	code   audit.Code
 }
 
 // maxRefusalWindows bounds the windows open at once. Beyond, refusals are
@@ -138,7 +141,7 @@ func (j *Journal) complete(w *refusalWindow) {
 				zap.String("id", out.ID),
 				zap.String("app", out.Caller.App),
 				zap.String("source_ip", out.Caller.IP),
-				zap.Strings("reasons", out.Reasons),
+				zap.Array("reasons", codes(out.Reasons)),
 				zap.Int64("count", w.count),
 				zap.Time("first", out.Start),
 				zap.Time("last", w.last),

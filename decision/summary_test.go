@@ -2,6 +2,7 @@ package decision
 
 import (
 	"fmt"
+	"github.com/sovgate/sovgate/audit"
 	"net/http"
 	"sync"
 	"testing"
@@ -25,9 +26,9 @@ func TestJournalSummarisesRefusals(t *testing.T) {
 	rec := &recorder{}
 	j := &Journal{Node: "gw-1", Log: zap.New(core), Recorder: rec, Now: clk.Now}
 
-	refuse := func(ip, code string) *Outcome {
+	refuse := func(ip string, code audit.Code) *Outcome {
 		out := p.Refuse(Target{Method: "CONNECT", Host: "x"}, Caller{App: UnknownApp, IP: ip, IdentifiedBy: "none"},
-			&Refusal{Status: http.StatusTooManyRequests, Code: code, Detail: "d"})
+			&Refusal{Status: http.StatusTooManyRequests, Code: code, Detail: audit.NoAddress("x")})
 		if err := j.Decided(out); err != nil {
 			t.Fatal(err)
 		}
@@ -40,15 +41,15 @@ func TestJournalSummarisesRefusals(t *testing.T) {
 	for g := range 10 {
 		wg.Go(func() {
 			for i := g; i < n; i += 10 {
-				ids[i] = refuse("10.6.6.6", CodeRateLimited).ID
+				ids[i] = refuse("10.6.6.6", audit.CodeRateLimited).ID
 			}
 		})
 	}
 	wg.Wait()
 	clk.Advance(10 * time.Second)
-	refuse("10.6.6.6", CodeRateLimited)
-	other := refuse("10.6.6.6", CodeBadTarget)
-	elsewhere := refuse("10.7.7.7", CodeRateLimited)
+	refuse("10.6.6.6", audit.CodeRateLimited)
+	other := refuse("10.6.6.6", audit.CodeBadTarget)
+	elsewhere := refuse("10.7.7.7", audit.CodeRateLimited)
 	// A policy denial is never summarised.
 	for range 2 {
 		if err := j.Decided(p.Decide(t.Context(), connect(t, hostUS+":443"), etatCivil)); err != nil {
@@ -73,8 +74,8 @@ func TestJournalSummarisesRefusals(t *testing.T) {
 
 	// The next minute opens another window and completes the first.
 	clk.Advance(time.Minute)
-	next := refuse("10.6.6.6", CodeRateLimited)
-	refuse("10.6.6.6", CodeRateLimited)
+	next := refuse("10.6.6.6", audit.CodeRateLimited)
+	refuse("10.6.6.6", audit.CodeRateLimited)
 	rec.mu.Lock()
 	if next.ID == first.ID || len(rec.finished) != 1 {
 		t.Fatalf("next minute: id %s, %d completions", next.ID, len(rec.finished))
@@ -94,7 +95,7 @@ func TestJournalSummarisesRefusals(t *testing.T) {
 	}
 	rec.mu.Unlock()
 	// After Close, refusals are recorded one by one.
-	a, b := refuse("10.6.6.6", CodeRateLimited), refuse("10.6.6.6", CodeRateLimited)
+	a, b := refuse("10.6.6.6", audit.CodeRateLimited), refuse("10.6.6.6", audit.CodeRateLimited)
 	if a.ID == b.ID {
 		t.Error("refusals after Close were summarised")
 	}

@@ -2,24 +2,11 @@ package decision
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 
+	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/tlspeek"
-)
-
-// Codes of the checks made on CONNECT tunnels.
-const (
-	// CodeSNIMismatch: the TLS ClientHello names another server than the
-	// CONNECT target, or none for a host-name target (domain fronting).
-	CodeSNIMismatch = "SNI_MISMATCH"
-	// CodeNotTLS: the first bytes of a tunnel to a TLS port are not a TLS
-	// ClientHello, or a tunnel started a TLS handshake the gateway cannot
-	// read.
-	CodeNotTLS = "NOT_TLS"
-	// CodePortNotAllowed: CONNECT to a port outside connect_ports.
-	CodePortNotAllowed = "PORT_NOT_ALLOWED"
 )
 
 // TunnelChecks are what the gateway verifies about a CONNECT tunnel beyond
@@ -81,8 +68,8 @@ func (p *Pipeline) JudgeWatchedClientHello(open *Outcome, hello *tlspeek.ClientH
 	now := p.now()
 	out := &Outcome{
 		ID: newID(now), Start: now, Target: open.Target, Caller: open.Caller, Mode: p.mode,
-		Verdict: open.Verdict, Action: open.Action, Reasons: open.Reasons, Addrs: open.Addrs,
-		Destination: open.Destination, Decision: open.Decision, PolicyRevision: open.PolicyRevision,
+		Verdict: open.Verdict, Action: open.Action, Reasons: open.Reasons, Addrs: open.Addrs, refusal: open.refusal,
+		Destination: open.Destination, Decision: open.Decision, categories: open.categories, PolicyRevision: open.PolicyRevision,
 	}
 	p.count(out)
 	p.violate(out, code, detail)
@@ -91,49 +78,54 @@ func (p *Pipeline) JudgeWatchedClientHello(open *Outcome, hello *tlspeek.ClientH
 
 // clientHelloViolation returns the code and detail of a failed check, or
 // "" when the bytes pass. tlsPort says whether TLS was required.
-func clientHelloViolation(t Target, hello *tlspeek.ClientHello, err error, checks TunnelChecks, tlsPort bool) (code, detail string) {
+func clientHelloViolation(t Target, hello *tlspeek.ClientHello, err error, checks TunnelChecks, tlsPort bool) (audit.Code, audit.Message) {
 	switch {
 	case err != nil && errors.Is(err, tlspeek.ErrNotTLS):
 		if tlsPort && checks.RequireTLS {
-			return CodeNotTLS, fmt.Sprintf("the tunnel to %s does not start with TLS: %v", t.HostPort(), err)
+			return audit.CodeNotTLS, audit.NotTLS(t.HostPort(), err)
 		}
 	case err != nil:
 		// Malformed, too large, or the client went away or stayed silent
 		// after starting a handshake: a ClientHello the gateway cannot
 		// read may name any server, so it is not forwarded unchecked.
-		return CodeNotTLS, fmt.Sprintf("no valid TLS ClientHello for %s: %v", t.HostPort(), err)
+		return audit.CodeNotTLS, audit.NoClientHello(t.HostPort(), err)
 	case checks.SNI:
-		if msg := sniMismatch(t, hello.ServerName); msg != "" {
-			return CodeSNIMismatch, msg
+		if msg := sniMismatch(t, hello.ServerName); !msg.IsZero() {
+			return audit.CodeSNIMismatch, msg
 		}
 	}
-	return "", ""
+	return "", audit.Message{}
 }
 
 // sniMismatch compares the ClientHello's server name with the target.
-func sniMismatch(t Target, serverName string) string {
+func sniMismatch(t Target, serverName string) audit.Message {
 	switch {
 	case serverName == "" && !t.IP.IsValid():
-		return fmt.Sprintf("the ClientHello for %s names no server", t.Host)
+		return audit.NoServerName(t.Host)
 	case serverName == "":
-		return "" // clients send no SNI to an IP address
+		return audit.Message{} // clients send no SNI to an IP address
 	case serverName != t.Host:
-		return fmt.Sprintf("the ClientHello names %q, not the CONNECT target %q", serverName, t.Host)
+		return audit.OtherServerName(serverName, t.Host)
 	}
-	return ""
+	return audit.Message{}
 }
 
 // violate records a failed tunnel check on an outcome and applies the mode.
-func (p *Pipeline) violate(out *Outcome, code, detail string) {
-	if out.Verdict == "allow" {
+func (p *Pipeline) violate(out *Outcome, code audit.Code, detail audit.Message) {
+	wasDenied := out.Verdict == audit.Deny
+	if wasDenied {
+		p.stats.byClass(out.Class()).Add(-1)
+	} else {
 		p.stats.Allowed.Add(-1)
 		p.stats.Denied.Add(1)
 	}
-	out.Verdict = "deny"
-	out.Reasons = append(append([]string(nil), out.Reasons...), code)
+	out.Verdict = audit.Deny
+	out.Reasons = append(append([]audit.Code(nil), out.Reasons...), code)
+	out.refusal = audit.ClassOf(out.Reasons) == audit.Operational
+	p.stats.byClass(out.Class()).Add(1)
 	out.Detail = detail
 	if p.mode == Enforce {
-		out.Action = "blocked"
+		out.Action = audit.Blocked
 		out.Status = http.StatusForbidden
 		out.Addrs = nil
 		p.stats.Blocked.Add(1)

@@ -37,14 +37,14 @@ func writeFixtureStore(t *testing.T, path string, n int) []*audit.Record {
 	type dest struct {
 		host    string
 		addrs   []audit.Address
-		verdict string
-		reasons []string
+		verdict audit.Verdict
+		reasons []audit.Code
 	}
 	dests := []dest{
 		{"api.service-public.fr", []audit.Address{{IP: "192.0.2.10", Country: "FR", ASN: 64500, Provider: "ovh"}}, "allow", nil},
-		{"api.mailer.example", []audit.Address{{IP: "198.51.100.7", Country: "US", ASN: 64501}}, "deny", []string{"RESIDENCY_NON_EU"}},
-		{"bucket.s3.eu-west-3.amazonaws.com", []audit.Address{{IP: "203.0.113.4", Country: "FR", ASN: 16509, Provider: "aws", Region: "eu-west-3"}}, "deny", []string{"JURISDICTION_NON_EU"}},
-		{"graph.microsoft.com", []audit.Address{{IP: "198.51.100.20", Country: "IE", Provider: "azure"}, {IP: "198.51.100.21", Country: "US", Provider: "azure"}}, "deny", []string{"RESIDENCY_NON_EU", "JURISDICTION_NON_EU"}},
+		{"api.mailer.example", []audit.Address{{IP: "198.51.100.7", Country: "US", ASN: 64501}}, "deny", []audit.Code{"RESIDENCY_NON_EU"}},
+		{"bucket.s3.eu-west-3.amazonaws.com", []audit.Address{{IP: "203.0.113.4", Country: "FR", ASN: 16509, Provider: "aws", Region: "eu-west-3"}}, "deny", []audit.Code{"JURISDICTION_NON_EU"}},
+		{"graph.microsoft.com", []audit.Address{{IP: "198.51.100.20", Country: "IE", Provider: "azure"}, {IP: "198.51.100.21", Country: "US", Provider: "azure"}}, "deny", []audit.Code{"RESIDENCY_NON_EU", "JURISDICTION_NON_EU"}},
 		{"tiles.openmaps.example", []audit.Address{{IP: "192.0.2.30", Country: "DE"}}, "allow", nil},
 	}
 	apps := []string{"etat-civil", "urbanisme", "cantines", "unknown"}
@@ -59,11 +59,11 @@ func writeFixtureStore(t *testing.T, path string, n int) []*audit.Record {
 	span := 33 * 24 * time.Hour
 	for i := range n {
 		d := dests[i%len(dests)]
-		mode, action := "monitor", "forwarded"
+		mode, action := "monitor", audit.Forwarded
 		if i%4 == 0 {
 			mode = "enforce"
 			if d.verdict == "deny" {
-				action = "blocked"
+				action = audit.Blocked
 			}
 		}
 		rec := &audit.Record{

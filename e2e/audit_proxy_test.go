@@ -9,7 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 	"testing"
 	"time"
 
@@ -109,7 +109,7 @@ func TestAuditThroughTheProxy(t *testing.T) {
 	}
 	rec = g.waitRecord(t, tunnelID, true)
 	if rec.Verdict != "deny" || rec.Action != "forwarded" || rec.Method != "CONNECT" || rec.BytesUp == 0 || rec.BytesDown == 0 ||
-		strings.Join(rec.Reasons, ",") != "RESIDENCY_NON_EU" || rec.Hash == "" {
+		!slices.Equal(rec.Reasons, []audit.Code{audit.CodeResidencyNonEU}) || rec.Hash == "" {
 		t.Errorf("tunnel record %+v", rec)
 	}
 	rec = g.waitRecord(t, privateID, false)
@@ -240,7 +240,7 @@ func TestAuditPostgresAndFailClosed(t *testing.T) {
 			}
 			resp, body := get(t, g.client("etat-civil", nil), g.httpURL("eu.test", "/"))
 			if mode == "enforce" {
-				if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Sovgate-Reasons") != audit.ReasonUnavailable {
+				if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Sovgate-Reasons") != string(audit.CodeAuditUnavailable) {
 					t.Errorf("enforce without audit: %d %q %s", resp.StatusCode, resp.Header.Get("Sovgate-Reasons"), body)
 				}
 			} else if resp.StatusCode != http.StatusOK {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sovgate/sovgate/audit/store"
+	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/decision"
 	"github.com/sovgate/sovgate/geo"
 	"github.com/sovgate/sovgate/policy"
@@ -158,7 +159,7 @@ func TestDPOExceptionExpiryWithAClock(t *testing.T) {
 
 	for _, tc := range []struct {
 		at         string
-		verdict    string
+		verdict    audit.Verdict
 		exceptions []string
 	}{
 		{"2026-12-31T08:00:00Z", "allow", []string{"2026-099-visio"}},

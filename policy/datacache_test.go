@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"net/netip"
+	"reflect"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -80,7 +81,7 @@ func TestDataCacheMatchesStore(t *testing.T) {
 						t.Fatalf("%s %s %s %v: got %+v, want %+v", app, host, country, providers, got, wantD)
 					}
 					for i := range got.Reasons {
-						if got.Reasons[i] != wantD.Reasons[i] {
+						if !reflect.DeepEqual(got.Reasons[i], wantD.Reasons[i]) {
 							t.Fatalf("%s %s %s %v: got %+v, want %+v", app, host, country, providers, got, wantD)
 						}
 					}

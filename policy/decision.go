@@ -13,6 +13,7 @@ var (
 	keyCode      = ast.StringTerm("code")
 	keyMessage   = ast.StringTerm("message")
 	keyException = ast.StringTerm("exception")
+	keyMessages  = ast.StringTerm("messages")
 )
 
 // decisionFromValue reads data.sovgate.decision. It is strict about the
@@ -79,7 +80,34 @@ func reasonFromValue(v ast.Value, i int) (Reason, error) {
 	if r.Exception, err = stringField(obj, keyException, where, false); err != nil {
 		return Reason{}, err
 	}
+	if r.Messages, err = messagesField(obj, where); err != nil {
+		return Reason{}, err
+	}
 	return r, nil
+}
+
+// messagesField reads the optional "messages" of a reason: an object of
+// strings keyed by language.
+func messagesField(obj ast.Object, where string) (map[string]string, error) {
+	t := obj.Get(keyMessages)
+	if t == nil {
+		return nil, nil
+	}
+	m, ok := t.Value.(ast.Object)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s.messages must be an object of strings keyed by language, got %s", ErrMalformedDecision, where, describe(t))
+	}
+	out := make(map[string]string, m.Len())
+	err := m.Iter(func(k, v *ast.Term) error {
+		key, kok := k.Value.(ast.String)
+		text, vok := v.Value.(ast.String)
+		if !kok || !vok {
+			return fmt.Errorf("%w: %s.messages must be an object of strings keyed by language, got %s: %s", ErrMalformedDecision, where, describe(k), describe(v))
+		}
+		out[string(key)] = string(text)
+		return nil
+	})
+	return out, err
 }
 
 // stringField reads obj[key] as a string; a missing optional field is "".

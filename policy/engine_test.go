@@ -185,6 +185,8 @@ func TestEvaluateMalformedDecision(t *testing.T) {
 		"code empty":        `decision := {"allow": false, "profile": "p", "reasons": [{"code": "", "message": "m"}]}`,
 		"message missing":   `decision := {"allow": false, "profile": "p", "reasons": [{"code": "C"}]}`,
 		"ip not a string":   `decision := {"allow": false, "profile": "p", "reasons": [{"code": "C", "message": "m", "ip": 1}]}`,
+		"messages a string": `decision := {"allow": false, "profile": "p", "reasons": [{"code": "C", "message": "m", "messages": "m"}]}`,
+		"message a number":  `decision := {"allow": false, "profile": "p", "reasons": [{"code": "C", "message": "m", "messages": {"fr": 1}}]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			e, err := policy.Load(t.Context(), bundleFS(map[string]string{"sovgate/p.rego": "package sovgate\n\n" + rule + "\n"}))
@@ -199,6 +201,26 @@ func TestEvaluateMalformedDecision(t *testing.T) {
 				t.Errorf("error does not name the revision: %v", err)
 			}
 		})
+	}
+}
+
+// A reason's messages in other languages are read beside its message.
+func TestEvaluateReasonMessages(t *testing.T) {
+	rule := `decision := {"allow": false, "profile": "p", "reasons": [
+		{"code": "C", "message": "in English", "messages": {"fr": "en français", "en": "in English"}},
+		{"code": "D", "message": "only this"},
+	]}`
+	e, err := policy.Load(t.Context(), bundleFS(map[string]string{"sovgate/p.rego": "package sovgate\n\n" + rule + "\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.Evaluate(t.Context(), usInput())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Reasons) != 2 || d.Reasons[0].Messages["fr"] != "en français" || d.Reasons[0].Messages["en"] != "in English" ||
+		d.Reasons[1].Messages != nil || d.Reasons[1].Message != "only this" {
+		t.Errorf("reasons %+v", d.Reasons)
 	}
 }
 

@@ -75,4 +75,7 @@ type Reason struct {
 	IP string `json:"ip,omitempty"`
 	// Exception is the id of the exception that applied (EXCEPTION_APPLIED).
 	Exception string `json:"exception,omitempty"`
+	// Messages are Message in other languages, keyed by language ("fr",
+	// "en"); readers fall back to Message for a language it lacks.
+	Messages map[string]string `json:"messages,omitempty"`
 }

@@ -101,8 +101,8 @@ func DecisionEntry(rec *audit.Record, recordPath bool) *Entry {
 		Host:           rec.Host,
 		Port:           int64(rec.Port),
 		Addresses:      addressesJSON(rec.Addresses),
-		Verdict:        rec.Verdict,
-		Action:         rec.Action,
+		Verdict:        string(rec.Verdict),
+		Action:         string(rec.Action),
 		Mode:           rec.Mode,
 		Reasons:        reasonsJSON(rec.Reasons),
 		PolicyRevision: rec.PolicyRevision,
@@ -113,10 +113,11 @@ func DecisionEntry(rec *audit.Record, recordPath bool) *Entry {
 	if recordPath {
 		e.Path = recordedPath(rec)
 	}
-	if len(rec.Exceptions) > 0 {
-		// The exceptions that allowed the request ride in the decision's
+	if len(rec.Exceptions) > 0 || rec.Profile != "" || len(rec.Categories) > 0 {
+		// What the policy applied (the profile, the app's categories, the
+		// exceptions that allowed the request) rides in the decision's
 		// detail column, so the chain's encoding needs no new column.
-		b, _ := json.Marshal(decisionDetail{Exceptions: rec.Exceptions})
+		b, _ := json.Marshal(decisionDetail{Exceptions: rec.Exceptions, Profile: rec.Profile, Categories: rec.Categories})
 		e.Detail = string(b)
 	}
 	e.tagList, e.hasTags = recordTags(rec.Addresses, rec.Reasons), true
@@ -128,6 +129,9 @@ type decisionDetail struct {
 	// Exceptions are the ids of the exceptions (data.sovgate.exceptions)
 	// that allowed the request.
 	Exceptions []string `json:"exceptions,omitempty"`
+	// Profile and Categories are the record's (see audit.Record).
+	Profile    string   `json:"profile,omitempty"`
+	Categories []string `json:"categories,omitempty"`
 }
 
 // CompletionEntry makes the completion entry of a finished exchange: the
@@ -170,7 +174,7 @@ func addressesJSON(addrs []audit.Address) string {
 	return string(b)
 }
 
-func reasonsJSON(reasons []string) string {
+func reasonsJSON(reasons []audit.Code) string {
 	if len(reasons) == 0 {
 		return "[]"
 	}
@@ -305,8 +309,8 @@ func (e *Entry) Record(completion *Entry) (audit.Stored, error) {
 		Host:           e.Host,
 		Port:           uint16(e.Port),
 		Path:           e.Path,
-		Verdict:        e.Verdict,
-		Action:         e.Action,
+		Verdict:        audit.Verdict(e.Verdict),
+		Action:         audit.Action(e.Action),
 		Mode:           e.Mode,
 		PolicyRevision: e.PolicyRevision,
 		DurationUS:     e.DurationUS,
@@ -315,7 +319,7 @@ func (e *Entry) Record(completion *Entry) (audit.Stored, error) {
 		PrevHash:       e.PrevHash,
 		Hash:           e.Hash,
 		Addresses:      []audit.Address{},
-		Reasons:        []string{},
+		Reasons:        []audit.Code{},
 	}
 	rec := &out.Record
 	if e.Addresses != "" {
@@ -333,7 +337,7 @@ func (e *Entry) Record(completion *Entry) (audit.Stored, error) {
 		if err := json.Unmarshal([]byte(e.Detail), &d); err != nil {
 			return out, err
 		}
-		rec.Exceptions = d.Exceptions
+		rec.Exceptions, rec.Profile, rec.Categories = d.Exceptions, d.Profile, d.Categories
 	}
 	if completion != nil {
 		rec.DurationUS = completion.DurationUS

@@ -16,7 +16,7 @@ func FuzzFastTags(f *testing.F) {
 	f.Fuzz(func(t *testing.T, c1, p1, region, reason, c2, p2 string) {
 		rec := &audit.Record{Addresses: []audit.Address{{IP: "192.0.2.1", Country: c1, Provider: p1, Region: region}, {IP: "2001:db8::1", Country: c2, Provider: p2}}}
 		if reason != "" {
-			rec.Reasons = []string{reason, reason + "_2"}
+			rec.Reasons = []audit.Code{audit.Code(reason), audit.Code(reason + "_2")}
 		}
 		e := DecisionEntry(rec, false)
 		want := e.tagList

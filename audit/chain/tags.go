@@ -26,7 +26,7 @@ func (e *Entry) Tags() ([]string, error) {
 			return nil, err
 		}
 	}
-	var reasons []string
+	var reasons []audit.Code
 	if e.Reasons != "" {
 		if err := json.Unmarshal([]byte(e.Reasons), &reasons); err != nil {
 			return nil, err
@@ -86,7 +86,9 @@ func fastTags(addrs, reasons string) ([]string, bool) {
 	return recordTags(list, codes), true
 }
 
-func recordTags(addrs []audit.Address, reasons []string) []string {
+// recordTags lists the index terms of a decision's addresses and reasons
+// (reason codes, as audit.Code or as the strings read from the column).
+func recordTags[C ~string](addrs []audit.Address, reasons []C) []string {
 	tags := make([]string, 0, 2*len(addrs)+len(reasons))
 	for _, a := range addrs {
 		if a.Country != "" {
@@ -98,7 +100,7 @@ func recordTags(addrs []audit.Address, reasons []string) []string {
 	}
 	for _, r := range reasons {
 		if r != "" {
-			tags = append(tags, TagReason+r)
+			tags = append(tags, TagReason+string(r))
 		}
 	}
 	sort.Strings(tags)

@@ -77,8 +77,8 @@ func (rw *RecordWriter) Write(r *audit.Stored) error {
 		}
 		row := []string{r.ID, r.Time.UTC().Format(time.RFC3339Nano), r.Node, r.App, r.SourceIP, r.Method, r.Scheme,
 			r.Host, strconv.Itoa(int(r.Port)), r.Path, strings.Join(Countries(&r.Record), ";"),
-			strings.Join(Providers(&r.Record), ";"), strings.Join(ips, ";"), r.Verdict, r.Action, r.Mode,
-			strings.Join(r.Reasons, ";"), strings.Join(r.Exceptions, ";"), r.PolicyRevision, strconv.FormatInt(r.DurationUS, 10),
+			strings.Join(Providers(&r.Record), ";"), strings.Join(ips, ";"), string(r.Verdict), string(r.Action), r.Mode,
+			joinCodes(r.Reasons, ";"), strings.Join(r.Exceptions, ";"), r.PolicyRevision, strconv.FormatInt(r.DurationUS, 10),
 			strconv.FormatInt(r.BytesUp, 10), strconv.FormatInt(r.BytesDown, 10), strconv.FormatBool(r.Completed),
 			r.PrevHash, r.Hash, strconv.FormatInt(r.Weight(), 10), lastText(&r.Record)}
 		for i := range row {
@@ -120,7 +120,7 @@ func (rw *RecordWriter) Close() error {
 // reasonsText lists the reason codes, with the count of a summary of
 // identical refusals ("RATE_LIMITED ×2999").
 func reasonsText(r *audit.Record) string {
-	text := strings.Join(r.Reasons, ",")
+	text := joinCodes(r.Reasons, ",")
 	if r.Count > 1 {
 		text += " ×" + strconv.FormatInt(r.Count, 10)
 	}
@@ -158,6 +158,17 @@ func Providers(r *audit.Record) []string {
 		}
 	}
 	return out
+}
+
+func joinCodes(codes []audit.Code, sep string) string {
+	var b strings.Builder
+	for i, c := range codes {
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(string(c))
+	}
+	return b.String()
 }
 
 func appendUnique(xs []string, x string) []string {

@@ -15,6 +15,7 @@ import (
 	"github.com/sovgate/sovgate/audit/audittest"
 	"github.com/sovgate/sovgate/audit/chain"
 	"github.com/sovgate/sovgate/audit/store"
+	"github.com/sovgate/sovgate/internal/lang"
 )
 
 // fixtureStore is a SQLite store of n decisions, the forwarded ones
@@ -33,7 +34,7 @@ func fixtureStore(t *testing.T, n int) (store.Store, []*audit.Record) {
 		r := audittest.Record(i, "gw-1")
 		recs = append(recs, r)
 		entries = append(entries, chain.DecisionEntry(r, false))
-		if r.Action == audit.ActionForwarded {
+		if r.Action == audit.Forwarded {
 			fin := *r
 			fin.BytesUp, fin.BytesDown, fin.DurationUS = int64(100+i), int64(1000+i), 5000
 			comps = append(comps, chain.CompletionEntry(&fin))
@@ -125,10 +126,11 @@ func TestReport(t *testing.T) {
 		}
 		want.Decisions++
 		switch {
-		case r.Verdict == audit.VerdictAllow:
+		case r.Verdict == audit.Allow:
 			want.Allowed++
-		case r.Action == audit.ActionBlocked:
+		case r.Action == audit.Blocked:
 			want.Violations++
+			want.ViolationsBlocked++
 			want.Blocked++
 		default:
 			want.Violations++
@@ -136,7 +138,8 @@ func TestReport(t *testing.T) {
 		}
 	}
 	got := rep.Totals
-	if got.Decisions != want.Decisions || got.Allowed != want.Allowed || got.Blocked != want.Blocked || got.ViolationsForwarded != want.ViolationsForwarded {
+	if got.Decisions != want.Decisions || got.Allowed != want.Allowed || got.Blocked != want.Blocked ||
+		got.ViolationsForwarded != want.ViolationsForwarded || got.ViolationsBlocked != want.ViolationsBlocked || got.Refusals != 0 {
 		t.Errorf("totals %+v, want %+v", got, want)
 	}
 	if got.BytesUp == 0 || len(rep.ViolationsByCountry) == 0 || rep.ViolationsByCountry[0].Key != "US" {
@@ -151,26 +154,28 @@ func TestReport(t *testing.T) {
 	}
 
 	var md bytes.Buffer
-	if err := rep.Write(&md, "md"); err != nil {
+	if err := rep.Write(&md, "md", lang.English); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"## Totals", "## Violations by app", "## Violations by destination country", "## Violations by provider", "## Violations by reason", "## Top destinations", "| US |"} {
+	for _, s := range []string{"## Totals", "## Sovereignty violations by app", "## Sovereignty violations by destination country",
+		"## Sovereignty violations by provider", "## Sovereignty violations by reason", "## Operational refusals by reason",
+		"No operational refusal.", "## Top destinations", "| United States (US) |", "| RESIDENCY_NON_EU: Address outside the EU/EEA |"} {
 		if !strings.Contains(md.String(), s) {
 			t.Errorf("markdown lacks %q:\n%s", s, md.String())
 		}
 	}
 	var cs bytes.Buffer
-	if err := rep.Write(&cs, "csv"); err != nil {
+	if err := rep.Write(&cs, "csv", lang.English); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := csv.NewReader(&cs).ReadAll()
-	if err != nil || len(rows) != len(rep.Transfers)+1 || rows[0][2] != "app" {
+	if err != nil || len(rows) != len(rep.Transfers)+1 || rows[0][2] != "app" || rows[0][10] != "class" {
 		t.Fatalf("csv %d rows %v", len(rows), err)
 	}
 
 	rep.ViolationsByApp[0].Key = `<script>alert(1)</script>`
 	var h bytes.Buffer
-	if err := rep.Write(&h, "html"); err != nil {
+	if err := rep.Write(&h, "html", lang.English); err != nil {
 		t.Fatal(err)
 	}
 	page := h.String()
@@ -180,7 +185,15 @@ func TestReport(t *testing.T) {
 	if strings.Contains(page, "src=") || strings.Contains(page, "<link") || strings.Count(page, "<svg") < 3 {
 		t.Error("html must carry its charts inline, with no external asset")
 	}
-	// The SVG charts are well-formed XML.
+	checkSVG(t, page)
+	if err := rep.Write(&h, "pdf", lang.English); err == nil {
+		t.Error("format pdf accepted")
+	}
+}
+
+// checkSVG checks that the SVG charts of a page are well-formed XML.
+func checkSVG(t *testing.T, page string) {
+	t.Helper()
 	for rest := page; ; {
 		i := strings.Index(rest, "<svg")
 		if i < 0 {
@@ -192,9 +205,6 @@ func TestReport(t *testing.T) {
 			t.Errorf("svg is not well-formed: %v\n%s", err, svg)
 		}
 		rest = rest[i+j+6:]
-	}
-	if err := rep.Write(&h, "pdf"); err == nil {
-		t.Error("format pdf accepted")
 	}
 }
 
@@ -208,7 +218,7 @@ func TestSummariesCount(t *testing.T) {
 	}
 	defer s.Close()
 	rec := audittest.Record(1, "gw-1")
-	rec.Verdict, rec.Action, rec.Reasons = audit.VerdictDeny, audit.ActionBlocked, []string{"RATE_LIMITED"}
+	rec.Verdict, rec.Action, rec.Reasons = audit.Deny, audit.Blocked, []audit.Code{audit.CodeRateLimited}
 	sum := *rec
 	sum.Count, sum.Last = 3000, rec.Time.Add(30*time.Second)
 	if _, _, err := s.Append(ctx, []*chain.Entry{chain.DecisionEntry(rec, false), chain.CompletionEntry(&sum)}, false); err != nil {
@@ -218,8 +228,9 @@ func TestSummariesCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Totals.Decisions != 3000 || rep.Totals.Blocked != 3000 || len(rep.ViolationsByReason) != 1 || rep.ViolationsByReason[0].Count != 3000 {
-		t.Errorf("totals %+v, by reason %+v", rep.Totals, rep.ViolationsByReason)
+	if rep.Totals.Decisions != 3000 || rep.Totals.Blocked != 3000 || rep.Totals.Refusals != 3000 || rep.Totals.Violations != 0 ||
+		len(rep.RefusalsByReason) != 1 || rep.RefusalsByReason[0].Count != 3000 || len(rep.ViolationsByReason) != 0 {
+		t.Errorf("totals %+v, refusals by reason %+v, violations by reason %+v", rep.Totals, rep.RefusalsByReason, rep.ViolationsByReason)
 	}
 	page, err := s.Query(ctx, store.Filter{})
 	if err != nil {

@@ -1,22 +1,25 @@
 // Package report turns the audit log into what auditors read: listings
 // in table, JSON or CSV, and summaries of a period in Markdown, CSV or
-// HTML.
+// HTML, in English or in French.
+//
+// A summary keeps two kinds of denials apart, because they mean different
+// things to a DPO: sovereignty violations (data going where the policy
+// says it must not: outside the EU/EEA, to an operator under a foreign
+// law) and operational refusals (a wrong password, a malformed request, a
+// rate limit, a private address: nothing was judged at fault about the
+// destination). A failed login is not a transfer outside the EU.
 package report
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
-	"html/template"
 	"io"
-	"math"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/audit/store"
+	"github.com/sovgate/sovgate/internal/lang"
 )
 
 // Report summarises the decisions of a period: what the auditors' monthly
@@ -28,16 +31,20 @@ type Report struct {
 	Store       string    `json:"store"`
 
 	Totals Totals `json:"totals"`
-	// Violations (verdict deny) broken down four ways; a record whose
+	// Sovereignty violations broken down four ways; a record whose
 	// addresses are in two countries counts once for each.
 	ViolationsByApp      []Count `json:"violations_by_app"`
 	ViolationsByCountry  []Count `json:"violations_by_country"`
 	ViolationsByProvider []Count `json:"violations_by_provider"`
 	ViolationsByReason   []Count `json:"violations_by_reason"`
+	// Operational refusals, by reason and by app.
+	RefusalsByReason []Count `json:"refusals_by_reason"`
+	RefusalsByApp    []Count `json:"refusals_by_app"`
 	// TopDestinations are the hosts with the most violations, then the
 	// most decisions.
 	TopDestinations []Destination `json:"top_destinations"`
-	// Transfers are decisions by app x country x provider x verdict.
+	// Transfers are decisions by app x country x provider x verdict (and
+	// class, for a denial).
 	Transfers []Transfer `json:"transfers"`
 	// Days are the decisions of each day (UTC) of the period.
 	Days []Day `json:"days"`
@@ -47,21 +54,27 @@ type Report struct {
 type Totals struct {
 	Decisions int64 `json:"decisions"`
 	Allowed   int64 `json:"allowed"`
-	// Violations are decisions with verdict deny: Blocked ones plus the
-	// ones monitor mode forwarded.
+	// Violations are denials of the sovereignty class: the ones monitor
+	// mode forwarded plus the blocked ones.
 	Violations          int64 `json:"violations"`
 	ViolationsForwarded int64 `json:"violations_forwarded"`
-	Blocked             int64 `json:"blocked"`
-	BytesUp             int64 `json:"bytes_up"`
-	BytesDown           int64 `json:"bytes_down"`
-	Apps                int   `json:"apps"`
-	Destinations        int   `json:"destinations"`
+	ViolationsBlocked   int64 `json:"violations_blocked"`
+	// Refusals are denials of the operational class.
+	Refusals          int64 `json:"refusals"`
+	RefusalsForwarded int64 `json:"refusals_forwarded"`
+	RefusalsBlocked   int64 `json:"refusals_blocked"`
+	// Blocked are every blocked decision, violation or refusal.
+	Blocked      int64 `json:"blocked"`
+	BytesUp      int64 `json:"bytes_up"`
+	BytesDown    int64 `json:"bytes_down"`
+	Apps         int   `json:"apps"`
+	Destinations int   `json:"destinations"`
 }
 
-// Count is one line of a breakdown of violations.
+// Count is one line of a breakdown of violations or refusals.
 type Count struct {
 	Key       string `json:"key"`
-	Count     int64  `json:"violations"`
+	Count     int64  `json:"count"`
 	Blocked   int64  `json:"blocked"`
 	Forwarded int64  `json:"forwarded"`
 }
@@ -71,6 +84,7 @@ type Destination struct {
 	Host       string   `json:"host"`
 	Decisions  int64    `json:"decisions"`
 	Violations int64    `json:"violations"`
+	Refusals   int64    `json:"refusals"`
 	Countries  []string `json:"countries"`
 	Providers  []string `json:"providers"`
 	Apps       []string `json:"apps"`
@@ -79,14 +93,16 @@ type Destination struct {
 
 // Transfer is one line of the app x country x provider x verdict table.
 type Transfer struct {
-	App       string `json:"app"`
-	Country   string `json:"country"`
-	Provider  string `json:"provider"`
-	Verdict   string `json:"verdict"`
-	Decisions int64  `json:"decisions"`
-	Forwarded int64  `json:"forwarded"`
-	BytesUp   int64  `json:"bytes_up"`
-	BytesDown int64  `json:"bytes_down"`
+	App     string        `json:"app"`
+	Country string        `json:"country"`
+	Provider string       `json:"provider"`
+	Verdict audit.Verdict `json:"verdict"`
+	// Class is the class of a denial; empty when allowed.
+	Class     audit.Class `json:"class,omitempty"`
+	Decisions int64       `json:"decisions"`
+	Forwarded int64       `json:"forwarded"`
+	BytesUp   int64       `json:"bytes_up"`
+	BytesDown int64       `json:"bytes_down"`
 }
 
 // Day is one day of the period.
@@ -94,7 +110,8 @@ type Day struct {
 	Date                string `json:"date"`
 	Allowed             int64  `json:"allowed"`
 	ViolationsForwarded int64  `json:"violations_forwarded"`
-	Blocked             int64  `json:"blocked"`
+	ViolationsBlocked   int64  `json:"violations_blocked"`
+	Refusals            int64  `json:"refusals"`
 }
 
 // Options chooses the period and the length of the top lists.
@@ -126,12 +143,20 @@ func Build(ctx context.Context, s store.Store, opts Options) (*Report, error) {
 	return r, nil
 }
 
+// transferKey is a line of the transfers table.
+type transferKey struct {
+	app, country, provider string
+	verdict                audit.Verdict
+	class                  audit.Class
+}
+
 // tally accumulates the breakdowns of a report, one record at a time (a
 // month of decisions is never held in memory).
 type tally struct {
 	byApp, byCountry, byProvider, byReason map[string]*Count
+	refusalsByReason, refusalsByApp        map[string]*Count
 	dests                                  map[string]*Destination
-	transfers                              map[[4]string]*Transfer
+	transfers                              map[transferKey]*Transfer
 	days                                   map[string]*Day
 	apps                                   map[string]bool
 }
@@ -139,7 +164,8 @@ type tally struct {
 func newTally() *tally {
 	return &tally{
 		byApp: map[string]*Count{}, byCountry: map[string]*Count{}, byProvider: map[string]*Count{}, byReason: map[string]*Count{},
-		dests: map[string]*Destination{}, transfers: map[[4]string]*Transfer{}, days: map[string]*Day{}, apps: map[string]bool{},
+		refusalsByReason: map[string]*Count{}, refusalsByApp: map[string]*Count{},
+		dests: map[string]*Destination{}, transfers: map[transferKey]*Transfer{}, days: map[string]*Day{}, apps: map[string]bool{},
 	}
 }
 
@@ -151,32 +177,50 @@ func (t *tally) add(tot *Totals, rec *audit.Stored) {
 	tot.BytesUp += rec.BytesUp
 	tot.BytesDown += rec.BytesDown
 	t.apps[rec.App] = true
-	deny := rec.Verdict == audit.VerdictDeny
-	day := rec.Time.UTC().Format("2006-01-02")
+	day := rec.Time.UTC().Format(time.DateOnly)
 	d := t.days[day]
 	if d == nil {
 		d = &Day{Date: day}
 		t.days[day] = d
 	}
+	blocked := rec.Action == audit.Blocked
+	if blocked {
+		tot.Blocked += n
+	}
+	class := rec.Class()
 	switch {
-	case !deny:
+	case class == "":
 		tot.Allowed += n
 		d.Allowed += n
-	case rec.Action == audit.ActionBlocked:
+	case class == audit.Operational:
+		tot.Refusals += n
+		d.Refusals += n
+		if blocked {
+			tot.RefusalsBlocked += n
+		} else {
+			tot.RefusalsForwarded += n
+		}
+	case blocked:
 		tot.Violations += n
-		tot.Blocked += n
-		d.Blocked += n
+		tot.ViolationsBlocked += n
+		d.ViolationsBlocked += n
 	default:
 		tot.Violations += n
 		tot.ViolationsForwarded += n
 		d.ViolationsForwarded += n
 	}
 	countries, providers := Countries(&rec.Record), Providers(&rec.Record)
-	if deny {
+	switch class {
+	case audit.Sovereignty:
 		t.addViolation(rec, countries, providers)
+	case audit.Operational:
+		count(t.refusalsByApp, rec.App, rec)
+		for _, code := range rec.Reasons {
+			count(t.refusalsByReason, string(code), rec)
+		}
 	}
-	t.addDestination(rec, deny, countries, providers)
-	t.addTransfers(rec)
+	t.addDestination(rec, class, countries, providers)
+	t.addTransfers(rec, class)
 }
 
 // addViolation counts a violation by app, country, provider and reason.
@@ -186,15 +230,19 @@ func (t *tally) addViolation(rec *audit.Stored, countries, providers []string) {
 		count(t.byCountry, c, rec)
 	}
 	if len(providers) == 0 {
-		count(t.byProvider, "(none known)", rec)
+		count(t.byProvider, noProvider, rec)
 	}
 	for _, p := range providers {
 		count(t.byProvider, p, rec)
 	}
 	for _, code := range rec.Reasons {
-		count(t.byReason, code, rec)
+		count(t.byReason, string(code), rec)
 	}
 }
+
+// noProvider is the key of violations whose addresses no provider is
+// known for.
+const noProvider = "(none known)"
 
 func count(m map[string]*Count, key string, rec *audit.Stored) {
 	c := m[key]
@@ -204,14 +252,14 @@ func count(m map[string]*Count, key string, rec *audit.Stored) {
 	}
 	n := rec.Weight()
 	c.Count += n
-	if rec.Action == audit.ActionBlocked {
+	if rec.Action == audit.Blocked {
 		c.Blocked += n
 	} else {
 		c.Forwarded += n
 	}
 }
 
-func (t *tally) addDestination(rec *audit.Stored, deny bool, countries, providers []string) {
+func (t *tally) addDestination(rec *audit.Stored, class audit.Class, countries, providers []string) {
 	dest := t.dests[rec.Host]
 	if dest == nil {
 		dest = &Destination{Host: rec.Host}
@@ -219,8 +267,11 @@ func (t *tally) addDestination(rec *audit.Stored, deny bool, countries, provider
 	}
 	dest.Decisions += rec.Weight()
 	dest.BytesUp += rec.BytesUp
-	if deny {
+	switch class {
+	case audit.Sovereignty:
 		dest.Violations += rec.Weight()
+	case audit.Operational:
+		dest.Refusals += rec.Weight()
 	}
 	for _, c := range countries {
 		dest.Countries = appendUnique(dest.Countries, c)
@@ -235,33 +286,36 @@ func (t *tally) addDestination(rec *audit.Stored, deny bool, countries, provider
 
 // addTransfers adds one transfer line per distinct (country, provider) of
 // the record.
-func (t *tally) addTransfers(rec *audit.Stored) {
+func (t *tally) addTransfers(rec *audit.Stored, class audit.Class) {
 	pairs := map[[2]string]bool{}
 	for _, a := range rec.Addresses {
 		c := a.Country
 		if c == "" {
-			c = "??"
+			c = unknownCountry
 		}
 		pairs[[2]string{c, a.Provider}] = true
 	}
 	if len(pairs) == 0 {
-		pairs[[2]string{"??", ""}] = true
+		pairs[[2]string{unknownCountry, ""}] = true
 	}
 	for p := range pairs {
-		k := [4]string{rec.App, p[0], p[1], rec.Verdict}
+		k := transferKey{app: rec.App, country: p[0], provider: p[1], verdict: rec.Verdict, class: class}
 		tr := t.transfers[k]
 		if tr == nil {
-			tr = &Transfer{App: rec.App, Country: p[0], Provider: p[1], Verdict: rec.Verdict}
+			tr = &Transfer{App: rec.App, Country: p[0], Provider: p[1], Verdict: rec.Verdict, Class: class}
 			t.transfers[k] = tr
 		}
 		tr.Decisions += rec.Weight()
-		if rec.Action == audit.ActionForwarded {
+		if rec.Action == audit.Forwarded {
 			tr.Forwarded += rec.Weight()
 		}
 		tr.BytesUp += rec.BytesUp
 		tr.BytesDown += rec.BytesDown
 	}
 }
+
+// unknownCountry stands for an address whose country is unknown.
+const unknownCountry = "??"
 
 // fill puts the tally, sorted and cut to the top lists, into r.
 func (t *tally) fill(r *Report, top int) {
@@ -270,6 +324,8 @@ func (t *tally) fill(r *Report, top int) {
 	r.ViolationsByCountry = topCounts(t.byCountry, top)
 	r.ViolationsByProvider = topCounts(t.byProvider, top)
 	r.ViolationsByReason = topCounts(t.byReason, top)
+	r.RefusalsByReason = topCounts(t.refusalsByReason, top)
+	r.RefusalsByApp = topCounts(t.refusalsByApp, top)
 	for _, d := range t.dests {
 		r.TopDestinations = append(r.TopDestinations, *d)
 	}
@@ -300,7 +356,10 @@ func (t *tally) fill(r *Report, top int) {
 		if a.Provider != b.Provider {
 			return a.Provider < b.Provider
 		}
-		return a.Verdict < b.Verdict
+		if a.Verdict != b.Verdict {
+			return a.Verdict < b.Verdict
+		}
+		return a.Class < b.Class
 	})
 	for _, d := range t.days {
 		r.Days = append(r.Days, *d)
@@ -325,264 +384,18 @@ func topCounts(m map[string]*Count, top int) []Count {
 	return out
 }
 
-func (r *Report) period() string {
-	since, until := "the beginning", "now"
-	if !r.Since.IsZero() {
-		since = r.Since.Format(time.RFC3339)
-	}
-	if !r.Until.IsZero() {
-		until = r.Until.Format(time.RFC3339)
-	}
-	return since + " to " + until
-}
+// Formats of `audit report`.
+var Formats = []string{"md", "csv", "html"}
 
-func pct(n, of int64) string {
-	if of == 0 {
-		return "0%"
-	}
-	return strconv.FormatFloat(100*float64(n)/float64(of), 'f', 1, 64) + "%"
-}
-
-// mdCell keeps a value inside its Markdown table cell.
-func mdCell(s string) string {
-	return strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ").Replace(s)
-}
-
-// WriteMarkdown writes the report as Markdown.
-func (r *Report) WriteMarkdown(w io.Writer) error {
-	var b strings.Builder
-	t := r.Totals
-	fmt.Fprintf(&b, "# sovgate audit report\n\nPeriod: %s (UTC). Store: %s. Generated %s.\n\n", r.period(), mdCell(r.Store), r.GeneratedAt.Format(time.RFC3339))
-	b.WriteString("## Totals\n\n| | decisions | share |\n| --- | ---: | ---: |\n")
-	fmt.Fprintf(&b, "| all decisions | %d | 100%% |\n", t.Decisions)
-	fmt.Fprintf(&b, "| allowed | %d | %s |\n", t.Allowed, pct(t.Allowed, t.Decisions))
-	fmt.Fprintf(&b, "| violations (verdict deny) | %d | %s |\n", t.Violations, pct(t.Violations, t.Decisions))
-	fmt.Fprintf(&b, "| of which forwarded (monitor mode) | %d | %s |\n", t.ViolationsForwarded, pct(t.ViolationsForwarded, t.Decisions))
-	fmt.Fprintf(&b, "| of which blocked | %d | %s |\n", t.Blocked, pct(t.Blocked, t.Decisions))
-	fmt.Fprintf(&b, "\n%d apps, %d destinations; %s sent, %s received through forwarded exchanges.\n", t.Apps, t.Destinations, humanBytes(t.BytesUp), humanBytes(t.BytesDown))
-	for _, sec := range []struct {
-		title, key string
-		rows       []Count
-	}{
-		{"Violations by app", "app", r.ViolationsByApp},
-		{"Violations by destination country", "country", r.ViolationsByCountry},
-		{"Violations by provider", "provider", r.ViolationsByProvider},
-		{"Violations by reason", "reason", r.ViolationsByReason},
-	} {
-		fmt.Fprintf(&b, "\n## %s\n\n", sec.title)
-		if len(sec.rows) == 0 {
-			b.WriteString("No violation.\n")
-			continue
-		}
-		fmt.Fprintf(&b, "| %s | violations | forwarded | blocked |\n| --- | ---: | ---: | ---: |\n", sec.key)
-		for _, c := range sec.rows {
-			fmt.Fprintf(&b, "| %s | %d | %d | %d |\n", mdCell(c.Key), c.Count, c.Forwarded, c.Blocked)
-		}
-	}
-	b.WriteString("\n## Top destinations\n\n")
-	if len(r.TopDestinations) == 0 {
-		b.WriteString("No decision in this period.\n")
-	} else {
-		b.WriteString("| host | decisions | violations | countries | providers | apps |\n| --- | ---: | ---: | --- | --- | --- |\n")
-		for _, d := range r.TopDestinations {
-			fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %s |\n", mdCell(d.Host), d.Decisions, d.Violations,
-				mdCell(orDash(strings.Join(d.Countries, ", "))), mdCell(orDash(strings.Join(d.Providers, ", "))), mdCell(strings.Join(d.Apps, ", ")))
-		}
-	}
-	b.WriteString("\n## Transfers by app, country, provider and verdict\n\n")
-	if len(r.Transfers) == 0 {
-		b.WriteString("No decision in this period.\n")
-	} else {
-		b.WriteString("| app | country | provider | verdict | decisions | forwarded | bytes up | bytes down |\n| --- | --- | --- | --- | ---: | ---: | ---: | ---: |\n")
-		for _, tr := range r.Transfers {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %d | %d | %d |\n", mdCell(tr.App), mdCell(tr.Country), mdCell(orDash(tr.Provider)),
-				tr.Verdict, tr.Decisions, tr.Forwarded, tr.BytesUp, tr.BytesDown)
-		}
-	}
-	b.WriteString("\nCheck that the log was not altered: `sovgate audit verify`.\n")
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-// WriteCSV writes the transfers table (app x country x provider x
-// verdict), the report's data in a shape spreadsheets pivot.
-func (r *Report) WriteCSV(w io.Writer) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write([]string{"since", "until", "app", "country", "provider", "verdict", "decisions", "forwarded", "bytes_up", "bytes_down"}); err != nil {
-		return err
-	}
-	since, until := "", ""
-	if !r.Since.IsZero() {
-		since = r.Since.Format(time.RFC3339)
-	}
-	if !r.Until.IsZero() {
-		until = r.Until.Format(time.RFC3339)
-	}
-	for _, tr := range r.Transfers {
-		row := []string{since, until, tr.App, tr.Country, tr.Provider, tr.Verdict, strconv.FormatInt(tr.Decisions, 10),
-			strconv.FormatInt(tr.Forwarded, 10), strconv.FormatInt(tr.BytesUp, 10), strconv.FormatInt(tr.BytesDown, 10)}
-		for i := range row {
-			row[i] = csvSafe(row[i])
-		}
-		if err := cw.Write(row); err != nil {
-			return err
-		}
-	}
-	cw.Flush()
-	return cw.Error()
-}
-
-// bar is one bar of a horizontal bar chart.
-type bar struct {
-	Label            string
-	Forwarded        int64
-	Blocked          int64
-	Y                int
-	WForward, WBlock float64
-	XBlock, XText    float64
-}
-
-// column is one day of the timeline chart.
-type column struct {
-	Date                   string
-	X, W                   float64
-	YA, HA, YF, HF, YB, HB float64
-	Title                  string
-}
-
-type chart struct {
-	Title  string
-	Height int
-	Bars   []bar
-}
-
-func barChart(title string, rows []Count) chart {
-	c := chart{Title: title}
-	var maxN int64 = 1
-	for _, r := range rows {
-		if r.Count > maxN {
-			maxN = r.Count
-		}
-	}
-	const width = 460.0
-	for i, r := range rows {
-		b := bar{Label: r.Key, Forwarded: r.Forwarded, Blocked: r.Blocked, Y: 8 + i*26}
-		b.WForward = width * float64(r.Forwarded) / float64(maxN)
-		b.WBlock = width * float64(r.Blocked) / float64(maxN)
-		b.XBlock = 170 + b.WForward
-		b.XText = 176 + b.WForward + b.WBlock
-		c.Bars = append(c.Bars, b)
-	}
-	c.Height = 16 + 26*len(rows)
-	return c
-}
-
-func timeline(days []Day) ([]column, int) {
-	const width, height, top = 760.0, 180.0, 10.0
-	if len(days) == 0 {
-		return nil, 0
-	}
-	var maxN int64 = 1
-	for _, d := range days {
-		if n := d.Allowed + d.ViolationsForwarded + d.Blocked; n > maxN {
-			maxN = n
-		}
-	}
-	w := width / float64(len(days))
-	cols := make([]column, len(days))
-	for i, d := range days {
-		scale := func(n int64) float64 { return math.Round(height*float64(n)/float64(maxN)*10) / 10 }
-		c := column{Date: d.Date, X: 40 + float64(i)*w, W: math.Max(w-2, 1)}
-		c.HB, c.HF, c.HA = scale(d.Blocked), scale(d.ViolationsForwarded), scale(d.Allowed)
-		base := top + height
-		c.YB = base - c.HB
-		c.YF = c.YB - c.HF
-		c.YA = c.YF - c.HA
-		c.Title = fmt.Sprintf("%s: %d allowed, %d violations forwarded, %d blocked", d.Date, d.Allowed, d.ViolationsForwarded, d.Blocked)
-		cols[i] = c
-	}
-	return cols, int(maxN)
-}
-
-var htmlReport = template.Must(template.New("report").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>sovgate audit report {{.R.Since.Format "2006-01-02"}} – {{.R.Until.Format "2006-01-02"}}</title>
-<style>
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:60rem;color:#1d2433;line-height:1.4}
-h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d8dce3}
-.meta{color:#5b6475}.cards{display:flex;gap:1rem;flex-wrap:wrap;margin:1rem 0}
-.card{border:1px solid #d8dce3;border-radius:.5rem;padding:.7rem 1rem;min-width:9rem}
-.card b{display:block;font-size:1.6rem}.allow{color:#2e7d32}.fwd{color:#c77700}.block{color:#b3261e}
-table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #eceff3}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}svg text{font-size:12px;fill:#1d2433}
-.legend span{display:inline-block;width:.8rem;height:.8rem;margin:0 .3rem 0 1rem;vertical-align:middle}
-</style></head><body>
-<h1>sovgate audit report</h1>
-<p class="meta">Period {{.Period}} (UTC) · store {{.R.Store}} · generated {{.R.GeneratedAt.Format "2006-01-02 15:04 MST"}}</p>
-<div class="cards">
-<div class="card">decisions<b>{{.R.Totals.Decisions}}</b></div>
-<div class="card allow">allowed<b>{{.R.Totals.Allowed}}</b>{{.PctAllowed}}</div>
-<div class="card fwd">violations forwarded<b>{{.R.Totals.ViolationsForwarded}}</b>monitor mode</div>
-<div class="card block">violations blocked<b>{{.R.Totals.Blocked}}</b>enforce mode</div>
-</div>
-<h2>Decisions per day</h2>
-<p class="legend"><span style="background:#7cb87f"></span>allowed<span style="background:#f0a030"></span>violation, forwarded<span style="background:#d9534f"></span>violation, blocked</p>
-{{if .Days}}<svg role="img" aria-label="Decisions per day: allowed, violations forwarded, violations blocked" width="800" height="215" viewBox="0 0 800 215">
-<line x1="38" y1="190" x2="800" y2="190" stroke="#9aa3b2"/><text x="0" y="16">{{.MaxDay}}</text><text x="0" y="190">0</text>
-{{range .Days}}<g><title>{{.Title}}</title><rect x="{{.X}}" y="{{.YA}}" width="{{.W}}" height="{{.HA}}" fill="#7cb87f"/><rect x="{{.X}}" y="{{.YF}}" width="{{.W}}" height="{{.HF}}" fill="#f0a030"/><rect x="{{.X}}" y="{{.YB}}" width="{{.W}}" height="{{.HB}}" fill="#d9534f"/></g>
-{{end}}<text x="40" y="207">{{.FirstDay}}</text><text x="800" y="207" text-anchor="end">{{.LastDay}}</text>
-</svg>{{else}}<p>No decision in this period.</p>{{end}}
-{{range .Charts}}<h2>{{.Title}}</h2>
-{{if .Bars}}<svg role="img" aria-label="{{.Title}}" width="800" height="{{.Height}}" viewBox="0 0 800 {{.Height}}">
-{{range .Bars}}<g><title>{{.Label}}: {{.Forwarded}} forwarded, {{.Blocked}} blocked</title><text x="164" y="{{.Y}}" dy="14" text-anchor="end">{{.Label}}</text><rect x="170" y="{{.Y}}" width="{{.WForward}}" height="18" fill="#f0a030"/><rect x="{{.XBlock}}" y="{{.Y}}" width="{{.WBlock}}" height="18" fill="#d9534f"/><text x="{{.XText}}" y="{{.Y}}" dy="14">{{.Forwarded}} + {{.Blocked}}</text></g>
-{{end}}</svg>{{else}}<p>No violation.</p>{{end}}
-{{end}}
-<h2>Top destinations</h2>
-<table><tr><th>host</th><th class="n">decisions</th><th class="n">violations</th><th>countries</th><th>providers</th><th>apps</th></tr>
-{{range .R.TopDestinations}}<tr><td>{{.Host}}</td><td class="n">{{.Decisions}}</td><td class="n">{{.Violations}}</td><td>{{range $i, $c := .Countries}}{{if $i}}, {{end}}{{$c}}{{end}}</td><td>{{range $i, $p := .Providers}}{{if $i}}, {{end}}{{$p}}{{end}}</td><td>{{range $i, $a := .Apps}}{{if $i}}, {{end}}{{$a}}{{end}}</td></tr>
-{{end}}</table>
-<h2>Transfers by app, country, provider and verdict</h2>
-<table><tr><th>app</th><th>country</th><th>provider</th><th>verdict</th><th class="n">decisions</th><th class="n">forwarded</th><th class="n">bytes up</th><th class="n">bytes down</th></tr>
-{{range .R.Transfers}}<tr><td>{{.App}}</td><td>{{.Country}}</td><td>{{.Provider}}</td><td>{{.Verdict}}</td><td class="n">{{.Decisions}}</td><td class="n">{{.Forwarded}}</td><td class="n">{{.BytesUp}}</td><td class="n">{{.BytesDown}}</td></tr>
-{{end}}</table>
-<p class="meta">Check that the log was not altered: <code>sovgate audit verify</code>.</p>
-</body></html>
-`))
-
-// WriteHTML writes the report as one self-contained HTML page (inline CSS
-// and SVG charts, no external asset).
-func (r *Report) WriteHTML(w io.Writer) error {
-	days, maxDay := timeline(r.Days)
-	data := struct {
-		R                 *Report
-		Period            string
-		PctAllowed        string
-		Days              []column
-		MaxDay            int
-		FirstDay, LastDay string
-		Charts            []chart
-	}{R: r, Period: r.period(), PctAllowed: pct(r.Totals.Allowed, r.Totals.Decisions), Days: days, MaxDay: maxDay,
-		Charts: []chart{
-			barChart("Violations by destination country", r.ViolationsByCountry),
-			barChart("Violations by app", r.ViolationsByApp),
-			barChart("Violations by provider", r.ViolationsByProvider),
-			barChart("Violations by reason", r.ViolationsByReason),
-		}}
-	if len(r.Days) > 0 {
-		data.FirstDay, data.LastDay = r.Days[0].Date, r.Days[len(r.Days)-1].Date
-	}
-	return htmlReport.Execute(w, data)
-}
-
-// Write writes the report in format md, csv or html.
-func (r *Report) Write(w io.Writer, format string) error {
+// Write writes the report in format md, csv or html, in l.
+func (r *Report) Write(w io.Writer, format string, l lang.Lang) error {
 	switch format {
 	case "md", "markdown":
-		return r.WriteMarkdown(w)
+		return r.WriteMarkdown(w, l)
 	case "csv":
-		return r.WriteCSV(w)
+		return r.WriteCSV(w, l)
 	case "html":
-		return r.WriteHTML(w)
+		return r.WriteHTML(w, l)
 	}
 	return fmt.Errorf("format %q: use md, csv or html", format)
 }

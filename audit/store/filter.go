@@ -52,12 +52,12 @@ func (f *Filter) Normalize() error {
 	f.Node = strings.TrimSpace(f.Node)
 	f.ID = strings.TrimSpace(f.ID)
 	switch f.Verdict {
-	case "", audit.VerdictAllow, audit.VerdictDeny:
+	case "", string(audit.Allow), string(audit.Deny):
 	default:
 		return fmt.Errorf("verdict %q: use allow or deny", f.Verdict)
 	}
 	switch f.Action {
-	case "", audit.ActionForwarded, audit.ActionBlocked:
+	case "", string(audit.Forwarded), string(audit.Blocked):
 	default:
 		return fmt.Errorf("action %q: use forwarded or blocked", f.Action)
 	}

@@ -39,7 +39,7 @@ func FuzzFilterFromQuery(f *testing.F) {
 		if flt.Limit < 0 || flt.Limit > MaxLimit {
 			t.Fatalf("limit %d accepted", flt.Limit)
 		}
-		if flt.Verdict != "" && flt.Verdict != audit.VerdictAllow && flt.Verdict != audit.VerdictDeny {
+		if flt.Verdict != "" && flt.Verdict != string(audit.Allow) && flt.Verdict != string(audit.Deny) {
 			t.Fatalf("verdict %q accepted", flt.Verdict)
 		}
 		s := &sqlStore{postgres: true}

@@ -135,7 +135,7 @@ func TestSummaryOfRefusalsIsOneRecordWithItsCount(t *testing.T) {
 	backends(t, func(t *testing.T, s Store, _ string) {
 		ctx := context.Background()
 		rec := audittest.Record(3, "gw-1")
-		rec.Verdict, rec.Action, rec.Reasons = audit.VerdictDeny, audit.ActionBlocked, []string{"RATE_LIMITED"}
+		rec.Verdict, rec.Action, rec.Reasons = audit.Deny, audit.Blocked, []audit.Code{audit.CodeRateLimited}
 		appendRecords(t, s, rec)
 		sum := *rec
 		sum.Count, sum.Last, sum.DurationUS = 2999, rec.Time.Add(42*time.Second), (42 * time.Second).Microseconds()
@@ -186,7 +186,7 @@ func TestQueryFiltersAndPaging(t *testing.T) {
 			switch {
 			case !f.Since.IsZero() && r.Time.Before(f.Since), !f.Until.IsZero() && !r.Time.Before(f.Until):
 				return false
-			case f.App != "" && r.App != f.App, f.Verdict != "" && r.Verdict != f.Verdict, f.Action != "" && r.Action != f.Action:
+			case f.App != "" && r.App != f.App, f.Verdict != "" && string(r.Verdict) != f.Verdict, f.Action != "" && string(r.Action) != f.Action:
 				return false
 			case f.Host != "" && !strings.HasPrefix(f.Host, "*.") && r.Host != f.Host:
 				return false
@@ -196,7 +196,7 @@ func TestQueryFiltersAndPaging(t *testing.T) {
 				return false
 			case f.Provider != "" && !has(func(a audit.Address) bool { return a.Provider == f.Provider }):
 				return false
-			case f.Reason != "" && !strings.Contains(strings.Join(r.Reasons, ","), f.Reason):
+			case f.Reason != "" && !strings.Contains(fmt.Sprint(r.Reasons), f.Reason):
 				return false
 			}
 			return true

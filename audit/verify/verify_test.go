@@ -86,8 +86,8 @@ func TestVerifyFindsAnEditedException(t *testing.T) {
 	backends(t, func(t *testing.T, s store.Store, loc string) {
 		ctx := context.Background()
 		rec := audittest.Record(1, "gw-1")
-		rec.Verdict, rec.Action = audit.VerdictAllow, audit.ActionForwarded
-		rec.Reasons = []string{"EXCEPTION_APPLIED", "RESIDENCY_NON_EU"}
+		rec.Verdict, rec.Action = audit.Allow, audit.Forwarded
+		rec.Reasons = []audit.Code{audit.CodeExceptionApplied, audit.CodeResidencyNonEU}
 		rec.Exceptions = []string{"derog-2026-014"}
 		appendRecords(t, s, rec, audittest.Record(2, "gw-1"))
 		page, err := s.Query(ctx, store.Filter{})

@@ -9,19 +9,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/caddy-modules/sovereignty"
 	"github.com/sovgate/sovgate/decision"
 )
@@ -217,7 +213,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	defer out.Release() // idempotent; a tunnel releases its slot as it closes
 	if out.Blocked() {
 		h.decided(out)
-		h.writeBlocked(w, out)
+		writeBlocked(w, r, out)
 		return nil
 	}
 	if isConnect {
@@ -227,7 +223,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	h.decided(out)
 	if out.Blocked() { // the decision could not be recorded, and enforce mode fails closed
-		h.writeBlocked(w, out)
+		writeBlocked(w, r, out)
 		return nil
 	}
 	return h.forward(w, r, out)
@@ -244,12 +240,11 @@ func (h *Handler) decided(out *decision.Outcome) {
 	}
 	if out.Mode == decision.Enforce && !out.Blocked() {
 		h.logger.Error("decision not recorded: refused (enforce mode fails closed)", zap.String("id", out.ID), zap.Error(err))
-		out.Verdict, out.Action, out.Status = audit.VerdictDeny, audit.ActionBlocked, http.StatusServiceUnavailable
-		out.Reasons, out.Detail, out.Addrs = []string{audit.ReasonUnavailable}, "the decision could not be recorded in the audit log", nil
+		h.pipeline.RefuseUnrecorded(out)
 		return
 	}
 	h.logger.Error("DECISION NOT RECORDED in the audit log", zap.String("id", out.ID), zap.String("mode", string(out.Mode)),
-		zap.String("action", out.Action), zap.Error(err))
+		zap.String("action", string(out.Action)), zap.Error(err))
 }
 
 // connectTarget reads the authority of a CONNECT request. HTTP/2 and
@@ -272,48 +267,6 @@ func rawTarget(r *http.Request) decision.Target {
 		t.Scheme = r.URL.Scheme
 	}
 	return t
-}
-
-// writeBlocked answers a request that will not be forwarded: the status of
-// the outcome, headers that let the app's code react, and a short body that
-// a person can read.
-func (h *Handler) writeBlocked(w http.ResponseWriter, out *decision.Outcome) {
-	hdr := w.Header()
-	hdr.Set("Sovgate-Decision", out.Verdict)
-	hdr.Set("Sovgate-Decision-Id", out.ID)
-	hdr.Set("Sovgate-Reasons", strings.Join(out.Reasons, ","))
-	hdr.Set("Content-Type", "text/plain; charset=utf-8")
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	if out.RetryAfter > 0 {
-		hdr.Set("Retry-After", strconv.Itoa(int(math.Ceil(out.RetryAfter.Seconds()))))
-	}
-	if out.Status == http.StatusProxyAuthRequired {
-		hdr.Set("Proxy-Authenticate", `Basic realm="sovgate", charset="UTF-8"`)
-	}
-	w.WriteHeader(out.Status)
-	_, _ = w.Write([]byte(blockedBody(out)))
-}
-
-func blockedBody(out *decision.Outcome) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "sovgate refused %s (%d %s)\n", out.Target.String(), out.Status, http.StatusText(out.Status))
-	fmt.Fprintf(&b, "decision id: %s\n", out.ID)
-	if out.Decision != nil && len(out.Decision.Reasons) > 0 {
-		for _, r := range out.Decision.Reasons {
-			fmt.Fprintf(&b, "- %s: %s\n", r.Code, r.Message)
-		}
-	} else {
-		for _, code := range out.Reasons {
-			if out.Detail != "" {
-				fmt.Fprintf(&b, "- %s: %s\n", code, out.Detail)
-			} else {
-				fmt.Fprintf(&b, "- %s\n", code)
-			}
-		}
-	}
-	b.WriteString("Ask your data protection team about this decision id.\n")
-	return b.String()
 }
 
 // writeUpstreamError answers when an allowed destination could not be

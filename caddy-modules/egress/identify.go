@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -13,25 +12,10 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/caddy-modules/sovereignty"
 	"github.com/sovgate/sovgate/decision"
 	"github.com/sovgate/sovgate/policy"
-)
-
-// Reason codes of requests refused because the app is not identified
-// (407 Proxy Authentication Required, in every mode).
-const (
-	// CodeAuthFailed: the client presented credentials that do not hold
-	// (a wrong password, a user the credentials file does not know, or a
-	// client certificate and Basic credentials naming two apps).
-	CodeAuthFailed = "AUTH_FAILED"
-	// CodeIdentityRequired: require_identity is on and nothing identified
-	// the client.
-	CodeIdentityRequired = "IDENTITY_REQUIRED"
-	// CodeAuthRateLimited: the client's address, or the app it claims,
-	// failed to log in too often; the password is not checked (429 with
-	// Retry-After).
-	CodeAuthRateLimited = "AUTH_RATE_LIMITED"
 )
 
 // claim says who a request comes from as far as is known without a slow
@@ -75,6 +59,13 @@ func (h *Handler) claim(r *http.Request) decision.Caller {
 //  4. otherwise the app is "unknown" (identified_by "none"), or, with
 //     require_identity, the request is refused (407).
 //
+// Credentials that do not hold (a wrong password, a user the credentials
+// file does not know, a client certificate and Basic credentials naming
+// two apps) are refused with AUTH_FAILED (407, in every mode); a source or
+// an app that failed to log in too often with AUTH_RATE_LIMITED (429 with
+// Retry-After, the password is not checked); a client nothing identified,
+// with require_identity, with IDENTITY_REQUIRED (407).
+//
 // The registry is the one of the policy revision in service. A malformed
 // Proxy-Authorization header is a bad request (400 BAD_TARGET).
 func (h *Handler) identify(ctx context.Context, r *http.Request) (decision.Caller, *decision.Refusal) {
@@ -107,24 +98,27 @@ func (h *Handler) identify(ctx context.Context, r *http.Request) (decision.Calle
 			var throttled *sovereignty.ThrottledError
 			switch {
 			case errors.As(err, &throttled):
-				return c, &decision.Refusal{Status: http.StatusTooManyRequests, Code: CodeAuthRateLimited,
-					Detail: throttled.Error(), RetryAfter: throttled.RetryAfter}
+				detail := audit.LoginsThrottledFromSource(throttled.Source, throttled.RetryAfter)
+				if throttled.App != "" {
+					detail = audit.LoginsThrottledForApp(throttled.App, throttled.RetryAfter)
+				}
+				return c, &decision.Refusal{Status: http.StatusTooManyRequests, Code: audit.CodeAuthRateLimited,
+					Detail: detail, RetryAfter: throttled.RetryAfter}
 			case err != nil:
-				return c, authFailed(fmt.Sprintf("wrong proxy credentials for app %q", user))
+				return c, authFailed(audit.WrongPassword(user))
 			}
 		} else if app := apps.Get(user); app != nil && !app.Basic && (len(app.CertNames) > 0 || len(app.CIDRs) > 0) {
 			// Without a credentials file nothing checks the user name, so
 			// it must not take the place of a certificate or a network the
 			// registry requires: an app that could be claimed by name
 			// would lend its profile to any client.
-			return c, authFailed(fmt.Sprintf(
-				"app %q is identified by its client certificate or source network (identified_by), not by an unchecked proxy user name", user))
+			return c, authFailed(audit.NameNotEnough(user))
 		}
 		switch {
 		case c.IdentifiedBy == "none":
 			c.App, c.IdentifiedBy, c.Verified = user, "basic", verified
 		case c.App != user:
-			return c, authFailed(fmt.Sprintf("the client certificate identifies app %q and the proxy credentials app %q", c.App, user))
+			return c, authFailed(audit.CertificateAndPasswordDisagree(c.App, user))
 		}
 	}
 
@@ -134,19 +128,18 @@ func (h *Handler) identify(ctx context.Context, r *http.Request) (decision.Calle
 		}
 	}
 	if c.IdentifiedBy == "none" && id != nil && id.Require {
-		return c, &decision.Refusal{Status: http.StatusProxyAuthRequired, Code: CodeIdentityRequired,
-			Detail: "this gateway requires every app to identify itself (client certificate, proxy credentials or registered source network)"}
+		return c, &decision.Refusal{Status: http.StatusProxyAuthRequired, Code: audit.CodeIdentityRequired, Detail: audit.IdentityRequired()}
 	}
 	return c, nil
 }
 
-func authFailed(detail string) *decision.Refusal {
-	return &decision.Refusal{Status: http.StatusProxyAuthRequired, Code: CodeAuthFailed, Detail: detail}
+func authFailed(detail audit.Message) *decision.Refusal {
+	return &decision.Refusal{Status: http.StatusProxyAuthRequired, Code: audit.CodeAuthFailed, Detail: detail}
 }
 
 func badRequest(reason string) *decision.Refusal {
-	return &decision.Refusal{Status: http.StatusBadRequest, Code: decision.CodeBadTarget,
-		Detail: (&decision.TargetError{Input: "Proxy-Authorization", Reason: reason}).Error()}
+	return &decision.Refusal{Status: http.StatusBadRequest, Code: audit.CodeBadTarget,
+		Detail: audit.Malformed(&decision.TargetError{Input: "Proxy-Authorization", Reason: reason})}
 }
 
 // clientCert is the client's certificate, when it verified against the
@@ -169,7 +162,7 @@ func certApp(apps *policy.Apps, cert *x509.Certificate) (*policy.App, *decision.
 			return nil
 		}
 		if found != nil && found != app {
-			return authFailed(fmt.Sprintf("the client certificate names two apps, %q and %q", found.ID, app.ID))
+			return authFailed(audit.CertificateNamesTwoApps(found.ID, app.ID))
 		}
 		found = app
 		return nil

@@ -104,7 +104,7 @@ func redecide(t *tunnel, app *sovereignty.App, cur *policy.Engine, log *zap.Logg
 	if out.Blocked() || !slices.Contains(out.Addrs, t.upstreamIP()) {
 		log.Info("closing a tunnel that a new decision does not allow",
 			zap.String("id", t.outcome.ID), zap.String("new_decision", out.ID),
-			zap.String("policy_revision", out.PolicyRevision), zap.Strings("reasons", out.Reasons))
+			zap.String("policy_revision", out.PolicyRevision), zap.Stringers("reasons", out.Reasons))
 		t.close()
 		return false
 	}

@@ -93,7 +93,7 @@ func settle(t *tunnel, log *zap.Logger) {
 		// Blocked now, or the name no longer resolves to the address the
 		// tunnel is connected to: it is not a vetted destination any more.
 		log.Info("closing a tunnel the configuration in service does not allow",
-			zap.String("id", t.outcome.ID), zap.String("new_decision", out.ID), zap.Strings("reasons", out.Reasons))
+			zap.String("id", t.outcome.ID), zap.String("new_decision", out.ID), zap.Stringers("reasons", out.Reasons))
 		t.close()
 		return
 	}

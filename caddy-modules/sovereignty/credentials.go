@@ -105,14 +105,19 @@ var ErrBadCredentials = errors.New("wrong proxy credentials")
 // ThrottledError refuses a password check because the source or the app
 // failed too often: the check is not run.
 type ThrottledError struct {
-	// Who failed too often: "source 10.1.2.3" or "app etat-civil".
-	Who string
+	// Who failed too often: a source address, or an app (the other is
+	// empty).
+	Source, App string
 	// RetryAfter is when one more attempt will be allowed.
 	RetryAfter time.Duration
 }
 
 func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("too many failed logins from %s: retry in %s", e.Who, e.RetryAfter.Round(time.Second))
+	who := "source " + e.Source
+	if e.App != "" {
+		who = "app " + e.App
+	}
+	return fmt.Sprintf("too many failed logins from %s: retry in %s", who, e.RetryAfter.Round(time.Second))
 }
 
 func loadCredentials(path string) (*credentials, error) {
@@ -237,14 +242,14 @@ func (c *credentials) spendAllowance(source, user string) (spentAllowance, error
 	var spent spentAllowance
 	src, wait := c.bySource.take(source, now)
 	if src == nil {
-		return spent, &ThrottledError{Who: "source " + source, RetryAfter: wait}
+		return spent, &ThrottledError{Source: source, RetryAfter: wait}
 	}
 	spent = append(spent, src)
 	if _, known := c.accounts[user]; known {
 		app, wait := c.byApp.take(user, now)
 		if app == nil {
 			spent.giveBack()
-			return nil, &ThrottledError{Who: "app " + user, RetryAfter: wait}
+			return nil, &ThrottledError{App: user, RetryAfter: wait}
 		}
 		spent = append(spent, app)
 	}

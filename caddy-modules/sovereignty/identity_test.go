@@ -136,7 +136,7 @@ func TestFailedLoginsAreLimited(t *testing.T) {
 		}
 	}
 	var throttled *ThrottledError
-	if err := c.check(ctx, "10.6.6.6", "etat-civil", "guess-x"); !errors.As(err, &throttled) || throttled.RetryAfter <= 0 || throttled.Who != "source 10.6.6.6" {
+	if err := c.check(ctx, "10.6.6.6", "etat-civil", "guess-x"); !errors.As(err, &throttled) || throttled.RetryAfter <= 0 || throttled.Source != "10.6.6.6" {
 		t.Fatalf("past the allowance: %v", err)
 	}
 	if len(c.failed) != sourceFailures.burst {
@@ -154,7 +154,7 @@ func TestFailedLoginsAreLimited(t *testing.T) {
 	var appThrottled bool
 	for i := range appFailures.burst + 5 {
 		err := c.check(ctx, fmt.Sprintf("10.7.0.%d", i), "visio", "guess")
-		if errors.As(err, &throttled) && throttled.Who == "app visio" {
+		if errors.As(err, &throttled) && throttled.App == "visio" {
 			appThrottled = true
 			break
 		}

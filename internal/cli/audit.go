@@ -36,8 +36,9 @@ Every decision of the gateway, allowed or not, is a record of the audit log.
 These commands read it; none of them changes it.
 
   sovgate audit query    list decisions, newest first, with filters
-  sovgate audit report   summary of a period: totals, violations by app,
-                         country, provider and reason, top destinations
+  sovgate audit report   summary of a period: totals, sovereignty
+                         violations by app, country, provider and reason,
+                         operational refusals, top destinations
   sovgate audit verify   check that no record was edited, deleted, inserted
                          or reordered (exit 0 intact, 4 tampered)
   sovgate audit key      print the verifier key of the gateway's checkpoints
@@ -96,18 +97,32 @@ Examples:
 				Use:   "report --since WHEN --until WHEN",
 				Short: "Summarise a period: totals, violations, top destinations (exit 0)",
 				Long: `
-Summarises the decisions of a period: totals (allowed, violations forwarded
-in monitor mode, violations blocked); violations by app, by destination
-country, by provider and by reason; the top destinations; and the transfers
-by app x country x provider x verdict.
+Summarises the decisions of a period. It keeps two kinds of denials apart:
+
+  sovereignty violations  transfers the policy denied: data going outside
+                          the EU/EEA, or to an operator under a non-EU law
+                          (RESIDENCY_*, JURISDICTION_*, PROFILE_*...)
+  operational refusals    requests the gateway refused for its own reasons:
+                          a wrong password, a malformed request, a rate
+                          limit, a private address, a failure (AUTH_FAILED,
+                          BAD_TARGET, RATE_LIMITED...). Not transfers.
+
+It gives the totals (allowed, violations forwarded in monitor mode and
+blocked, operational refusals); violations by app, by destination country,
+by provider and by reason; refusals by reason and by app; the top
+destinations; and the transfers by app x country x provider x verdict.
 
 Formats: md (Markdown, the default), csv (the transfers table, for a
 spreadsheet) and html (one self-contained page with charts, to send as is).
-Without --since, the period is the 30 days before --until (default now).
+With --lang fr the report is in French (countries named, dates written
+out; the CSV then has French columns, ';' as separator, as French
+spreadsheets expect). Without --since, the period is the 30 days before
+--until (default now).
 
 Examples:
   sovgate audit report --since 2026-10 --until 2026-11
   sovgate audit report --since 2026-10 --until 2026-11 --format html -o october.html
+  sovgate audit report --since 2026-10 --until 2026-11 --lang fr --format html -o octobre.html
   sovgate audit report --since 7d --format csv > last-week.csv
 `,
 				Args: cobra.NoArgs,
@@ -118,6 +133,7 @@ Examples:
 			report.Flags().String("format", "md", "output format: md, csv or html")
 			report.Flags().Int("top", 10, "length of the breakdowns and of the top destinations")
 			report.Flags().StringP("output", "o", "", "write to this file instead of standard output")
+			addLangFlag(report.Flags())
 			report.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
 				return runAuditReport(fl, os.Stdout)
 			})
@@ -265,6 +281,10 @@ func runAuditReport(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 	default:
 		return 1, fmt.Errorf("--format %q: use md, csv or html", format)
 	}
+	l, err := langFlag(fl)
+	if err != nil {
+		return 1, err
+	}
 	until, err := store.ParseTime(fl.String("until"), now)
 	if err != nil {
 		return 1, fmt.Errorf("--until: %w", err)
@@ -296,7 +316,7 @@ func runAuditReport(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 			defer f.Close()
 			out = f
 		}
-		if err := rep.Write(out, format); err != nil {
+		if err := rep.Write(out, format, l); err != nil {
 			return 1, err
 		}
 		if c, ok := out.(io.Closer); ok && out != stdout {

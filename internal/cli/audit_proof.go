@@ -165,7 +165,7 @@ func runAuditVerifyProof(fl caddycmd.Flags, file string, stdin io.Reader, stdout
 		r.ID, v.Proof.Entries[0].Entry.Seq, v.Signed.Origin, v.Signed.Size, strings.Join(v.Signed.Signers, ", "))
 	fmt.Fprintf(stdout, "  %s  app %s  %s %s:%d  verdict %s, %s (%s mode)", r.Time.UTC().Format(time.RFC3339), r.App, r.Method, r.Host, r.Port, r.Verdict, r.Action, r.Mode)
 	if len(r.Reasons) > 0 {
-		fmt.Fprintf(stdout, "  reasons %s", strings.Join(r.Reasons, ","))
+		fmt.Fprintf(stdout, "  reasons %s", joinCodes(r.Reasons))
 	}
 	fmt.Fprintln(stdout)
 	if r.Completed {

@@ -15,8 +15,9 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
+	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/decision"
-	"github.com/sovgate/sovgate/geo"
+	"github.com/sovgate/sovgate/internal/lang"
 	"github.com/sovgate/sovgate/policy"
 )
 
@@ -30,7 +31,7 @@ const (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "check",
-		Usage: "[--config FILE] [--app NAME] [--format text|json] [--explain] TARGET",
+		Usage: "[--config FILE] [--app NAME] [--format text|json] [--lang en|fr] [--explain] TARGET",
 		Short: "Classify and evaluate one destination without sending it anything",
 		Long: `
 Runs the decision pipeline for one destination, exactly as the proxy would,
@@ -56,11 +57,16 @@ With --explain, check also lists the policy rules that made the decision,
 each with its file:line (the branch of data.sovgate.decision that decided is
 marked), using OPA's tracer: the answer to "which rule blocked my request?".
 
+With --lang fr the text is in French: the reasons' messages are the
+policy's French ones, countries are named ("États-Unis"). The JSON format
+holds every language the policy wrote (each reason's "messages").
+
 Examples:
   sovgate check https://bucket.s3.eu-west-3.amazonaws.com/
   sovgate check --explain --app etat-civil https://api.example.com/
   sovgate check --app etat-civil --format json api.example.com:443
   sovgate check --config /etc/caddy/Caddyfile https://graph.microsoft.com/
+  sovgate check --lang fr --app etat-civil https://api.example.com/
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			fs := cmd.Flags()
@@ -71,6 +77,7 @@ Examples:
 			fs.String("format", "text", "output format: text or json")
 			fs.Duration("timeout", 10*time.Second, "give up after this long")
 			fs.Bool("explain", false, "list the policy rules that decided, with file:line")
+			addLangFlag(fs)
 			addSettingFlags(fs)
 			cmd.Args = cobra.ExactArgs(1)
 			// Exit status 3 (denied) is an answer, not a failure: no
@@ -85,13 +92,19 @@ Examples:
 
 // CheckReport is the JSON document `sovgate check --format json` prints.
 type CheckReport struct {
-	Target         string           `json:"target"`
-	DecisionID     string           `json:"decision_id"`
-	Verdict        string           `json:"verdict"`
-	Action         string           `json:"action"`
-	Mode           string           `json:"mode"`
-	Reasons        []string         `json:"reasons"`
-	Detail         string           `json:"detail,omitempty"`
+	Target     string        `json:"target"`
+	DecisionID string        `json:"decision_id"`
+	Verdict    audit.Verdict `json:"verdict"`
+	Action     audit.Action  `json:"action"`
+	// Class is the class of a denial: sovereignty (a violation) or
+	// operational (a refusal).
+	Class   audit.Class  `json:"class,omitempty"`
+	Mode    string       `json:"mode"`
+	Reasons []audit.Code `json:"reasons"`
+	// Detail explains a code the gateway decided itself, in English;
+	// DetailMessages has it in every language, keyed "en", "fr".
+	Detail         string            `json:"detail,omitempty"`
+	DetailMessages map[string]string `json:"detail_messages,omitempty"`
 	Status         int              `json:"status,omitempty"`
 	PolicyRevision string           `json:"policy_revision"`
 	Input          *policy.Input    `json:"input"`
@@ -104,6 +117,10 @@ func runCheck(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 	format := fl.String("format")
 	if format != "text" && format != "json" {
 		return exitError, fmt.Errorf("--format %q: use text or json", format)
+	}
+	l, err := langFlag(fl)
+	if err != nil {
+		return exitError, err
 	}
 	target, err := parseCheckTarget(fl.Arg(0), fl.String("method"))
 	if err != nil {
@@ -132,12 +149,19 @@ func runCheck(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 		DecisionID:     out.ID,
 		Verdict:        out.Verdict,
 		Action:         out.Action,
+		Class:          out.Class(),
 		Mode:           string(out.Mode),
 		Reasons:        out.Reasons,
-		Detail:         out.Detail,
 		PolicyRevision: out.PolicyRevision,
 		Input:          out.Input,
 		Decision:       out.Decision,
+	}
+	if !out.Detail.IsZero() {
+		report.Detail = out.Detail.String()
+		report.DetailMessages = map[string]string{}
+		for _, each := range lang.Supported {
+			report.DetailMessages[string(each)] = out.Detail.In(each)
+		}
 	}
 	if out.Blocked() {
 		report.Status = out.Status
@@ -157,13 +181,13 @@ func runCheck(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 			return exitError, err
 		}
 	} else {
-		writeCheckText(stdout, &report, out.Destination, parts.PolicySource)
+		writeCheckText(stdout, &report, out, parts.PolicySource, l)
 	}
 	status := checkExitStatus(out)
 	if status == exitError {
 		// Caddy's command runner turns status 1 into 0 unless an error
 		// comes with it.
-		return status, fmt.Errorf("no policy decision for %s: %s: %s", target, strings.Join(out.Reasons, ","), out.Detail)
+		return status, fmt.Errorf("no policy decision for %s: %s: %s", target, joinCodes(out.Reasons), out.Detail)
 	}
 	return status, nil
 }
@@ -174,11 +198,11 @@ func runCheck(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 func checkExitStatus(out *decision.Outcome) int {
 	for _, code := range out.Reasons {
 		switch code {
-		case decision.CodeBadTarget, decision.CodeDNSFailure, decision.CodePolicyError:
+		case audit.CodeBadTarget, audit.CodeDNSFailure, audit.CodePolicyError:
 			return exitError
 		}
 	}
-	if out.Verdict == "allow" {
+	if out.Verdict == audit.Allow {
 		return exitAllowed
 	}
 	return exitDenied
@@ -225,52 +249,79 @@ func hostWithPort(host, port string) string {
 	return host + ":" + port
 }
 
-func writeCheckText(w io.Writer, r *CheckReport, dest *geo.Destination, policySource string) {
+// checkWords are the labels of the text of `sovgate check`.
+var checkWords = map[lang.Lang]struct {
+	target, app, identifiedBy, addresses, decision, noDecision, mode, profile string
+	reasons, policy, revision, rules, decided                                 string
+}{
+	lang.English: {"Target", "App", "%s (identified by %s)", "Addresses", "Decision", "NO POLICY DECISION", "%s mode", ", profile %s",
+		"Reasons", "Policy", "revision %s (%s)", "Rules", "   <- decided"},
+	lang.French: {"Cible", "Application", "%s (identifiée par %s)", "Adresses", "Décision", "PAS DE DÉCISION DE LA POLITIQUE", "mode %s", ", profil %s",
+		"Motifs", "Politique", "révision %s (%s)", "Règles", "   <- a décidé"},
+}
+
+func writeCheckText(w io.Writer, r *CheckReport, out *decision.Outcome, policySource string, l lang.Lang) {
+	words := checkWords[l]
+	colon := lang.Choose(l, ": ", " : ")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "Target\t%s\n", r.Target)
+	fmt.Fprintf(tw, "%s\t%s\n", words.target, r.Target)
 	if r.Input != nil {
-		fmt.Fprintf(tw, "App\t%s (identified by %s)\n", r.Input.Source.App, r.Input.Source.IdentifiedBy)
+		fmt.Fprintf(tw, "%s\t"+words.identifiedBy+"\n", words.app, r.Input.Source.App, identifiedByText(l, r.Input.Source.IdentifiedBy))
 	}
-	if dest != nil {
+	if dest := out.Destination; dest != nil {
 		for i, a := range dest.Addresses {
 			label := ""
 			if i == 0 {
-				label = "Addresses"
+				label = words.addresses
 			}
-			fmt.Fprintf(tw, "%s\t%s\n", label, geoAddressText(a, ""))
+			fmt.Fprintf(tw, "%s\t%s\n", label, geoAddressText(a, "", l))
 		}
-		writeProvidersText(tw, dest.Providers)
+		writeProvidersText(tw, dest.Providers, l)
 	}
-	verdict := strings.ToUpper(r.Verdict)
+	verdict := verdictWord(l, r.Verdict)
 	if r.Decision == nil {
-		verdict = "NO POLICY DECISION"
+		verdict = words.noDecision
 	}
 	profile := ""
 	if r.Decision != nil && r.Decision.Profile != "" {
-		profile = ", profile " + r.Decision.Profile
+		profile = fmt.Sprintf(words.profile, r.Decision.Profile)
 	}
-	fmt.Fprintf(tw, "Decision\t%s (%s mode%s): the proxy %s\n", verdict, r.Mode, profile, actionText(r))
-	if r.Decision != nil && len(r.Decision.Reasons) > 0 {
-		for i, reason := range r.Decision.Reasons {
-			label := ""
-			if i == 0 {
-				label = "Reasons"
-			}
-			fmt.Fprintf(tw, "%s\t%s: %s\n", label, reason.Code, reason.Message)
+	fmt.Fprintf(tw, "%s\t%s (%s%s)%s%s\n", words.decision, verdict, fmt.Sprintf(words.mode, modeText(l, r.Mode)), profile, colon, actionText(r, l))
+	n := 0
+	reason := func(code audit.Code, text string) {
+		label := ""
+		if n == 0 {
+			label = words.reasons
 		}
-	} else if len(r.Reasons) > 0 {
-		fmt.Fprintf(tw, "Reasons\t%s: %s\n", strings.Join(r.Reasons, ","), r.Detail)
+		n++
+		fmt.Fprintf(tw, "%s\t%s%s%s\n", label, code, colon, text)
 	}
-	fmt.Fprintf(tw, "Policy\trevision %s (%s)\n", r.PolicyRevision, policySource)
+	if r.Decision != nil {
+		for _, pr := range r.Decision.Reasons {
+			reason(audit.Code(pr.Code), lang.Pick(l, pr.Messages, pr.Message))
+		}
+	}
+	// The codes the gateway decided itself, or added after the policy.
+	for i, code := range r.Reasons {
+		if r.Decision != nil && i < len(r.Decision.Reasons) && string(code) == r.Decision.Reasons[i].Code {
+			continue
+		}
+		text := out.Detail.In(l)
+		if text == "" {
+			text = code.Info().Title(l)
+		}
+		reason(code, text)
+	}
+	fmt.Fprintf(tw, "%s\t"+words.revision+"\n", words.policy, r.PolicyRevision, policySource)
 	if r.Explanation != nil {
 		for i, h := range r.Explanation.Rules {
 			label := ""
 			if i == 0 {
-				label = "Rules"
+				label = words.rules
 			}
 			mark := ""
 			if h.Decided {
-				mark = "   <- decided"
+				mark = words.decided
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s%s\n", label, h.Where(), h.Text, mark)
 		}
@@ -278,12 +329,68 @@ func writeCheckText(w io.Writer, r *CheckReport, dest *geo.Destination, policySo
 	tw.Flush()
 }
 
-func actionText(r *CheckReport) string {
-	if r.Action == "forwarded" {
-		if r.Verdict == "deny" {
-			return "forwards it and records a violation"
+// verdictWord is the verdict as check shows it: ALLOW, DENY; AUTORISÉ,
+// REFUSÉ.
+func verdictWord(l lang.Lang, v audit.Verdict) string {
+	if l == lang.French {
+		if v == audit.Allow {
+			return "AUTORISÉ"
 		}
-		return "forwards it"
+		return "REFUSÉ"
 	}
-	return fmt.Sprintf("answers %d %s and blocks it", r.Status, http.StatusText(r.Status))
+	return strings.ToUpper(string(v))
+}
+
+// modeText names a mode in l.
+func modeText(l lang.Lang, mode string) string {
+	if l == lang.French {
+		switch decision.Mode(mode) {
+		case decision.Monitor:
+			return "surveillance"
+		case decision.Enforce:
+			return "bloquant"
+		}
+	}
+	return mode
+}
+
+// identifiedByText says in l how the app was identified.
+func identifiedByText(l lang.Lang, by string) string {
+	if l != lang.French {
+		return by
+	}
+	switch by {
+	case "basic":
+		return "ses identifiants de proxy (basic)"
+	case "mtls":
+		return "son certificat client (mtls)"
+	case "cidr":
+		return "son réseau source (cidr)"
+	case "none":
+		return "rien (none)"
+	}
+	return by
+}
+
+func actionText(r *CheckReport, l lang.Lang) string {
+	if r.Action == audit.Forwarded {
+		if r.Verdict == audit.Deny {
+			return lang.Choose(l, "the proxy forwards it and records a violation",
+				"le proxy la transmet et enregistre l'écart")
+		}
+		return lang.Choose(l, "the proxy forwards it", "le proxy la transmet")
+	}
+	if l == lang.French {
+		return fmt.Sprintf("le proxy répond %d et la bloque", r.Status)
+	}
+	return fmt.Sprintf("the proxy answers %d %s and blocks it", r.Status, http.StatusText(r.Status))
+}
+
+// joinCodes lists codes as the Sovgate-Reasons header does: CODE,CODE.
+func joinCodes(codes []audit.Code) string {
+	s := make([]string, len(codes))
+	for i, c := range codes {
+		s[i] = string(c)
+	}
+	return strings.Join(s, ",")
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/sovgate/sovgate/geo"
 	"github.com/sovgate/sovgate/geo/feeds"
 	"github.com/sovgate/sovgate/geo/update"
+	"github.com/sovgate/sovgate/internal/lang"
 )
 
 func init() {
@@ -273,70 +274,101 @@ func writeGeoLookupText(w io.Writer, r *geoLookupResult, ans *geo.Answer) {
 		if i == 0 {
 			label = "Addresses"
 		}
-		fmt.Fprintf(tw, "%s\t%s\n", label, geoAddressText(a, r.refused[a.IP.String()]))
+		fmt.Fprintf(tw, "%s\t%s\n", label, geoAddressText(a, r.refused[a.IP.String()], lang.English))
 	}
-	writeProvidersText(tw, r.dest.Providers)
+	writeProvidersText(tw, r.dest.Providers, lang.English)
 }
 
-// writeProvidersText describes each operator on one line: who, whose law,
-// and how it was recognised (a catalogue fact, or a guess).
-func writeProvidersText(tw io.Writer, providers []geo.Provider) {
+// writeProvidersText describes each operator on one line, in l: who,
+// whose law, and how it was recognised (a catalogue fact, or a guess).
+func writeProvidersText(tw io.Writer, providers []geo.Provider, l lang.Lang) {
 	for i, p := range providers {
 		label := ""
 		if i == 0 {
-			label = "Providers"
+			label = lang.Choose(l, "Providers", "Opérateurs")
 		}
 		if p.Inferred {
-			fmt.Fprintf(tw, "%s\t%s (%s), jurisdiction %s presumed: inferred from the registration of its network (no catalogue entry)\n",
-				label, p.ID, p.Name, joinOr(p.Jurisdictions, "no known"))
+			fmt.Fprintf(tw, lang.Choose(l,
+				"%s\t%s (%s), jurisdiction %s presumed: inferred from the registration of its network (no catalogue entry)\n",
+				"%s\t%s (%s), juridiction %s présumée : déduite du pays d'enregistrement de son réseau (absent du catalogue)\n"),
+				label, p.ID, p.Name, joinOr(p.Jurisdictions, lang.Choose(l, "no known", "inconnue")))
 			continue
 		}
 		offer := ""
 		if p.Offer != nil {
-			offer = ", offer " + p.Offer.ID
+			offer = lang.Choose(l, ", offer ", ", offre ") + p.Offer.ID
 			for _, q := range p.Offer.Qualifications {
 				offer += " [" + q.Scheme + " " + q.Since + ".." + q.Until + "]"
 			}
+		}
+		if l == lang.French {
+			fmt.Fprintf(tw, "%s\t%s (%s), siège : %s, juridiction %s, reconnu par %s%s\n",
+				label, p.ID, p.Name, lang.CountryWithCode(l, p.Headquarters), joinOr(p.Jurisdictions, "inconnue"), matchedByText(l, p.MatchedBy), offer)
+			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s (%s), headquartered in %s, jurisdiction %s, matched by %s%s\n",
 			label, p.ID, p.Name, orDefault(p.Headquarters, "?"), joinOr(p.Jurisdictions, "no known"), p.MatchedBy, offer)
 	}
 	if len(providers) == 0 {
-		fmt.Fprintf(tw, "Providers\tnone recognised: nobody knows who operates it\n")
+		fmt.Fprint(tw, lang.Choose(l, "Providers\tnone recognised: nobody knows who operates it\n",
+			"Opérateurs\taucun reconnu : on ne sait pas qui exploite cette destination\n"))
 	}
 }
 
-// geoAddressText describes one address on one line.
-func geoAddressText(a geo.Address, refused string) string {
+// matchedByText says in l how an operator was recognised.
+func matchedByText(l lang.Lang, by string) string {
+	if l != lang.French {
+		return by
+	}
+	switch by {
+	case "range":
+		return "ses plages d'adresses (range)"
+	case "asn":
+		return "son numéro de système autonome (asn)"
+	case "domain":
+		return "son nom de domaine (domain)"
+	case "registration":
+		return "l'enregistrement de son réseau (registration)"
+	}
+	return by
+}
+
+// geoAddressText describes one address on one line, in l; refused names
+// the guard category of an address the gateway refuses.
+func geoAddressText(a geo.Address, refused string, l lang.Lang) string {
+	t := addressWords[l]
 	var b strings.Builder
 	b.WriteString(a.IP.String())
 	switch {
 	case a.Anycast:
-		b.WriteString("  no country (anycast)")
+		b.WriteString(t.anycast)
 	case a.Country == "":
-		b.WriteString("  country unknown")
+		b.WriteString(t.unknown)
 	default:
-		fmt.Fprintf(&b, "  %s", a.Country)
+		scope := t.outside
 		switch {
 		case a.EU:
-			b.WriteString(" (EU)")
+			scope = t.eu
 		case a.EEA:
-			b.WriteString(" (EEA)")
-		default:
-			b.WriteString(" (outside the EU/EEA)")
+			scope = t.eea
+		}
+		if l == lang.French {
+			fmt.Fprintf(&b, "  %s (%s, %s)", lang.Country(l, a.Country), a.Country, scope)
+		} else {
+			fmt.Fprintf(&b, "  %s (%s)", a.Country, scope)
 		}
 	}
 	if a.ASN != 0 {
 		fmt.Fprintf(&b, "  AS%d %s", a.ASN, a.ASOrg)
 	}
 	if a.Internal {
-		b.WriteString("  internal (the city's own network)")
+		b.WriteString(t.internal)
 	}
 	if a.Provider != "" {
-		fmt.Fprintf(&b, "  provider %s", a.Provider)
+		fmt.Fprintf(&b, t.provider, a.Provider)
 	}
 	if a.Region != "" {
-		fmt.Fprintf(&b, "  region %s", a.Region)
+		fmt.Fprintf(&b, t.region, a.Region)
 		if a.RegionCountry != "" {
 			fmt.Fprintf(&b, " (%s)", a.RegionCountry)
 		}
@@ -345,9 +377,19 @@ func geoAddressText(a geo.Address, refused string) string {
 		fmt.Fprintf(&b, "  service %s", a.Service)
 	}
 	if refused != "" {
-		fmt.Fprintf(&b, "  [refused by the gateway: %s address]", refused)
+		fmt.Fprintf(&b, t.refused, refused)
 	}
 	return b.String()
+}
+
+// addressWords are the words of geoAddressText.
+var addressWords = map[lang.Lang]struct {
+	anycast, unknown, eu, eea, outside, internal, provider, region, refused string
+}{
+	lang.English: {"  no country (anycast)", "  country unknown", "EU", "EEA", "outside the EU/EEA",
+		"  internal (the city's own network)", "  provider %s", "  region %s", "  [refused by the gateway: %s address]"},
+	lang.French: {"  aucun pays (anycast)", "  pays inconnu", "UE", "EEE", "hors UE/EEE",
+		"  interne (réseau de la ville)", "  fournisseur %s", "  région %s", "  [refusée par la passerelle : adresse %s]"},
 }
 
 // writeDataSources says which data answered and how old it is, so an

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,6 +20,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
+	"github.com/sovgate/sovgate/internal/lang"
 	"github.com/sovgate/sovgate/policy"
 )
 
@@ -60,6 +62,10 @@ with --verbose, then the PASS/FAIL counts. With --coverage it then lists,
 for each policy file, the share of its lines the tests evaluated and the
 lines they never reached.
 
+With --lang fr the report is in French (RÉUSSIS, ÉCHOUÉS, the coverage);
+test names, the lines of the policy and OPA's own messages stay as they
+are written.
+
 Exit status: 0 when every test passes, 1 when one fails or errors, or when
 the files do not compile (problems are printed as file:line:col: message).
 
@@ -67,6 +73,7 @@ Examples:
   sovgate policy test policies/
   sovgate policy test --run exception -v /etc/sovgate/policies
   sovgate policy test --coverage /etc/sovgate/policies
+  sovgate policy test --lang fr /etc/sovgate/policies
 `,
 				Args: cobra.MaximumNArgs(1),
 			}
@@ -74,6 +81,7 @@ Examples:
 			test.Flags().BoolP("verbose", "v", false, "list every test, not only failures")
 			test.Flags().Bool("coverage", false, "report which lines of the policy the tests evaluate")
 			test.Flags().String("format", "text", "output format: text, or json (the summary and coverage as JSON)")
+			addLangFlag(test.Flags())
 			addPolicySourceFlags(test)
 			test.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
 				return runPolicyTest(fl, os.Stdout)
@@ -241,12 +249,12 @@ func policySource(fl caddycmd.Flags) (policy.Bundle, error) {
 }
 
 // printDiagnostics prints policy problems, one per line, and says how many.
-func printDiagnostics(w io.Writer, src policy.Bundle, err error) error {
+func printDiagnostics(w io.Writer, src policy.Bundle, err error, l lang.Lang) error {
 	if diags, ok := errors.AsType[policy.Diagnostics](err); ok {
 		for _, d := range diags {
 			fmt.Fprintln(w, d.String())
 		}
-		return fmt.Errorf("%s does not compile: %d problem(s)", src.Name(), len(diags))
+		return fmt.Errorf(lang.Choose(l, "%s does not compile: %d problem(s)", "%s ne compile pas : %d problème(s)"), src.Name(), len(diags))
 	}
 	return err
 }
@@ -262,15 +270,26 @@ func runPolicyTest(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 	if format != "text" && format != "json" {
 		return 1, fmt.Errorf("--format %q: use text or json", format)
 	}
+	l, err := langFlag(fl)
+	if err != nil {
+		return 1, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	report := stdout
+	var report io.Writer = stdout
 	if format == "json" {
 		report = io.Discard
+	} else if l == lang.French {
+		fr := &frenchTestReport{w: stdout}
+		defer fr.Flush()
+		report = fr
 	}
 	summary, err := policy.RunTests(ctx, src, policy.TestOptions{Run: fl.String("run"), Verbose: verbose, Coverage: coverage}, report)
+	if f, ok := report.(*frenchTestReport); ok {
+		f.Flush()
+	}
 	if err != nil {
-		return 1, printDiagnostics(stdout, src, err)
+		return 1, printDiagnostics(stdout, src, err, l)
 	}
 	if format == "json" {
 		enc := json.NewEncoder(stdout)
@@ -279,22 +298,25 @@ func runPolicyTest(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 			return 1, err
 		}
 	} else if summary.Coverage != nil {
-		writeCoverage(stdout, summary.Coverage)
+		writeCoverage(stdout, summary.Coverage, l)
 	}
 	if summary.Total() == 0 {
-		return 1, fmt.Errorf("%s has no tests (rules named test_* in *_test.rego files)", src.Name())
+		return 1, fmt.Errorf(lang.Choose(l, "%s has no tests (rules named test_* in *_test.rego files)",
+			"%s ne contient aucun test (règles nommées test_* dans des fichiers *_test.rego)"), src.Name())
 	}
 	if !summary.OK() {
 		// Caddy's command runner turns status 1 into 0 unless an error
 		// comes with it.
-		return 1, fmt.Errorf("%d of %d policy tests failed or errored", summary.Failed+summary.Errored, summary.Total())
+		return 1, fmt.Errorf(lang.Choose(l, "%d of %d policy tests failed or errored",
+			"%d tests de la politique sur %d ont échoué ou sont en erreur"), summary.Failed+summary.Errored, summary.Total())
 	}
 	return 0, nil
 }
 
-func writeCoverage(w io.Writer, c *policy.Coverage) {
+func writeCoverage(w io.Writer, c *policy.Coverage, l lang.Lang) {
 	fmt.Fprintln(w, "--------------------------------------------------------------------------------")
-	fmt.Fprintln(w, "COVERAGE (lines of the policy the tests evaluated)")
+	fmt.Fprintln(w, lang.Choose(l, "COVERAGE (lines of the policy the tests evaluated)",
+		"COUVERTURE (lignes de la politique que les tests évaluent)"))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, f := range c.Files {
 		ranges := make([]string, len(f.NotCovered))
@@ -303,12 +325,25 @@ func writeCoverage(w io.Writer, c *policy.Coverage) {
 		}
 		missed := ""
 		if len(ranges) > 0 {
-			missed = "not covered: lines " + strings.Join(ranges, ", ")
+			missed = lang.Choose(l, "not covered: lines ", "non couvertes : lignes ") + strings.Join(ranges, ", ")
 		}
-		fmt.Fprintf(tw, "%s\t%5.1f%%\t%s\n", f.File, f.Percent, missed)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", f.File, coveragePercent(l, f.Percent), missed)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "TOTAL: %.1f%% (%d of %d lines)\n", c.Percent, c.CoveredLines, c.CoveredLines+c.NotCoveredLines)
+	total := c.CoveredLines + c.NotCoveredLines
+	if l == lang.French {
+		fmt.Fprintf(w, "TOTAL : %s (%d lignes sur %d)\n", coveragePercent(l, c.Percent), c.CoveredLines, total)
+		return
+	}
+	fmt.Fprintf(w, "TOTAL: %.1f%% (%d of %d lines)\n", c.Percent, c.CoveredLines, total)
+}
+
+// coveragePercent writes a share of lines: " 93.5%", "93,5 %".
+func coveragePercent(l lang.Lang, p float64) string {
+	if l == lang.French {
+		return strings.Replace(strconv.FormatFloat(p, 'f', 1, 64), ".", ",", 1) + "\u202f%"
+	}
+	return fmt.Sprintf("%5.1f%%", p)
 }
 
 func runPolicyCheck(fl caddycmd.Flags, stdout io.Writer) (int, error) {
@@ -483,7 +518,7 @@ func runPolicyBundle(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 	// shipped.
 	snap, err := src.Snapshot()
 	if err != nil {
-		return 1, printDiagnostics(stdout, src, err)
+		return 1, printDiagnostics(stdout, src, err, lang.English)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -493,7 +528,7 @@ func runPolicyBundle(fl caddycmd.Flags, stdout io.Writer) (int, error) {
 			io.WriteString(stdout, tf.Report)
 			return 1, fmt.Errorf("%s: %d of %d tests fail: no bundle written (a gateway would refuse it)", src.Name(), tf.Summary.Failed+tf.Summary.Errored, tf.Summary.Total())
 		}
-		return 1, printDiagnostics(stdout, src, err)
+		return 1, printDiagnostics(stdout, src, err, lang.English)
 	}
 	var buf bytes.Buffer
 	revision, err := policy.WriteBundle(&buf, snap, policy.SignOptions{PrivateKey: key, Algorithm: fl.String("signing-alg")})
