@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sovgate/sovgate/audit/store"
 	"github.com/sovgate/sovgate/audit"
+	"github.com/sovgate/sovgate/audit/store"
 	"github.com/sovgate/sovgate/decision"
 	"github.com/sovgate/sovgate/geo"
 	"github.com/sovgate/sovgate/policy"

@@ -153,16 +153,16 @@ func (r *Report) WriteHTML(out io.Writer, l lang.Lang) error {
 	w, t := wordsIn(l), r.Totals
 	n := func(v int64) string { return lang.Int(l, v) }
 	data := struct {
-		R                            *Report
-		W                            *words
-		Lang, Colon, Span            string
-		Period, Generated            string
-		PctAllowed, MaxDay, Verify   string
-		N                            map[string]string
-		Days                         []column
-		FirstDay, LastDay            string
-		Charts                       []chart
-		Dests, Transfers             [][]string
+		R                          *Report
+		W                          *words
+		Lang, Colon, Span          string
+		Period, Generated          string
+		PctAllowed, MaxDay, Verify string
+		N                          map[string]string
+		Days                       []column
+		FirstDay, LastDay          string
+		Charts                     []chart
+		Dests, Transfers           [][]string
 	}{
 		R: r, W: w, Lang: string(l), Colon: lang.Choose(l, ": ", " : "),
 		Span:       lang.ShortDate(l, r.Since) + " – " + lang.ShortDate(l, r.Until),

@@ -93,10 +93,10 @@ type Destination struct {
 
 // Transfer is one line of the app x country x provider x verdict table.
 type Transfer struct {
-	App     string        `json:"app"`
-	Country string        `json:"country"`
-	Provider string       `json:"provider"`
-	Verdict audit.Verdict `json:"verdict"`
+	App      string        `json:"app"`
+	Country  string        `json:"country"`
+	Provider string        `json:"provider"`
+	Verdict  audit.Verdict `json:"verdict"`
 	// Class is the class of a denial; empty when allowed.
 	Class     audit.Class `json:"class,omitempty"`
 	Decisions int64       `json:"decisions"`

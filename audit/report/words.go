@@ -13,9 +13,9 @@ import (
 // "infraction", which suggests an offence), "exception" (never
 // "dérogation", the word of GDPR article 49), dates written out.
 type words struct {
-	Title, Period, Store, Generated, Totals                         string
+	Title, Period, Store, Generated, Totals                          string
 	Decisions, Share, AllDecisions, Allowed                          string
-	Violations, OfWhichForwarded, OfWhichBlocked, Refusals          string
+	Violations, OfWhichForwarded, OfWhichBlocked, Refusals           string
 	ClassesExplained, AppsAndBytes                                   string
 	ViolationsByApp, ViolationsByCountry, ViolationsByProvider       string
 	ViolationsByReason, RefusalsByReason, RefusalsByApp              string
@@ -29,8 +29,8 @@ type words struct {
 }
 
 var english = words{
-	Title:     "sovgate audit report",
-	Period:    "Period", Store: "Store", Generated: "Generated", Totals: "Totals",
+	Title:  "sovgate audit report",
+	Period: "Period", Store: "Store", Generated: "Generated", Totals: "Totals",
 	Decisions: "decisions", Share: "share", AllDecisions: "all decisions", Allowed: "allowed",
 	Violations:       "sovereignty violations",
 	OfWhichForwarded: "of which forwarded (monitor mode)",
@@ -65,8 +65,8 @@ var english = words{
 }
 
 var french = words{
-	Title:     "Rapport d'audit sovgate",
-	Period:    "Période", Store: "Journal", Generated: "Rapport établi le", Totals: "Synthèse",
+	Title:  "Rapport d'audit sovgate",
+	Period: "Période", Store: "Journal", Generated: "Rapport établi le", Totals: "Synthèse",
 	Decisions: "décisions", Share: "part", AllDecisions: "toutes les décisions", Allowed: "transferts autorisés",
 	Violations:       "écarts de souveraineté",
 	OfWhichForwarded: "dont transmis (mode surveillance)",

@@ -105,10 +105,10 @@ type CheckReport struct {
 	// DetailMessages has it in every language, keyed "en", "fr".
 	Detail         string            `json:"detail,omitempty"`
 	DetailMessages map[string]string `json:"detail_messages,omitempty"`
-	Status         int              `json:"status,omitempty"`
-	PolicyRevision string           `json:"policy_revision"`
-	Input          *policy.Input    `json:"input"`
-	Decision       *policy.Decision `json:"decision"`
+	Status         int               `json:"status,omitempty"`
+	PolicyRevision string            `json:"policy_revision"`
+	Input          *policy.Input     `json:"input"`
+	Decision       *policy.Decision  `json:"decision"`
 	// Explanation lists the rules that decided (--explain).
 	Explanation *policy.Explanation `json:"explanation,omitempty"`
 }
