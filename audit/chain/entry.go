@@ -117,8 +117,7 @@ func DecisionEntry(rec *audit.Record, recordPath bool) *Entry {
 		// What the policy applied (the profile, the app's categories, the
 		// exceptions that allowed the request) rides in the decision's
 		// detail column, so the chain's encoding needs no new column.
-		b, _ := json.Marshal(decisionDetail{Exceptions: rec.Exceptions, Profile: rec.Profile, Categories: rec.Categories})
-		e.Detail = string(b)
+		e.Detail = decisionDetailJSON(rec)
 	}
 	e.tagList, e.hasTags = recordTags(rec.Addresses, rec.Reasons), true
 	return e
@@ -132,6 +131,76 @@ type decisionDetail struct {
 	// Profile and Categories are the record's (see audit.Record).
 	Profile    string   `json:"profile,omitempty"`
 	Categories []string `json:"categories,omitempty"`
+}
+
+// decisionDetailJSON is the detail column of a decision: what
+// json.Marshal writes of its decisionDetail, written by hand in the usual
+// case (strings that need no escaping), since every decision has one.
+func decisionDetailJSON(rec *audit.Record) string {
+	d := decisionDetail{Exceptions: rec.Exceptions, Profile: rec.Profile, Categories: rec.Categories}
+	size := 48 + len(d.Profile)
+	plain := plainJSON(d.Profile)
+	for _, list := range [][]string{d.Exceptions, d.Categories} {
+		for _, s := range list {
+			plain = plain && plainJSON(s)
+			size += len(s) + 3
+		}
+	}
+	if !plain {
+		b, _ := json.Marshal(d)
+		return string(b)
+	}
+	// One allocation: the builder's buffer becomes the string.
+	var b strings.Builder
+	b.Grow(size)
+	b.WriteByte('{')
+	writeStrings(&b, "exceptions", d.Exceptions)
+	if d.Profile != "" {
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"profile":"`)
+		b.WriteString(d.Profile)
+		b.WriteByte('"')
+	}
+	writeStrings(&b, "categories", d.Categories)
+	b.WriteByte('}')
+	return b.String()
+}
+
+// writeStrings writes "name":["a","b"] into an object being written, when
+// list is not empty.
+func writeStrings(b *strings.Builder, name string, list []string) {
+	if len(list) == 0 {
+		return
+	}
+	if b.Len() > 1 {
+		b.WriteByte(',')
+	}
+	b.WriteByte('"')
+	b.WriteString(name)
+	b.WriteString(`":[`)
+	for i, s := range list {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		b.WriteString(s)
+		b.WriteByte('"')
+	}
+	b.WriteByte(']')
+}
+
+// plainJSON reports whether encoding/json writes s between quotes as it
+// is: printable ASCII without the characters it escapes.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // CompletionEntry makes the completion entry of a finished exchange: the

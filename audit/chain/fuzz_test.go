@@ -1,8 +1,10 @@
 package chain
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/sovgate/sovgate/audit"
 )
@@ -23,6 +25,35 @@ func FuzzFastTags(f *testing.F) {
 		fast, ok := fastTags(e.Addresses, e.Reasons)
 		if ok && fmt.Sprint(fast) != fmt.Sprint(want) {
 			t.Fatalf("fastTags %q, json %q", fast, want)
+		}
+	})
+}
+
+// FuzzDecisionDetail checks the detail column written by hand against
+// encoding/json, and that it reads back.
+func FuzzDecisionDetail(f *testing.F) {
+	f.Add("sovereign", "", "", "")
+	f.Add("france", "civil-status", "personal", "2026-014")
+	f.Add(`a"b`, "é", "<>&", `\`)
+	f.Add("", "", "health", "")
+	f.Fuzz(func(t *testing.T, profile, cat1, cat2, exception string) {
+		rec := &audit.Record{Profile: profile}
+		for _, c := range []string{cat1, cat2} {
+			if c != "" {
+				rec.Categories = append(rec.Categories, c)
+			}
+		}
+		if exception != "" {
+			rec.Exceptions = []string{exception}
+		}
+		got := decisionDetailJSON(rec)
+		want, _ := json.Marshal(decisionDetail{Exceptions: rec.Exceptions, Profile: rec.Profile, Categories: rec.Categories})
+		if got != string(want) {
+			t.Fatalf("by hand %s\nencoding/json %s", got, want)
+		}
+		var back decisionDetail
+		if err := json.Unmarshal([]byte(got), &back); err != nil || (utf8.ValidString(profile) && back.Profile != profile) {
+			t.Fatalf("read back %+v, %v", back, err)
 		}
 	})
 }

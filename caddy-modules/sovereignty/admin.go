@@ -104,6 +104,8 @@ func (a *adminAPI) handleStatus(w http.ResponseWriter, r *http.Request) error {
 			"decisions":     st.Decisions.Load(),
 			"allowed":       st.Allowed.Load(),
 			"denied":        st.Denied.Load(),
+			"violations":    st.Violations.Load(),
+			"refusals":      st.Refusals.Load(),
 			"blocked":       st.Blocked.Load(),
 			"cache_hits":    st.CacheHits.Load(),
 			"policy_errors": st.PolicyError.Load(),

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/internal/metricsreg"
 )
 
@@ -52,6 +53,51 @@ func (dataAge) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// decisionCounts reports the pipeline's counters at the time of a scrape
+// (the request path only adds to atomics). A denial is counted by its
+// class, so that a dashboard never adds a failed login to the transfers
+// outside the EU: class="sovereignty" are violations of the policy,
+// class="operational" refusals for the gateway's own reasons. The counters
+// start again at zero when a new configuration is loaded, as Prometheus
+// counters may.
+type decisionCounts struct{}
+
+var (
+	decisionsDesc = prometheus.NewDesc("sovgate_decisions_total",
+		"Decisions by verdict (allow, deny) and, for a denial, class: sovereignty (a violation of the policy) or operational (a refusal for the gateway's own reasons: identity, malformed request, limits, guards, failures); class is none for an allowed request.",
+		[]string{"verdict", "class"}, nil)
+	blockedDesc = prometheus.NewDesc("sovgate_decisions_blocked_total",
+		"Decisions whose request was blocked (not forwarded), violations and refusals together.", nil, nil)
+	cacheHitsDesc = prometheus.NewDesc("sovgate_decision_cache_hits_total",
+		"Decisions reused from the decision cache.", nil, nil)
+	policyErrorsDesc = prometheus.NewDesc("sovgate_policy_errors_total",
+		"Evaluations the policy could not complete (POLICY_ERROR).", nil, nil)
+)
+
+func (decisionCounts) Describe(ch chan<- *prometheus.Desc) {
+	ch <- decisionsDesc
+	ch <- blockedDesc
+	ch <- cacheHitsDesc
+	ch <- policyErrorsDesc
+}
+
+func (decisionCounts) Collect(ch chan<- prometheus.Metric) {
+	a := Current()
+	if a == nil || a.parts == nil {
+		return
+	}
+	st := a.parts.Pipeline.Stats()
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	counter(decisionsDesc, st.Allowed.Load(), string(audit.Allow), "none")
+	counter(decisionsDesc, st.Violations.Load(), string(audit.Deny), string(audit.Sovereignty))
+	counter(decisionsDesc, st.Refusals.Load(), string(audit.Deny), string(audit.Operational))
+	counter(blockedDesc, st.Blocked.Load())
+	counter(cacheHitsDesc, st.CacheHits.Load())
+	counter(policyErrorsDesc, st.PolicyError.Load())
+}
+
 func registerMetrics(reg prometheus.Registerer) error {
-	return metricsreg.Register(reg, policyMetrics.reloads, policyMetrics.failing, policyMetrics.activated, dataAge{})
+	return metricsreg.Register(reg, policyMetrics.reloads, policyMetrics.failing, policyMetrics.activated, dataAge{}, decisionCounts{})
 }
