@@ -60,7 +60,7 @@ func (r *Report) WriteMarkdown(out io.Writer, l lang.Lang) error {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", row.label, n(row.v), pct(row.v))
 	}
 	fmt.Fprintf(&b, "\n%s\n\n", w.ClassesExplained)
-	fmt.Fprintf(&b, w.AppsAndBytes+"\n", n(int64(t.Apps)), n(int64(t.Destinations)), lang.Bytes(l, t.BytesUp), lang.Bytes(l, t.BytesDown))
+	fmt.Fprintf(&b, w.AppsAndBytes+"\n", appsAndDestinations(l, t.Apps, t.Destinations), lang.Bytes(l, t.BytesUp), lang.Bytes(l, t.BytesDown))
 	for _, sec := range r.breakdowns(l) {
 		fmt.Fprintf(&b, "\n## %s\n\n", sec.title)
 		if len(sec.rows) == 0 {

@@ -40,7 +40,7 @@ var english = words{
 		"or to an operator subject to a non-EU law. An operational refusal is a request the gateway refused for " +
 		"reasons of its own (identity, a malformed request, a rate limit, a private address, a failure): " +
 		"no destination was found at fault, and it is not a transfer outside the EU.",
-	AppsAndBytes:         "%s apps, %s destinations; %s sent, %s received through forwarded exchanges.",
+	AppsAndBytes:         "%s; %s sent, %s received through forwarded exchanges.",
 	ViolationsByApp:      "Sovereignty violations by app",
 	ViolationsByCountry:  "Sovereignty violations by destination country",
 	ViolationsByProvider: "Sovereignty violations by provider",
@@ -77,7 +77,7 @@ var french = words{
 		"d'un pays tiers. Un refus technique est une requête que la passerelle a refusée pour une raison qui lui " +
 		"est propre (identification, requête mal formée, limite de débit, adresse privée, panne) : aucune " +
 		"destination n'est en cause, et ce n'est pas un transfert hors de l'UE.",
-	AppsAndBytes:         "%s applications, %s destinations ; %s envoyés et %s reçus lors des échanges transmis.",
+	AppsAndBytes:         "%s ; %s envoyés et %s reçus lors des échanges transmis.",
 	ViolationsByApp:      "Écarts de souveraineté par application",
 	ViolationsByCountry:  "Écarts de souveraineté par pays de destination",
 	ViolationsByProvider: "Écarts de souveraineté par fournisseur",
@@ -143,6 +143,19 @@ func frenchMoment(t time.Time) string {
 		return lang.Date(lang.French, t)
 	}
 	return lang.DateTime(lang.French, t)
+}
+
+// appsAndDestinations counts the apps and destinations of the period:
+// "1 app, 4 destinations".
+func appsAndDestinations(l lang.Lang, apps, dests int) string {
+	plural := func(n int, one string) string {
+		s := lang.Int(l, int64(n)) + " " + one
+		if n > 1 {
+			s += "s"
+		}
+		return s
+	}
+	return plural(apps, lang.Choose(l, "app", "application")) + ", " + plural(dests, "destination")
 }
 
 // verdictText names a verdict, and the class of a denial.
