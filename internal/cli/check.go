@@ -256,7 +256,7 @@ var checkWords = map[lang.Lang]struct {
 }{
 	lang.English: {"Target", "App", "%s (identified by %s)", "Addresses", "Decision", "NO POLICY DECISION", "%s mode", ", profile %s",
 		"Reasons", "Policy", "revision %s (%s)", "Rules", "   <- decided"},
-	lang.French: {"Cible", "Application", "%s (identifiée par %s)", "Adresses", "Décision", "PAS DE DÉCISION DE LA POLITIQUE", "mode %s", ", profil %s",
+	lang.French: {"Cible", "Application", "%s (%s)", "Adresses", "Décision", "PAS DE DÉCISION DE LA POLITIQUE", "mode %s", ", profil %s",
 		"Motifs", "Politique", "révision %s (%s)", "Règles", "   <- a décidé"},
 }
 
@@ -329,14 +329,14 @@ func writeCheckText(w io.Writer, r *CheckReport, out *decision.Outcome, policySo
 	tw.Flush()
 }
 
-// verdictWord is the verdict as check shows it: ALLOW, DENY; AUTORISÉ,
-// REFUSÉ.
+// verdictWord is the verdict as check shows it: ALLOW, DENY;
+// AUTORISATION, REFUS.
 func verdictWord(l lang.Lang, v audit.Verdict) string {
 	if l == lang.French {
 		if v == audit.Allow {
-			return "AUTORISÉ"
+			return "AUTORISATION"
 		}
-		return "REFUSÉ"
+		return "REFUS"
 	}
 	return strings.ToUpper(string(v))
 }
@@ -361,13 +361,13 @@ func identifiedByText(l lang.Lang, by string) string {
 	}
 	switch by {
 	case "basic":
-		return "ses identifiants de proxy (basic)"
+		return "reconnue par ses identifiants de proxy, basic"
 	case "mtls":
-		return "son certificat client (mtls)"
+		return "reconnue par son certificat client, mtls"
 	case "cidr":
-		return "son réseau source (cidr)"
+		return "reconnue par son réseau source, cidr"
 	case "none":
-		return "rien (none)"
+		return "non identifiée, none"
 	}
 	return by
 }
@@ -376,12 +376,12 @@ func actionText(r *CheckReport, l lang.Lang) string {
 	if r.Action == audit.Forwarded {
 		if r.Verdict == audit.Deny {
 			return lang.Choose(l, "the proxy forwards it and records a violation",
-				"le proxy la transmet et enregistre l'écart")
+				"le proxy transmet la requête et enregistre l'écart")
 		}
-		return lang.Choose(l, "the proxy forwards it", "le proxy la transmet")
+		return lang.Choose(l, "the proxy forwards it", "le proxy transmet la requête")
 	}
 	if l == lang.French {
-		return fmt.Sprintf("le proxy répond %d et la bloque", r.Status)
+		return fmt.Sprintf("le proxy répond %d et bloque la requête", r.Status)
 	}
 	return fmt.Sprintf("the proxy answers %d %s and blocks it", r.Status, http.StatusText(r.Status))
 }
