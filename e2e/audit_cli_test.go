@@ -31,7 +31,9 @@ var fixtureMonth = time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 
 // writeFixtureStore writes a store of n decisions spread over October
 // 2026 (and a few in September and November), with completions for the
-// forwarded ones. It is what an auditor would find after a month.
+// forwarded ones: allowed transfers, sovereignty violations, and one
+// decision in twenty a wrong password (AUTH_FAILED). It is what an auditor
+// would find after a month.
 func writeFixtureStore(t *testing.T, path string, n int) []*audit.Record {
 	t.Helper()
 	type dest struct {
@@ -48,6 +50,16 @@ func writeFixtureStore(t *testing.T, path string, n int) []*audit.Record {
 		{"tiles.openmaps.example", []audit.Address{{IP: "192.0.2.30", Country: "DE"}}, "allow", nil},
 	}
 	apps := []string{"etat-civil", "urbanisme", "cantines", "unknown"}
+	// The profile the policy applied to each app, and its categories.
+	profiles := map[string]struct {
+		profile    string
+		categories []string
+	}{
+		"etat-civil": {"france", []string{"civil-status", "personal"}},
+		"urbanisme":  {"sovereign", []string{"personal"}},
+		"cantines":   {"hds", []string{"health", "personal"}},
+		"unknown":    {"sovereign", nil},
+	}
 	ctx := context.Background()
 	s, err := store.Open(ctx, path)
 	if err != nil {
@@ -71,6 +83,13 @@ func writeFixtureStore(t *testing.T, path string, n int) []*audit.Record {
 			Time: fixtureMonth.Add(-24 * time.Hour).Add(time.Duration(i) * span / time.Duration(n)), Node: "gw-lyon-1",
 			App: apps[i%len(apps)], SourceIP: "10.1.2.3", Method: "CONNECT", Scheme: "https", Host: d.host, Port: 443,
 			Addresses: d.addrs, Verdict: d.verdict, Action: action, Mode: mode, Reasons: d.reasons, PolicyRevision: "5f0c2a9e41d7", DurationUS: 90,
+		}
+		rec.Profile, rec.Categories = profiles[rec.App].profile, profiles[rec.App].categories
+		if i%20 == 16 {
+			// One decision in twenty, blocked already: a wrong password
+			// instead, an operational refusal, before any destination
+			// was looked at.
+			rec.Addresses, rec.Reasons, rec.Profile, rec.Categories = nil, []audit.Code{audit.CodeAuthFailed}, "", nil
 		}
 		recs = append(recs, rec)
 		entries = append(entries, chain.DecisionEntry(rec, false))
@@ -152,7 +171,7 @@ func TestAuditCommands(t *testing.T) {
 	t.Run("report", func(t *testing.T) {
 		res := runSovgate(t, "audit", "report", "--audit", storePath, "--since", "2026-10", "--until", "2026-11")
 		want := count(inOctober)
-		if res.exit != 0 || !strings.Contains(res.stdout, fmt.Sprintf("| all decisions | %d |", want)) || !strings.Contains(res.stdout, "## Violations by destination country") {
+		if res.exit != 0 || !strings.Contains(res.stdout, fmt.Sprintf("| all decisions | %d |", want)) || !strings.Contains(res.stdout, "## Sovereignty violations by destination country") {
 			t.Fatalf("exit %d:\n%s%s", res.exit, res.stdout, res.stderr)
 		}
 		res = runSovgate(t, "audit", "report", "--audit", storePath, "--since", "2026-10", "--until", "2026-11", "--format", "csv")
