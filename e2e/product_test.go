@@ -264,7 +264,7 @@ http://:%d {
 	if res.exit != 0 {
 		t.Fatalf("status: exit %d\n%s", res.exit, res.stderr)
 	}
-	for _, want := range []string{"sovgate status-test at " + adminAddr + ": monitor mode", "policy", "revision", "decisions  2 (allowed 1, denied 1, blocked 0)", "audit", "sqlite:", "(up)"} {
+	for _, want := range []string{"sovgate status-test at " + adminAddr + ": monitor mode", "policy", "revision", "decisions  2 (allowed 1, denied 1, blocked 0): 1 sovereignty violations, 0 operational refusals;", "audit", "sqlite:", "(up)"} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("status lacks %q:\n%s", want, res.stdout)
 		}

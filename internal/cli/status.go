@@ -149,8 +149,8 @@ func writeStatus(w io.Writer, addr string, st statusDocument) {
 		fmt.Fprintf(tw, "data\t%s\n", line)
 	}
 	c := st.Counters
-	fmt.Fprintf(tw, "decisions\t%d (allowed %d, denied %d, blocked %d), %d from cache, %d policy errors, %d tunnels open\n",
-		c["decisions"], c["allowed"], c["denied"], c["blocked"], c["cache_hits"], c["policy_errors"], c["open_tunnels"])
+	fmt.Fprintf(tw, "decisions\t%d (allowed %d, denied %d, blocked %d): %d sovereignty violations, %d operational refusals; %d from cache, %d policy errors, %d tunnels open\n",
+		c["decisions"], c["allowed"], c["denied"], c["blocked"], c["violations"], c["refusals"], c["cache_hits"], c["policy_errors"], c["open_tunnels"])
 	if a := st.Audit; a != nil {
 		state := "up"
 		if !a.StoreUp {
