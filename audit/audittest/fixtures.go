@@ -27,15 +27,15 @@ func Record(i int, node string) *audit.Record {
 	}
 	dests := []dest{
 		{"api.eu.example", []audit.Address{{IP: "192.0.2.10", Country: "FR", ASN: 64500, Provider: "ovh"}}, audit.Allow, nil},
-		{"api.us.example", []audit.Address{{IP: "198.51.100.7", Country: "US", ASN: 64501}}, audit.Deny, []audit.Code{"RESIDENCY_NON_EU"}},
-		{"bucket.s3.eu-west-3.amazonaws.com", []audit.Address{{IP: "203.0.113.4", Country: "FR", ASN: 16509, Provider: "aws", Region: "eu-west-3"}}, audit.Deny, []audit.Code{"JURISDICTION_NON_EU"}},
-		{"mixed.example", []audit.Address{{IP: "192.0.2.11", Country: "DE"}, {IP: "198.51.100.8", Country: "US", Provider: "azure"}}, audit.Deny, []audit.Code{"RESIDENCY_NON_EU", "JURISDICTION_NON_EU"}},
-		{"cdn.cn.example", []audit.Address{{IP: "203.0.113.99", Country: "CN"}}, audit.Deny, []audit.Code{"RESIDENCY_NON_EU"}},
+		{"api.us.example", []audit.Address{{IP: "198.51.100.7", Country: "US", ASN: 64501}}, audit.Deny, []audit.Code{audit.CodeResidencyNonEU}},
+		{"bucket.s3.eu-west-3.amazonaws.com", []audit.Address{{IP: "203.0.113.4", Country: "FR", ASN: 16509, Provider: "aws", Region: "eu-west-3"}}, audit.Deny, []audit.Code{audit.CodeJurisdictionNonEU}},
+		{"mixed.example", []audit.Address{{IP: "192.0.2.11", Country: "DE"}, {IP: "198.51.100.8", Country: "US", Provider: "azure"}}, audit.Deny, []audit.Code{audit.CodeResidencyNonEU, audit.CodeJurisdictionNonEU}},
+		{"cdn.cn.example", []audit.Address{{IP: "203.0.113.99", Country: "CN"}}, audit.Deny, []audit.Code{audit.CodeResidencyNonEU}},
 	}
 	apps := []string{"etat-civil", "urbanisme", "unknown", "cantines"}
 	d := dests[i%len(dests)]
 	if i%97 == 0 { // rare: a destination of one record in 97
-		d = dest{"rare.example", []audit.Address{{IP: "192.0.2.77", Country: "BR"}}, audit.Deny, []audit.Code{"RESIDENCY_NON_EU"}}
+		d = dest{"rare.example", []audit.Address{{IP: "192.0.2.77", Country: "BR"}}, audit.Deny, []audit.Code{audit.CodeResidencyNonEU}}
 	}
 	mode, action := "monitor", audit.Forwarded
 	if i%3 == 0 {
