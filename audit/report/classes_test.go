@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,12 +20,7 @@ import (
 // monitor mode) and allowed transfers.
 func classesStore(t *testing.T) store.Store {
 	t.Helper()
-	ctx := context.Background()
-	s, err := store.Open(ctx, filepath.Join(t.TempDir(), "audit.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := emptyStore(t)
 	start := time.Date(2026, 10, 1, 8, 0, 0, 0, time.UTC)
 	us := []audit.Address{{IP: "198.51.100.7", Country: "US"}}
 	aws := []audit.Address{{IP: "203.0.113.4", Country: "FR", Provider: "aws"}}
@@ -51,7 +45,7 @@ func classesStore(t *testing.T) store.Store {
 	add(5, "unknown", "api.fr.example", nil, audit.Deny, audit.Blocked, 2999, audit.CodeRateLimited)
 	add(6, "cantines", "metadata.example", nil, audit.Deny, audit.Blocked, 1, audit.CodeDestinationPrivate)
 	add(7, "cantines", "api.fr.example", fr, audit.Deny, audit.Forwarded, 1, audit.CodePolicyError)
-	if _, _, err := s.Append(ctx, entries, false); err != nil {
+	if _, _, err := s.Append(context.Background(), entries, false); err != nil {
 		t.Fatal(err)
 	}
 	return s

@@ -23,11 +23,7 @@ import (
 func fixtureStore(t *testing.T, n int) (store.Store, []*audit.Record) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := store.Open(ctx, filepath.Join(t.TempDir(), "audit.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := emptyStore(t)
 	var recs []*audit.Record
 	var entries, comps []*chain.Entry
 	for i := range n {
@@ -46,6 +42,17 @@ func fixtureStore(t *testing.T, n int) (store.Store, []*audit.Record) {
 		}
 	}
 	return s, recs
+}
+
+// emptyStore is a new SQLite store, closed at the end of the test.
+func emptyStore(t *testing.T) store.Store {
+	t.Helper()
+	s, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "audit.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 func TestRecordWriterFormats(t *testing.T) {
