@@ -49,8 +49,7 @@ func joinCodes(codes []audit.Code) string {
 }
 
 // blockedBody says what was refused, why (each reason with its message in
-// l: the policy's messages for its codes, the gateway's for its own), and
-// whom to ask: the data protection team about a violation, the gateway's
+// l, see decision.Outcome.Explain), and whom to ask: the data protection team about a violation, the gateway's
 // administrators about an operational refusal.
 func blockedBody(out *decision.Outcome, l lang.Lang) string {
 	var b strings.Builder
@@ -63,26 +62,8 @@ func blockedBody(out *decision.Outcome, l lang.Lang) string {
 		fmt.Fprintf(&b, "decision id: %s\n", out.ID)
 	}
 	colon := lang.Choose(l, ": ", " : ")
-	if out.Decision != nil && len(out.Decision.Reasons) > 0 {
-		for _, r := range out.Decision.Reasons {
-			fmt.Fprintf(&b, "- %s%s%s\n", r.Code, colon, lang.Pick(l, r.Messages, r.Message))
-		}
-	}
-	// The codes the gateway added (a tunnel check after the policy) or
-	// decided alone, with its explanation.
-	policyCodes := 0
-	if out.Decision != nil {
-		policyCodes = len(out.Decision.Reasons)
-	}
-	for i, code := range out.Reasons {
-		if i < policyCodes && out.Reasons[i] == audit.Code(out.Decision.Reasons[i].Code) {
-			continue
-		}
-		if out.Detail.IsZero() {
-			fmt.Fprintf(&b, "- %s%s%s\n", code, colon, code.Info().Title(l))
-		} else {
-			fmt.Fprintf(&b, "- %s%s%s\n", code, colon, out.Detail.In(l))
-		}
+	for _, e := range out.Explain(l) {
+		fmt.Fprintf(&b, "- %s%s%s\n", e.Code, colon, e.Message)
 	}
 	if out.Class() == audit.Operational {
 		b.WriteString(lang.Choose(l,

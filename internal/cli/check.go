@@ -287,30 +287,12 @@ func writeCheckText(w io.Writer, r *CheckReport, out *decision.Outcome, policySo
 		profile = fmt.Sprintf(words.profile, r.Decision.Profile)
 	}
 	fmt.Fprintf(tw, "%s\t%s (%s%s)%s%s\n", words.decision, verdict, fmt.Sprintf(words.mode, modeText(l, r.Mode)), profile, colon, actionText(r, l))
-	n := 0
-	reason := func(code audit.Code, text string) {
+	for i, e := range out.Explain(l) {
 		label := ""
-		if n == 0 {
+		if i == 0 {
 			label = words.reasons
 		}
-		n++
-		fmt.Fprintf(tw, "%s\t%s%s%s\n", label, code, colon, text)
-	}
-	if r.Decision != nil {
-		for _, pr := range r.Decision.Reasons {
-			reason(audit.Code(pr.Code), lang.Pick(l, pr.Messages, pr.Message))
-		}
-	}
-	// The codes the gateway decided itself, or added after the policy.
-	for i, code := range r.Reasons {
-		if r.Decision != nil && i < len(r.Decision.Reasons) && string(code) == r.Decision.Reasons[i].Code {
-			continue
-		}
-		text := out.Detail.In(l)
-		if text == "" {
-			text = code.Info().Title(l)
-		}
-		reason(code, text)
+		fmt.Fprintf(tw, "%s\t%s%s%s\n", label, e.Code, colon, e.Message)
 	}
 	fmt.Fprintf(tw, "%s\t"+words.revision+"\n", words.policy, r.PolicyRevision, policySource)
 	if r.Explanation != nil {
