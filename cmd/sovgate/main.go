@@ -3,7 +3,7 @@
 package main
 
 import (
-	"github.com/sovgate/sovgate/internal/cli"
+	"github.com/sovgate/sovgate/cmd/sovgate/cli"
 
 	// Caddy's standard modules.
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
