@@ -8,7 +8,7 @@
 package sovgate
 
 # The checks a profile may list.
-known_checks := {"residency", "jurisdiction"}
+known_checks := {"residency", "jurisdiction", "qualification"}
 
 data_problems contains "default_profile is missing" if not data.sovgate.default_profile
 
@@ -52,7 +52,7 @@ data_problems contains msg if {
 	some name, definition in data.sovgate.profiles
 	some check in definition.checks
 	not check in known_checks
-	msg := sprintf("profiles[%q]: unknown check %q (known checks: residency, jurisdiction)", [name, check])
+	msg := sprintf("profiles[%q]: unknown check %q (known checks: residency, jurisdiction, qualification)", [name, check])
 }
 
 data_problems contains msg if {

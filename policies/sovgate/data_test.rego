@@ -42,7 +42,7 @@ test_problem_accept_adequacy_not_boolean if {
 
 test_problem_unknown_check if {
 	problems := sovgate.data_problems with data.sovgate.profiles as {"sovereign": {"checks": ["residence"]}}
-	"profiles[\"sovereign\"]: unknown check \"residence\" (known checks: residency, jurisdiction)" in problems
+	"profiles[\"sovereign\"]: unknown check \"residence\" (known checks: residency, jurisdiction, qualification)" in problems
 }
 
 test_problem_unknown_profile_undefined if {

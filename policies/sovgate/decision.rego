@@ -4,8 +4,22 @@
 # gets back:
 #
 #   {"allow": true or false,
-#    "profile": the profile that was applied,
-#    "reasons": [{"code": ..., "message": ..., "ip": ..., "exception": ...}]}
+#    "profile": the effective profile that was applied (profile.rego),
+#    "reasons": [{"code": ..., "message": ..., "messages": {"en": ..., "fr": ...},
+#                 "ip": ..., "exception": ...}]}
+#
+# Every reason has "message" (English, as logs and JSON show it) and
+# "messages", the same in English and in French: the block page of a
+# French browser, `check --lang fr` and the reports show the French one.
+# Countries are named in messages from data.sovgate.country_names (the
+# names the gateway itself uses).
+#
+# Codes: RESIDENCY_NON_EU, RESIDENCY_NON_FR (an address outside the
+# profile's member state, for "area": "FR"), RESIDENCY_UNKNOWN,
+# JURISDICTION_NON_EU, JURISDICTION_NON_FR, JURISDICTION_UNKNOWN,
+# QUALIFICATION_MISSING (the destination is not an offer holding the
+# profile's qualification in force, or the catalogue cannot tell),
+# PROFILE_UNKNOWN, ALLOWED_FOR_APP, EXCEPTION_APPLIED.
 #
 # How a decision is made, in plain words:
 #

@@ -1,24 +1,50 @@
-# sovgate default policy: exceptions.
+# sovgate default policy: exceptions, the legal records of tolerated
+# transfers.
 #
-# An exception lets one app (or every app) reach one host (or every subdomain
-# of a domain) even though the checks find a problem, until a date. Each one
-# is written in data.sovgate.exceptions under an id of your choice:
+# THE DATA (data.sovgate.exceptions, in data.json), one entry per id:
 #
 #   "exceptions": {
 #     "2026-017-visio": {
-#       "app": "visio",              the app, or "*" for every app
-#       "host": "*.example.com",     a host name, or "*.domain" for any subdomain
+#       "app": "visio",                   the app, or "*" for every app
+#       "host": "api.visio-saas.example", a host name, or "*.domain" for any
+#                                         subdomain, never broader than a
+#                                         registrable domain: `policy check`
+#                                         refuses "*.com", "*.co.uk", "*.test"
+#       "covers": ["JURISDICTION_NON_EU"],  the reason codes it tolerates
+#                                         (required); any other violation
+#                                         still denies
+#       "legal_basis": "art46",           "art45", "art46", "art49" (GDPR
+#                                         articles) or "non-personal"; see
+#                                         data.sovgate.legal_bases
+#       "assessment": "AITD-2026-04",     the reference of the transfer impact
+#                                         assessment (AITD/TIA) or the DPIA
 #       "reason": "migration to a sovereign provider planned for March",
 #       "approved_by": "DPO, decision 2026-017",
-#       "expires": "2026-12-31"      valid through this whole day (UTC)
+#       "starts": "2026-01-05",           first day it applies (UTC)
+#       "expires": "2026-12-31"           last day it applies, through the
+#                                         whole day (UTC)
 #     }
 #   }
 #
-# An exception applies only when it is complete (all five fields filled in)
-# and not expired. When a check finds a problem and an exception applies, the
-# request is allowed with the reason EXCEPTION_APPLIED, and the violations it
-# tolerated stay in the reasons (see decision.rego). Exceptions never cover
-# configuration mistakes such as an unknown profile.
+# An exception is in force from starts through expires, for at most
+# data.sovgate.exception_max_days days (365 by default, both days counted):
+# a longer one never applies, and `policy check` says so. A field with a
+# wrong value (a legal basis not in legal_bases, "covers" not a non-empty
+# list of codes, a date that cannot be read) keeps the exception from
+# applying: a mistake never opens the gate.
+#
+# Exceptions written before covers, legal_basis, assessment and starts
+# existed (app, host, reason, approved_by, expires only) keep applying
+# until they expire, as they always did: they cover every code, and have
+# no duration limit. `policy check` and the gateway at each load warn about
+# each, naming every missing field. Add the fields to make it a legal
+# record.
+#
+# When every violation the checks found is tolerated (by an exception in
+# force that covers its code, or by the app's allowed_hosts), the request is
+# allowed; EXCEPTION_APPLIED names each exception that tolerated something,
+# and the violations stay in the reasons (see decision.rego). Exceptions
+# never cover configuration mistakes such as an unknown profile.
 package sovgate
 
 # The ids of the exceptions in force for this request: those for this app...
