@@ -148,11 +148,11 @@ func prepare(ctx context.Context, src Bundle, b *parsedBundle, compiler *ast.Com
 }
 
 // evaluatedData is the data the request path evaluates against. The
-// operator catalogue is read by the classifier (Knowledge), not by the
-// default rules; when no rule of the policy reads it either, it is left
-// out of the evaluated data: hundreds of operators, kept as AST for every
-// revision, would only make the garbage collector's work on the request
-// path heavier. A policy that reads data.sovgate.operators gets it.
+// operator catalogue is read by the classifier (Knowledge); when no rule of
+// the policy reads it too (the default rules do, for the DPF certification
+// of operators), it is left out of the evaluated data: hundreds of
+// operators, kept as AST for every revision, would only cost memory. A
+// policy that reads data.sovgate.operators gets it.
 func evaluatedData(data map[string]any, c *ast.Compiler) map[string]any {
 	sovgate, ok := data[operatorsPath[0]].(map[string]any)
 	if !ok || sovgate[operatorsPath[1]] == nil || readsData(c, operatorsPath) {

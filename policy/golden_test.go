@@ -47,6 +47,7 @@ func TestGoldenCases(t *testing.T) {
 					if !sameDecision(got, &c.Want) {
 						t.Errorf("decision:\n got: %s\nwant: %s", toJSON(got), toJSON(&c.Want))
 					}
+					checkMessages(t, got)
 				})
 			}
 		})
@@ -111,13 +112,35 @@ func merge(dst, patch map[string]any) {
 	}
 }
 
-// sameDecision compares decisions, taking no reasons and an empty list as
-// equal.
-func sameDecision(a, b *policy.Decision) bool {
-	if a.Allow != b.Allow || a.Profile != b.Profile || len(a.Reasons) != len(b.Reasons) {
+// sameDecision compares got with the decision a case wants, taking no
+// reasons and an empty list as equal. A wanted reason without "messages"
+// is about what the reason says in English: its messages are not compared
+// (checkMessages checks them for every case).
+func sameDecision(got, want *policy.Decision) bool {
+	if got.Allow != want.Allow || got.Profile != want.Profile || len(got.Reasons) != len(want.Reasons) {
 		return false
 	}
-	return len(a.Reasons) == 0 || reflect.DeepEqual(a.Reasons, b.Reasons)
+	for i, w := range want.Reasons {
+		g := got.Reasons[i]
+		if w.Messages == nil {
+			g.Messages = nil
+		}
+		if !reflect.DeepEqual(g, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkMessages: every reason of the default policy says the same in
+// English in "message" and "messages", and has a French message.
+func checkMessages(t *testing.T, d *policy.Decision) {
+	t.Helper()
+	for i, r := range d.Reasons {
+		if r.Messages["en"] != r.Message || r.Messages["fr"] == "" || r.Messages["fr"] == r.Message {
+			t.Errorf("reasons[%d] %s: message %q, messages %q", i, r.Code, r.Message, r.Messages)
+		}
+	}
 }
 
 func toJSON(v any) string {

@@ -35,18 +35,57 @@
 # lacks; replace it with a record.
 package sovgate
 
-# The app's registry entry allows the destination host.
-host_allowed_for_app if {
-	some pattern in data.sovgate.apps[input.source.app].allowed_hosts
-	is_string(pattern)
-	host_matches(pattern)
+# The entries of the app's allowed_hosts in force for this request: those
+# that name the destination host and apply today (the index of each in the
+# list).
+allowed_hosts_in_force contains i if {
+	some i, entry in data.sovgate.apps[input.source.app].allowed_hosts
+	allowed_host_applies(entry)
 }
 
-# ALLOWED_FOR_APP: one reason when the app's allowed hosts cover the host.
-allowed_host_reasons := [reason |
-	host_allowed_for_app
-	reason := {
-		"code": "ALLOWED_FOR_APP",
-		"message": sprintf("%s may reach %s: the app registry allows it (allowed_hosts)", [input.source.app, input.destination.host]),
-	}
+# A plain host name, the earlier format: always (see above)...
+allowed_host_applies(entry) if {
+	is_string(entry)
+	host_matches(entry)
+}
+
+# ...a record, while it is in force.
+allowed_host_applies(entry) if {
+	is_object(entry)
+	host_matches(entry.host)
+	record_in_force(entry)
+}
+
+# The entry tolerates a violation with this code: a plain host name
+# tolerates every code, a record those it covers.
+allowed_host_covers(entry, _) if is_string(entry)
+
+allowed_host_covers(entry, code) if {
+	is_object(entry)
+	record_covers(entry, code)
+}
+
+# ALLOWED_FOR_APP: one reason per entry in force that tolerated a
+# violation.
+allowed_host_reasons := [allowed_host_reason(entry) |
+	some i in allowed_hosts_in_force
+	entry := data.sovgate.apps[input.source.app].allowed_hosts[i]
+	allowed_host_tolerates_some_violation(entry)
 ]
+
+allowed_host_tolerates_some_violation(entry) if {
+	some violation in violations
+	allowed_host_covers(entry, violation.code)
+}
+
+allowed_host_reason(entry) := reason(
+	"ALLOWED_FOR_APP",
+	sprintf("%s may reach %s: the app registry allows it (allowed_hosts)", [input.source.app, input.destination.host]),
+	sprintf("l'application %s peut joindre %s : le registre des applications l'autorise (allowed_hosts)", [input.source.app, input.destination.host]),
+) if {
+	is_string(entry)
+} else := reason(
+	"ALLOWED_FOR_APP",
+	sprintf("%s may reach %s until %s: the app registry allows it (allowed_hosts, approved by %s: %s)%s", [input.source.app, input.destination.host, entry.expires, entry.approved_by, entry.reason, record_legal_text(entry, "en")]),
+	sprintf("l'application %s peut joindre %s jusqu'au %s : le registre des applications l'autorise (allowed_hosts, approuvé par %s : %s)%s", [input.source.app, input.destination.host, entry.expires, entry.approved_by, entry.reason, record_legal_text(entry, "fr")]),
+)

@@ -7,7 +7,7 @@ import data.sovgate
 
 test_eu_address_allowed if {
 	d := sovgate.decision with input as request("test-etat-civil", "api.example.fr", [address("192.0.2.10", "FR")], [])
-	d == {"allow": true, "profile": "sovereign", "reasons": []}
+	english(d) == {"allow": true, "profile": "sovereign", "reasons": []}
 }
 
 test_eea_address_allowed if {
@@ -22,7 +22,7 @@ test_greece_is_gr_not_el if {
 
 test_us_address_denied if {
 	d := sovgate.decision with input as us_request("test-etat-civil", "api.example.com")
-	d == {
+	english(d) == {
 		"allow": false,
 		"profile": "sovereign",
 		"reasons": [{
@@ -35,7 +35,7 @@ test_us_address_denied if {
 
 test_unknown_country_denied if {
 	d := sovgate.decision with input as request("test-etat-civil", "anycast.example", [address("192.0.2.20", "")], [])
-	d == {
+	english(d) == {
 		"allow": false,
 		"profile": "sovereign",
 		"reasons": [{
@@ -50,7 +50,7 @@ test_one_eu_and_one_us_address_denied if {
 	addresses := [address("192.0.2.10", "FR"), address("203.0.113.7", "US")]
 	d := sovgate.decision with input as request("test-etat-civil", "mixed.example", addresses, [])
 	not d.allow
-	d.reasons == [{
+	english(d).reasons == [{
 		"code": "RESIDENCY_NON_EU",
 		"ip": "203.0.113.7",
 		"message": "203.0.113.7 is in US, outside the EU/EEA",
@@ -73,7 +73,7 @@ test_provider_region_wins_over_geoip if {
 test_provider_region_outside_denied if {
 	a := cloud_address("192.0.2.50", "FR", "ovhcloud", "bhs", "CA")
 	d := sovgate.decision with input as request("test-etat-civil", "bhs.example", [a], [ovhcloud])
-	d.reasons == [{"code": "RESIDENCY_NON_EU", "ip": "192.0.2.50", "message": "192.0.2.50 is in CA, outside the EU/EEA"}]
+	english(d).reasons == [{"code": "RESIDENCY_NON_EU", "ip": "192.0.2.50", "message": "192.0.2.50 is in CA, outside the EU/EEA"}]
 }
 
 # ---- sovereign profile: jurisdiction ---------------------------------------
@@ -81,7 +81,7 @@ test_provider_region_outside_denied if {
 test_us_provider_in_eu_region_denied if {
 	a := cloud_address("192.0.2.30", "FR", "aws", "eu-west-3", "FR")
 	d := sovgate.decision with input as request("test-etat-civil", "bucket.s3.eu-west-3.amazonaws.com", [a], [aws])
-	d == {
+	english(d) == {
 		"allow": false,
 		"profile": "sovereign",
 		"reasons": [{
@@ -94,7 +94,7 @@ test_us_provider_in_eu_region_denied if {
 test_eu_provider_allowed if {
 	a := cloud_address("192.0.2.40", "FR", "ovhcloud", "gra", "FR")
 	d := sovgate.decision with input as request("test-etat-civil", "storage.gra.example", [a], [ovhcloud])
-	d == {"allow": true, "profile": "sovereign", "reasons": []}
+	english(d) == {"allow": true, "profile": "sovereign", "reasons": []}
 }
 
 test_every_listed_jurisdiction_counts if {
@@ -106,7 +106,7 @@ test_every_listed_jurisdiction_counts if {
 test_one_reason_per_foreign_jurisdiction if {
 	provider := {"id": "acme", "name": "", "headquarters": "DE", "jurisdictions": ["US", "CN", "DE"], "matched_by": "asn"}
 	d := sovgate.decision with input as request("test-etat-civil", "x.example", [address("192.0.2.30", "DE")], [provider])
-	d.reasons == [
+	english(d).reasons == [
 		{"code": "JURISDICTION_NON_EU", "message": "acme is subject to CN law"},
 		{"code": "JURISDICTION_NON_EU", "message": "acme is subject to US law"},
 	]
@@ -115,7 +115,7 @@ test_one_reason_per_foreign_jurisdiction if {
 test_provider_without_headquarters_named_by_id if {
 	provider := {"id": "acme", "name": "Acme", "headquarters": "", "jurisdictions": ["US"], "matched_by": "asn"}
 	d := sovgate.decision with input as request("test-etat-civil", "x.example", [address("192.0.2.30", "DE")], [provider])
-	d.reasons == [{"code": "JURISDICTION_NON_EU", "message": "acme is subject to US law"}]
+	english(d).reasons == [{"code": "JURISDICTION_NON_EU", "message": "acme is subject to US law"}]
 }
 
 test_us_address_and_us_provider_both_reported if {
@@ -128,7 +128,7 @@ test_us_address_and_us_provider_both_reported if {
 
 test_unknown_operator_denied if {
 	d := sovgate.decision with input as request("test-etat-civil", "x.example.fr", [unknown_address("192.0.2.21", "FR")], [])
-	d == {
+	english(d) == {
 		"allow": false,
 		"profile": "sovereign",
 		"reasons": [{
@@ -148,7 +148,7 @@ test_unknown_operator_not_checked_by_residency_profile if {
 test_inferred_foreign_jurisdiction_denied if {
 	a := object.union(address("192.0.2.22", "FR"), {"asn": 14340, "provider": "as14340"})
 	d := sovgate.decision with input as request("test-etat-civil", "crm.example.com", [a], [inferred(14340, "Salesforce.com, Inc.", "US")])
-	d == {
+	english(d) == {
 		"allow": false,
 		"profile": "sovereign",
 		"reasons": [{
@@ -161,7 +161,7 @@ test_inferred_foreign_jurisdiction_denied if {
 test_inferred_eu_jurisdiction_allowed if {
 	a := object.union(address("192.0.2.23", "FR"), {"asn": 3215, "provider": "as3215"})
 	d := sovgate.decision with input as request("test-etat-civil", "www.example.fr", [a], [inferred(3215, "Orange S.A.", "FR")])
-	d == {"allow": true, "profile": "sovereign", "reasons": []}
+	english(d) == {"allow": true, "profile": "sovereign", "reasons": []}
 }
 
 test_catalogue_fact_reported_as_such if {
@@ -198,7 +198,7 @@ test_internal_destinations_allowed_in_every_profile if {
 	d := sovgate.decision with input as request("test-x", "intranet.ville.example", [internal_address("10.20.1.1")], [])
 		with data.sovgate.apps as {"test-x": {"profile": profile}}
 	d.allow
-	d.reasons == []
+	english(d).reasons == []
 }
 
 test_internal_does_not_cover_external_addresses if {
@@ -243,7 +243,7 @@ test_unknown_profile_missing_falls_back_to_default if {
 test_default_profile_is_data if {
 	d := sovgate.decision with input as us_request("test-intranet", "api.example.com")
 		with data.sovgate.default_profile as "open"
-	d == {"allow": true, "profile": "open", "reasons": []}
+	english(d) == {"allow": true, "profile": "open", "reasons": []}
 }
 
 test_app_without_profile_gets_default if {
@@ -256,7 +256,7 @@ test_residency_profile_ignores_jurisdiction if {
 	a := cloud_address("192.0.2.30", "FR", "aws", "eu-west-3", "FR")
 	d := sovgate.decision with input as request("test-visio", "x.amazonaws.com", [a], [aws])
 		with data.sovgate.apps as {"test-visio": {"profile": "residency"}}
-	d == {"allow": true, "profile": "residency", "reasons": []}
+	english(d) == {"allow": true, "profile": "residency", "reasons": []}
 }
 
 test_residency_profile_checks_location if {
@@ -278,13 +278,13 @@ test_open_profile_allows_everything if {
 	addresses := [a, address("192.0.2.20", "")]
 	d := sovgate.decision with input as request("test-meteo", "api.weather.example", addresses, [aws])
 		with data.sovgate.apps as {"test-meteo": {"profile": "open"}}
-	d == {"allow": true, "profile": "open", "reasons": []}
+	english(d) == {"allow": true, "profile": "open", "reasons": []}
 }
 
 test_unknown_profile_denies if {
 	d := sovgate.decision with input as request("test-visio", "api.example.fr", [address("192.0.2.10", "FR")], [])
 		with data.sovgate.apps as {"test-visio": {"profile": "sovreign"}}
-	d == {
+	english(d) == {
 		"allow": false,
 		"profile": "sovreign",
 		"reasons": [{
@@ -315,7 +315,7 @@ test_custom_profile_from_data if {
 	d := sovgate.decision with input as request("test-x", "h.example", [a], [ovhcloud])
 		with data.sovgate.profiles as profiles
 		with data.sovgate.apps as {"test-x": {"profile": "jurisdiction-only"}}
-	d == {"allow": true, "profile": "jurisdiction-only", "reasons": []}
+	english(d) == {"allow": true, "profile": "jurisdiction-only", "reasons": []}
 }
 
 # ---- adequacy decisions ----------------------------------------------------
@@ -363,7 +363,7 @@ test_uk_adequacy_renewed_until_2031 if {
 test_adequacy_accepted_when_app_opts_in if {
 	d := sovgate.decision with input as request("test-visio", "x.example.ch", [address("192.0.2.60", "CH")], [])
 		with data.sovgate.apps as {"test-visio": {"accept_adequacy": true}}
-	d == {"allow": true, "profile": "sovereign", "reasons": []}
+	english(d) == {"allow": true, "profile": "sovereign", "reasons": []}
 }
 
 test_adequacy_opt_in_covers_jurisdiction if {
@@ -390,7 +390,7 @@ test_adequacy_opt_in_is_per_app if {
 test_exception_applies if {
 	d := sovgate.decision with input as us_request("test-visio", "api.example.com")
 		with data.sovgate.exceptions as {"2026-017": exception("test-visio", "api.example.com", "2026-12-31")}
-	d == {
+	english(d) == {
 		"allow": true,
 		"profile": "sovereign",
 		"reasons": [
@@ -489,7 +489,7 @@ test_exception_host_is_case_insensitive if {
 test_exception_without_violation_not_reported if {
 	d := sovgate.decision with input as request("test-visio", "api.example.fr", [address("192.0.2.10", "FR")], [])
 		with data.sovgate.exceptions as {"e1": exception("test-visio", "api.example.fr", "2026-12-31")}
-	d == {"allow": true, "profile": "sovereign", "reasons": []}
+	english(d) == {"allow": true, "profile": "sovereign", "reasons": []}
 }
 
 test_two_exceptions_both_reported if {
@@ -515,7 +515,7 @@ test_allowed_host_tolerates_violations if {
 	d := sovgate.decision with input as us_request("test-visio", "api.visio-saas.example")
 		with data.sovgate.apps as {"test-visio": {"allowed_hosts": ["api.visio-saas.example"]}}
 		with data.sovgate.exceptions as {}
-	d == {
+	english(d) == {
 		"allow": true,
 		"profile": "sovereign",
 		"reasons": [
@@ -562,5 +562,5 @@ test_allowed_host_does_not_cover_unknown_profile if {
 test_no_violation_no_allowed_host_reason if {
 	d := sovgate.decision with input as request("test-visio", "api.example.fr", [address("192.0.2.10", "FR")], [])
 		with data.sovgate.apps as {"test-visio": {"allowed_hosts": ["api.example.fr"]}}
-	d == {"allow": true, "profile": "sovereign", "reasons": []}
+	english(d) == {"allow": true, "profile": "sovereign", "reasons": []}
 }

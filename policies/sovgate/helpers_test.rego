@@ -58,6 +58,11 @@ ovhcloud := {
 	"jurisdictions": ["FR"], "matched_by": "asn", "inferred": false,
 }
 
+# The decision with its reasons in English only (without "messages"), for
+# the tests about what a decision says rather than how it says it in
+# French (messages_test.rego).
+english(decision) := object.union(decision, {"reasons": [object.remove(r, ["messages"]) | some r in decision.reasons]})
+
 # The codes of a decision's reasons, in order.
 codes(decision) := [reason.code | some reason in decision.reasons]
 

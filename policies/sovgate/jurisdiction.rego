@@ -4,8 +4,10 @@
 # An operator whose ultimate owner is headquartered outside the EU/EEA is
 # subject to that country's law wherever the data is stored (for example the
 # US CLOUD Act applies to a US provider's Paris region). Every operator of the
-# destination must be subject only to the law of acceptable countries (see
-# countries.rego). Profiles whose "checks" list "jurisdiction" enforce this.
+# destination must be subject only to the law of countries the profile
+# accepts (see countries.rego: the EU/EEA, France, adequacy countries, the
+# US for a DPF-certified operator...). Profiles whose "checks" list
+# "jurisdiction" enforce this.
 #
 # The gateway recognises operators with the catalogue (data.sovgate.operators:
 # by address range, ASN or domain name). An operator the catalogue does not
@@ -15,48 +17,64 @@
 # Addresses of the city's own networks (internal) are never checked.
 package sovgate
 
-# JURISDICTION_NON_EU: a country whose law reaches the provider, as listed in
-# the catalogue or inferred from the registration of its network, is not
-# acceptable. The list always holds the country of the headquarters: the
-# catalogue refuses an entry that leaves it out.
+# A country whose law reaches the provider, as listed in the catalogue or
+# inferred from the registration of its network, is not acceptable:
+# JURISDICTION_NON_EU outside the EU/EEA, JURISDICTION_NON_FR for another
+# member state than the profile's area. The list always holds the country
+# of the headquarters: the catalogue refuses an entry that leaves it out.
 jurisdiction_violations contains jurisdiction_reason(provider, country) if {
 	"jurisdiction" in profile_checks
 	some provider in input.destination.providers
 	some country in provider.jurisdictions
-	not acceptable_country(country)
+	not acceptable_country_for(country, provider.id)
 }
 
 # JURISDICTION_UNKNOWN: nobody knows who operates the address: no catalogue
 # entry matches it and its network has no known registration. Unknown is not
 # acceptable.
-jurisdiction_violations contains {
-	"code": "JURISDICTION_UNKNOWN",
-	"ip": address.ip,
-	"message": sprintf("nobody knows who operates %s: no catalogue entry matches it and its network has no known registration", [address.ip]),
-} if {
+jurisdiction_violations contains address_reason(
+	"JURISDICTION_UNKNOWN", address.ip,
+	sprintf("nobody knows who operates %s: no catalogue entry matches it and its network has no known registration", [address.ip]),
+	sprintf("personne ne sait qui exploite l'adresse %s : aucune entrée du catalogue ne la couvre et l'enregistrement de son réseau est inconnu", [address.ip]),
+) if {
 	some address in input.destination.addresses
 	address.provider == "" # rare: tested first, before the profile
 	"jurisdiction" in profile_checks
 	not address.internal
 }
 
-# The reason: "aws (Amazon Web Services, headquartered in US) is subject to
-# US law"; for an operator no catalogue entry knows (its headquarters
-# unknown) "as64500 (Example Networks) is presumed subject to US law:
-# inferred from the registration of its network, no catalogue entry"; "aws
-# is subject to US law" when the name or the headquarters are missing.
-jurisdiction_reason(provider, country) := {
-	"code": "JURISDICTION_NON_EU",
-	"message": sprintf("%s (%s, headquartered in %s) is subject to %s law", [provider.id, provider.name, provider.headquarters, country]),
-} if {
+# The reason names the provider: "aws (Amazon Web Services, headquartered
+# in US) is subject to US law"; for an operator no catalogue entry knows
+# (its headquarters unknown) "as64500 (Example Networks) is presumed
+# subject to US law: inferred from the registration of its network, no
+# catalogue entry"; "aws is subject to US law" when the name or the
+# headquarters are missing. What follows says why the country is not
+# accepted, for the profiles other than sovereign.
+jurisdiction_reason(provider, country) := reason(
+	jurisdiction_code(country),
+	sprintf("%s (%s, headquartered in %s) is subject to %s law%s%s", [provider.id, provider.name, provider.headquarters, country, outside_area.law_en, missing.en]),
+	sprintf("%s (%s, siège : %s) est soumis au droit %s (%s)%s", [provider.id, provider.name, country_name(provider.headquarters, "fr"), outside_area.law_fr, country_name(country, "fr"), missing.fr]),
+) if {
 	provider.name != ""
 	provider.headquarters != ""
-} else := {
-	"code": "JURISDICTION_NON_EU",
-	"message": sprintf("%s (%s) is presumed subject to %s law: inferred from the registration of its network, no catalogue entry", [provider.id, provider.name, country]),
-} if {
+	missing := certification_missing(country, provider.id)
+} else := reason(
+	jurisdiction_code(country),
+	sprintf("%s (%s) is presumed subject to %s law%s: inferred from the registration of its network, no catalogue entry%s", [provider.id, provider.name, country, outside_area.law_en, missing.en]),
+	sprintf("%s (%s) est présumé soumis au droit %s (%s) : déduit de l'enregistrement de son réseau, aucune entrée du catalogue%s", [provider.id, provider.name, outside_area.law_fr, country_name(country, "fr"), missing.fr]),
+) if {
 	provider.inferred == true
-} else := {
-	"code": "JURISDICTION_NON_EU",
-	"message": sprintf("%s is subject to %s law", [provider.id, country]),
+	missing := certification_missing(country, provider.id)
+} else := reason(
+	jurisdiction_code(country),
+	sprintf("%s is subject to %s law%s%s", [provider.id, country, outside_area.law_en, missing.en]),
+	sprintf("%s est soumis au droit %s (%s)%s", [provider.id, outside_area.law_fr, country_name(country, "fr"), missing.fr]),
+) if {
+	missing := certification_missing(country, provider.id)
 }
+
+# JURISDICTION_NON_FR for a law of the EU/EEA that the profile's area
+# (France) does not accept; JURISDICTION_NON_EU for any other.
+jurisdiction_code(country) := "JURISDICTION_NON_FR" if eea_country(country)
+
+else := "JURISDICTION_NON_EU"

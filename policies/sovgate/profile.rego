@@ -77,29 +77,76 @@
 # and `policy check` reports it.
 package sovgate
 
-# The app's profile. Traffic the gateway could not identify (app "unknown",
-# identified_by "none") gets data.sovgate.unknown_profile; an identified app
-# gets the profile data.sovgate.apps names for it, otherwise the default
-# profile. input.source.app is the app, as the gateway identified it.
-profile := data.sovgate.unknown_profile if {
+# The effective profile. The gateway computes it once per policy revision
+# and app, with effective_profile below, and passes it as
+# input.source.profile; without it (a test, a caller that does not), it is
+# computed here.
+profile := given if {
+	given := input.source.profile
+	is_string(given)
+	given != ""
+} else := effective_profile
+
+# Traffic the gateway could not identify (app "unknown", identified_by
+# "none") gets data.sovgate.unknown_profile; an identified app without
+# categories (or whose categories set no minimum) its declared profile;
+# otherwise the strictest of its declared profile and its categories'
+# minimums. It depends on input.source alone: the gateway relies on that
+# to compute it once per app.
+effective_profile := data.sovgate.unknown_profile if {
 	input.source.identified_by == "none"
 	is_string(data.sovgate.unknown_profile)
-} else := app_profile if {
+} else := declared_profile if {
+	count(category_minimums) == 0
+} else := data.sovgate.profile_order[max(candidate_ranks)] if {
+	not profile_incomparable
+} else := declared_profile
+
+# The profile data.sovgate.apps names for the app, otherwise the default
+# profile. input.source.app is the app, as the gateway identified it.
+declared_profile := app_profile if {
 	app_profile := data.sovgate.apps[input.source.app].profile
 } else := data.sovgate.default_profile
+
+# The minimum profiles of the app's categories (input.source.categories,
+# filled in by the gateway from the app's entry).
+category_minimums contains minimum if {
+	some category in input.source.categories
+	minimum := data.sovgate.categories[category].minimum_profile
+}
+
+# The positions in profile_order of the declared profile and of the
+# categories' minimums.
+candidate_ranks contains rank if {
+	some candidate in (category_minimums | {declared_profile})
+	data.sovgate.profile_order[rank] == candidate
+}
+
+# True when one of the profiles to compare is missing from profile_order:
+# the strictest cannot be known, and the decision denies (PROFILE_UNKNOWN).
+profile_incomparable if {
+	input.source.identified_by != "none"
+	count(category_minimums) > 0
+	some candidate in (category_minimums | {declared_profile})
+	not candidate in data.sovgate.profile_order
+}
 
 # The checks the profile enforces (undefined, so none, when the profile does
 # not exist).
 profile_checks := data.sovgate.profiles[profile].checks
 
-# True when the app has opted in to adequacy decisions ("accept_adequacy": true
-# in data.sovgate.apps). Adequacy decisions are NOT accepted by default.
-app_accepts_adequacy if data.sovgate.apps[input.source.app].accept_adequacy == true
-
-# PROFILE_UNKNOWN: the profile is not defined in data.sovgate.profiles. It
+# PROFILE_UNKNOWN: the profile is not defined in data.sovgate.profiles, or
+# cannot be compared with the minimum profile of the app's categories. It
 # always denies (fail closed): a typing mistake in a profile name must not
 # open the gate.
-profile_unknown := {
-	"code": "PROFILE_UNKNOWN",
-	"message": sprintf("app %q uses profile %q, which is not defined in data.sovgate.profiles", [input.source.app, profile]),
-}
+profile_unknown := reason(
+	"PROFILE_UNKNOWN",
+	sprintf("app %q uses profile %q, which is not defined in data.sovgate.profiles", [input.source.app, profile]),
+	sprintf("l'application « %s » utilise le profil « %s », qui n'est pas défini dans data.sovgate.profiles", [input.source.app, profile]),
+) if {
+	not data.sovgate.profiles[profile]
+} else := reason(
+	"PROFILE_UNKNOWN",
+	sprintf("app %q uses profile %q, which is not in data.sovgate.profile_order: it cannot be compared with the minimum profiles of the app's categories (%s)", [input.source.app, profile, concat(", ", sort(category_minimums))]),
+	sprintf("l'application « %s » utilise le profil « %s », absent de data.sovgate.profile_order : impossible de le comparer aux profils minimaux de ses catégories (%s)", [input.source.app, profile, concat(", ", sort(category_minimums))]),
+)
