@@ -72,6 +72,7 @@ func CheckWithOptions(ctx context.Context, src Bundle, opts CheckOptions) ([]Dia
 		return nil, err
 	}
 	diags = append(appDiags, problems...)
+	diags = append(diags, hostPatternProblems(b)...)
 	diags = append(diags, expiryWarnings(b, opts)...)
 	diags = append(diags, adequacyWarnings(b, now.UTC())...)
 	return sortedDiagnostics(diags), nil
@@ -170,6 +171,12 @@ func dataProblems(ctx context.Context, src Bundle, b *parsedBundle, c *ast.Compi
 	}
 	var diags Diagnostics
 	add := func(e *ast.Term) {
+		if obj, ok := e.Value.(ast.Object); ok {
+			if d, ok := locatedProblem(b, obj); ok {
+				diags = append(diags, d)
+				return
+			}
+		}
 		msg := e.String()
 		if s, ok := e.Value.(ast.String); ok {
 			msg = string(s)
@@ -186,6 +193,53 @@ func dataProblems(ctx context.Context, src Bundle, b *parsedBundle, c *ast.Compi
 		add(t)
 	}
 	return diags, nil
+}
+
+var keySeverity = ast.StringTerm("severity")
+
+// locatedProblem reads a problem of data_problems written as {"path": [...],
+// "message": "...", "severity": "warning"}: path is relative to
+// data.sovgate, and points the diagnostic at the file and line of the
+// entry.
+func locatedProblem(b *parsedBundle, obj ast.Object) (Diagnostic, bool) {
+	msg, ok := stringOf(obj.Get(keyMessage))
+	if !ok {
+		return Diagnostic{}, false
+	}
+	at := []any{"sovgate"}
+	if t := obj.Get(keyPath); t != nil {
+		steps, ok := t.Value.(*ast.Array)
+		if !ok {
+			return Diagnostic{}, false
+		}
+		for i := range steps.Len() {
+			switch v := steps.Elem(i).Value.(type) {
+			case ast.String:
+				at = append(at, string(v))
+			case ast.Number:
+				n, ok := v.Int()
+				if !ok {
+					return Diagnostic{}, false
+				}
+				at = append(at, n)
+			default:
+				return Diagnostic{}, false
+			}
+		}
+	}
+	d := b.diagAtPath(at, "%s", msg)
+	if severity, _ := stringOf(obj.Get(keySeverity)); severity == SeverityWarning {
+		d.Code, d.Severity = CodeDataWarning, SeverityWarning
+	}
+	return d, true
+}
+
+func stringOf(t *ast.Term) (string, bool) {
+	if t == nil {
+		return "", false
+	}
+	s, ok := t.Value.(ast.String)
+	return string(s), ok
 }
 
 var adequacyPath = []string{"sovgate", "adequacy"}

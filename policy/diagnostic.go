@@ -43,6 +43,10 @@ const (
 	// itself reports through data.sovgate.data_problems (see Check), or an
 	// app registry the gateway cannot use (see Apps).
 	CodeDataProblem = "sovgate_data_error"
+	// CodeDataWarning is a warning of data.sovgate.data_problems: something
+	// in the data that still works but should be looked at (an exception of
+	// the earlier format).
+	CodeDataWarning = "sovgate_data_warning"
 	// CodeExceptionExpiry is the warning about an exception that has
 	// expired or expires soon (see CheckOptions.ExpiryWarning).
 	CodeExceptionExpiry = "sovgate_exception_expiry"

@@ -82,6 +82,9 @@ type Engine struct {
 	// providerTerms caches the input objects of the providers this
 	// revision sees (see providerTerms).
 	providerTerms *providerTerms
+	// dataProblems are what data.sovgate.data_problems reports (see
+	// DataProblems).
+	dataProblems Diagnostics
 	// digest and tests are set by LoadTested.
 	digest string
 	tests  TestSummary
@@ -113,13 +116,29 @@ func Load(ctx context.Context, src Bundle) (*Engine, error) {
 	if len(diags) > 0 {
 		return nil, fmt.Errorf("load policies from %s: %w", src.Name(), sortedDiagnostics(diags))
 	}
+	// A host pattern that covers a public suffix would open every site
+	// under it: the revision is refused, like an ambiguous app registry.
+	if diags := hostPatternProblems(b); len(diags) > 0 {
+		return nil, fmt.Errorf("load policies from %s: %w", src.Name(), diags)
+	}
+	problems, err := dataProblems(ctx, src, b, compiler, store)
+	if err != nil {
+		return nil, fmt.Errorf("load policies from %s: %w", src.Name(), err)
+	}
 	e, err := prepare(ctx, src, b, compiler)
 	if err != nil {
 		return nil, err
 	}
-	e.apps, e.knowledge = apps, knowledge
+	e.apps, e.knowledge, e.dataProblems = apps, knowledge, sortedDiagnostics(problems)
 	return e, nil
 }
+
+// DataProblems are the problems the policy's data_problems rule finds in
+// its data (see Check): they never stop a revision from loading (a mistake
+// never opens the gate: an incomplete exception does not apply), but the
+// gateway logs them when it activates the revision, so that an exception of
+// the earlier format, say, is seen at every load.
+func (e *Engine) DataProblems() Diagnostics { return e.dataProblems }
 
 // prepare builds the Engine for a compiled bundle.
 func prepare(ctx context.Context, src Bundle, b *parsedBundle, compiler *ast.Compiler) (*Engine, error) {

@@ -452,9 +452,23 @@ func TestCheckDataProblems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(diags) != 1 || diags[0].Code != policy.CodeDataProblem ||
-		diags[0].File != "/etc/sovgate/policies/sovgate/data.json" || !strings.Contains(diags[0].Message, `"31/12/2026"`) {
+	// The unreadable date is an error at its line; the exception, of the
+	// earlier format, gets a warning naming the fields it lacks.
+	var errs, warnings []policy.Diagnostic
+	for _, d := range diags {
+		if d.IsWarning() {
+			warnings = append(warnings, d)
+		} else {
+			errs = append(errs, d)
+		}
+	}
+	if len(errs) != 1 || errs[0].Code != policy.CodeDataProblem || errs[0].Row == 0 ||
+		errs[0].File != "/etc/sovgate/policies/sovgate/data.json" || !strings.Contains(errs[0].Message, `"31/12/2026"`) {
 		t.Fatalf("diagnostics = %v", diags)
+	}
+	if len(warnings) != 1 || warnings[0].Code != policy.CodeDataWarning ||
+		!strings.Contains(warnings[0].Message, "without covers, legal_basis, assessment, starts") {
+		t.Fatalf("warnings = %v", warnings)
 	}
 }
 
