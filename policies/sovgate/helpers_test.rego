@@ -77,3 +77,58 @@ exception(app, host, expires) := {
 	"approved_by": "DPO",
 	"expires": expires,
 }
+
+# The same request from an app that declares data categories.
+with_categories(req, categories) := object.union(req, {"source": {"categories": categories}})
+
+# A request from app, declaring categories, to an address in country
+# whose operator raises no jurisdiction problem (see address).
+category_request(app, categories, country) := with_categories(
+	request(app, "x.example", [address("192.0.2.70", country)], []),
+	categories,
+)
+
+# An operator recognised as one of its offers, holding qualifications.
+with_offer(provider, id, qualifications) := object.union(provider, {"offer": {"id": id, "name": sprintf("%s offer", [id]), "qualifications": qualifications}})
+
+# A qualification of scheme from since to until ("" for no end date).
+qualification(scheme, since, "") := {"scheme": scheme, "since": since, "source": "test"}
+
+qualification(scheme, since, until) := {"scheme": scheme, "since": since, "until": until, "source": "test"} if until != ""
+
+# A catalogue for the tests of certifications: a US operator certified
+# under the DPF, one whose certification ended, and one without any.
+fixture_operators := {
+	"us-dpf": {"name": "US DPF Inc.", "headquarters": "US", "jurisdictions": ["US"], "offers": [{"id": "us-dpf-cert", "name": "DPF", "qualifications": [qualification("dpf", "2023-07-10", "")]}]},
+	"us-lapsed": {"name": "US Lapsed Inc.", "headquarters": "US", "jurisdictions": ["US"], "offers": [{"id": "us-lapsed-cert", "name": "DPF", "qualifications": [qualification("dpf", "2023-07-10", "2025-07-09")]}]},
+	"us-none": {"name": "US None Inc.", "headquarters": "US", "jurisdictions": ["US"], "offers": []},
+}
+
+# An operator of fixture_operators, as the gateway shows it.
+us_operator(id) := {
+	"id": id, "name": fixture_operators[id].name, "headquarters": "US",
+	"jurisdictions": ["US"], "matched_by": "asn", "inferred": false,
+}
+
+# An address in country operated by a provider of id.
+operated_address(ip, country, id) := object.union(address(ip, country), {"provider": id, "matched_by": "asn"})
+
+# An app with a profile.
+app_with_profile(app, profile) := {app: {"profile": profile}}
+
+# A legal record of an exception, covering codes; override fields with
+# object.union.
+legal_exception(app, host, covers) := {
+	"app": app,
+	"host": host,
+	"covers": covers,
+	"legal_basis": "art46",
+	"assessment": "AITD-2026-04",
+	"reason": "videoconferencing contract, SCCs signed",
+	"approved_by": "DPO, decision 2026-021",
+	"starts": "2026-02-01",
+	"expires": "2027-01-31",
+}
+
+# The same, as an entry of allowed_hosts.
+legal_allowed_host(host, covers) := object.remove(legal_exception("", host, covers), ["app"])
