@@ -68,6 +68,17 @@ const (
 	// CodeJurisdictionUnknown: nothing says whose law reaches the
 	// operator.
 	CodeJurisdictionUnknown Code = "JURISDICTION_UNKNOWN"
+	// CodeResidencyNonFR: an address is in the EU/EEA, but outside the
+	// member state the app's profile keeps the data in (France, for
+	// civil-status records and elections).
+	CodeResidencyNonFR Code = "RESIDENCY_NON_FR"
+	// CodeJurisdictionNonFR: an operator is subject to the law of another
+	// EU/EEA member state than the one the app's profile requires.
+	CodeJurisdictionNonFR Code = "JURISDICTION_NON_FR"
+	// CodeQualificationMissing: the app's profile needs an offer holding a
+	// qualification in force (SecNumCloud, HDS), and nothing in the
+	// catalogue says the destination is one.
+	CodeQualificationMissing Code = "QUALIFICATION_MISSING"
 	// CodeProfileUnknown: the app's profile does not exist; the policy
 	// denies rather than guess.
 	CodeProfileUnknown Code = "PROFILE_UNKNOWN"
@@ -165,6 +176,12 @@ var registry = []CodeInfo{
 		title: [2]string{"Operator subject to a non-EU/EEA law", "Opérateur soumis au droit d'un pays hors UE/EEE"}},
 	{Code: CodeJurisdictionUnknown, Class: Sovereignty, ByPolicy: true,
 		title: [2]string{"Operator's jurisdiction unknown", "Juridiction de l'opérateur inconnue"}},
+	{Code: CodeResidencyNonFR, Class: Sovereignty, ByPolicy: true,
+		title: [2]string{"Address outside France", "Adresse hors de France"}},
+	{Code: CodeJurisdictionNonFR, Class: Sovereignty, ByPolicy: true,
+		title: [2]string{"Operator subject to a law other than French", "Opérateur soumis à un autre droit que le droit français"}},
+	{Code: CodeQualificationMissing, Class: Sovereignty, ByPolicy: true,
+		title: [2]string{"No qualified offer (SecNumCloud, HDS)", "Aucune offre qualifiée (SecNumCloud, HDS)"}},
 	{Code: CodeProfileUnknown, Class: Sovereignty, ByPolicy: true,
 		title: [2]string{"The app's profile does not exist", "Profil de l'application inexistant"}},
 	{Code: CodeExceptionApplied, Class: Sovereignty, ByPolicy: true,

@@ -14,7 +14,8 @@ import (
 func TestCodeValues(t *testing.T) {
 	want := map[Code]Class{
 		"RESIDENCY_NON_EU": Sovereignty, "RESIDENCY_UNKNOWN": Sovereignty, "JURISDICTION_NON_EU": Sovereignty,
-		"JURISDICTION_UNKNOWN": Sovereignty, "PROFILE_UNKNOWN": Sovereignty, "EXCEPTION_APPLIED": Sovereignty,
+		"JURISDICTION_UNKNOWN": Sovereignty, "RESIDENCY_NON_FR": Sovereignty, "JURISDICTION_NON_FR": Sovereignty,
+		"QUALIFICATION_MISSING": Sovereignty, "PROFILE_UNKNOWN": Sovereignty, "EXCEPTION_APPLIED": Sovereignty,
 		"ALLOWED_FOR_APP": Sovereignty, "SNI_MISMATCH": Sovereignty,
 		"DESTINATION_PRIVATE": Operational, "DESTINATION_SELF": Operational, "BAD_TARGET": Operational,
 		"DNS_FAILURE": Operational, "PORT_NOT_ALLOWED": Operational, "NOT_TLS": Operational,
