@@ -15,7 +15,6 @@ import (
 // Public Suffix List), so the gateway checks the patterns itself: `policy
 // check` reports them, and a revision that has one does not load.
 
-
 // hostPatternProblems lists the host patterns of data.sovgate.exceptions
 // and of the allowed_hosts of data.sovgate.apps that cover a whole public
 // suffix.
