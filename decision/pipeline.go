@@ -395,6 +395,7 @@ func (p *Pipeline) decide(ctx context.Context, out *Outcome) {
 			// The categories of the revision that evaluates: identification
 			// rules change with the policy revision.
 			Categories: engine.Apps().Categories(out.Caller.App),
+			Profile:    engine.EffectiveProfile(out.Caller.App, out.Caller.IdentifiedBy),
 		},
 		Destination: dest,
 		Time:        out.Start.UTC(),

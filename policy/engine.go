@@ -82,6 +82,9 @@ type Engine struct {
 	// providerTerms caches the input objects of the providers this
 	// revision sees (see providerTerms).
 	providerTerms *providerTerms
+	// profiles is the effective profile of each app (see
+	// EffectiveProfile).
+	profiles *profileMemo
 	// dataProblems are what data.sovgate.data_problems reports (see
 	// DataProblems).
 	dataProblems Diagnostics
@@ -125,11 +128,15 @@ func Load(ctx context.Context, src Bundle) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load policies from %s: %w", src.Name(), err)
 	}
+	profiles, err := computeProfiles(ctx, compiler, store, apps)
+	if err != nil {
+		return nil, fmt.Errorf("load policies from %s: %w", src.Name(), err)
+	}
 	e, err := prepare(ctx, src, b, compiler)
 	if err != nil {
 		return nil, err
 	}
-	e.apps, e.knowledge, e.dataProblems = apps, knowledge, sortedDiagnostics(problems)
+	e.apps, e.knowledge, e.dataProblems, e.profiles = apps, knowledge, sortedDiagnostics(problems), profiles
 	return e, nil
 }
 
@@ -215,13 +222,7 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) (*Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("evaluate %s: %w", Query, err)
 	}
-	if in.Source.Categories == nil {
-		// The caller left the categories to the registry of this
-		// revision; the caller's Input is not modified (it may be shared).
-		withCategories := *in
-		withCategories.Source.Categories = e.apps.Categories(in.Source.App)
-		in = &withCategories
-	}
+	in = e.completeSource(in)
 	rs, err := e.query.Eval(ctx,
 		rego.EvalParsedInput(inputValueWith(in, e.providerTerms)),
 		// Metrics are never read on this path; the no-op saves allocations.
@@ -243,6 +244,21 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) (*Decision, error) {
 		return nil, fmt.Errorf("evaluate %s (policy %s): %w", Query, e.revision, err)
 	}
 	return d, nil
+}
+
+// completeSource fills in what the caller left to the registry of this
+// revision: with no categories, the app's categories and its effective
+// profile. The caller's Input is not modified (it may be shared).
+func (e *Engine) completeSource(in *Input) *Input {
+	if in.Source.Categories != nil {
+		return in
+	}
+	completed := *in
+	completed.Source.Categories = e.apps.Categories(in.Source.App)
+	if completed.Source.Profile == "" {
+		completed.Source.Profile = e.EffectiveProfile(in.Source.App, in.Source.IdentifiedBy)
+	}
+	return &completed
 }
 
 // newStore holds the bundle's data as AST values, so reads during evaluation

@@ -47,11 +47,7 @@ func (e *Engine) Explain(ctx context.Context, in *Input) (*Explanation, error) {
 	if in == nil {
 		return nil, errors.New("explain policy: nil input")
 	}
-	if in.Source.Categories == nil {
-		withCategories := *in
-		withCategories.Source.Categories = e.apps.Categories(in.Source.App)
-		in = &withCategories
-	}
+	in = e.completeSource(in)
 	tracer := topdown.NewBufferTracer()
 	rs, err := e.query.Eval(ctx,
 		rego.EvalParsedInput(inputValue(in)),

@@ -57,6 +57,12 @@ type Caller struct {
 	// Engine.Evaluate fills them in from the registry of its own revision
 	// when they are nil.
 	Categories []string `json:"categories"`
+	// Profile is the app's effective profile, the strictest of the
+	// profile its registry entry names and the minimum profiles of its
+	// categories, as the policy computes it once per revision (see
+	// Engine.EffectiveProfile); "" when the policy computes none.
+	// Engine.Evaluate fills it in with the categories.
+	Profile string `json:"profile"`
 }
 
 // Decision is the value of data.sovgate.decision (PRODUCT.md "Policy decision").

@@ -65,7 +65,7 @@ func inputValueWith(in *Input, providers *providerTerms) ast.Value {
 	// terms take none), instead of one allocation per term. An address
 	// takes at most 7 (ip, asn, as_org, provider, region, service and the
 	// object); cached provider objects take none.
-	n := 16 + len(in.Source.Categories) + 7*len(d.Addresses)
+	n := 17 + len(in.Source.Categories) + 7*len(d.Addresses)
 	if providers == nil {
 		for i := range d.Providers {
 			n += 6 + len(d.Providers[i].Jurisdictions)
@@ -85,6 +85,7 @@ func inputValueWith(in *Input, providers *providerTerms) ast.Value {
 			ast.Item(keyIP, a.str(in.Source.IP)),
 			ast.Item(keyIdentifiedBy, a.str(in.Source.IdentifiedBy)),
 			ast.Item(keyCategories, a.strings(in.Source.Categories)),
+			ast.Item(keyProfile, a.str(in.Source.Profile)),
 		))),
 		ast.Item(keyDestination, a.term(destinationValue(&a, d, providers))),
 		ast.Item(keyTime, a.str(formatTime(in.Time))),
@@ -296,7 +297,8 @@ var commonStrings = func() map[string]*ast.Term {
 		"CONNECT", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
 		"http", "https",
 		"basic", "mtls", "cidr", "none", "unknown",
-		"personal", "health", "public",
+		"personal", "health", "social", "civil-status", "elections", "hr", "police", "public",
+		"open", "residency", "gdpr-transfer", "led", "sovereign", "secnumcloud", "hds", "france",
 		"range", "asn", "domain", "registration",
 	}
 	m := make(map[string]*ast.Term, len(words)+26*26)
