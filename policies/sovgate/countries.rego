@@ -35,7 +35,7 @@ profile_definition := data.sovgate.profiles[profile]
 
 # The area of the profile.
 profile_area := area if {
-	area := profile_definition.area
+	area := data.sovgate.profiles[profile].area
 	is_string(area)
 } else := "EEA"
 
@@ -53,11 +53,38 @@ adequacy_scope := scope if {
 # in data.sovgate.apps). Adequacy decisions are NOT accepted by default.
 app_accepts_adequacy if data.sovgate.apps[input.source.app].accept_adequacy == true
 
-# A country the profile accepts, whoever operates there: its area...
-acceptable_country(country) if in_area(country)
+# A country the profile accepts, whoever operates there. The bodies are
+# tried in order, the first that holds answers, and the usual case comes
+# first: a country of the EEA, for a profile whose area it is. Your own
+# rules may add bodies (see the policy guide).
+#
+# The EEA: an EU member state...
+acceptable_country(country) if {
+	data.sovgate.eu_countries[country]
+	profile_area == "EEA"
+}
 
-# ...or a country with a full adequacy decision in the profile's scope, in
-# force.
+# ...a part of a member state that GeoIP codes apart (outermost regions,
+# Åland)...
+acceptable_country(country) if {
+	data.sovgate.eu_territories[country]
+	profile_area == "EEA"
+}
+
+# ...or an EEA member state outside the EU (Iceland, Liechtenstein,
+# Norway).
+acceptable_country(country) if {
+	data.sovgate.eea_extra_countries[country]
+	profile_area == "EEA"
+}
+
+# One member state ("area": "FR")...
+acceptable_country(country) if country == profile_area
+
+# ...with its parts that GeoIP codes apart.
+acceptable_country(country) if data.sovgate.eu_territories[country].member_state == profile_area
+
+# A country with a full adequacy decision in the profile's scope, in force.
 acceptable_country(country) if {
 	adequacy := data.sovgate.adequacy[country]
 	not adequacy.partial
@@ -65,13 +92,9 @@ acceptable_country(country) if {
 	adequacy_in_force(adequacy)
 }
 
-# A country the profile accepts for this operator: one it accepts for
-# every operator, or the country of a partial decision for certified
-# organisations (the US and the DPF) when the operator is certified.
-acceptable_country_for(country, _) if acceptable_country(country)
-
-acceptable_country_for(country, operator) if certified_adequacy(country, operator)
-
+# The country of a partial decision for certified organisations (the US
+# and the DPF), for an operator that is certified. The checks ask this only
+# of a country acceptable_country refused.
 certified_adequacy(country, operator) if {
 	profile_definition.dpf == true
 	adequacy := data.sovgate.adequacy[country]
@@ -79,24 +102,6 @@ certified_adequacy(country, operator) if {
 	"gdpr" in adequacy.scope
 	adequacy_in_force(adequacy)
 	operator_certified(operator, scheme)
-}
-
-# The EEA, for a profile whose area it is.
-in_area(country) if {
-	profile_area == "EEA"
-	eea_country(country)
-}
-
-# One member state...
-in_area(country) if {
-	profile_area != "EEA"
-	country == profile_area
-}
-
-# ...with its parts that GeoIP codes apart.
-in_area(country) if {
-	profile_area != "EEA"
-	data.sovgate.eu_territories[country].member_state == profile_area
 }
 
 # EU/EEA territory: an EU member state...
@@ -142,9 +147,3 @@ qualification_in_force(qualification) if {
 qualification_ended(qualification, now) if {
 	now >= time.add_date(time.parse_ns("2006-01-02", qualification.until), 0, 0, 1)
 }
-
-# The name of a country in a language, from data.sovgate.country_names
-# (the names the gateway itself uses), or its code.
-country_name(code, lang) := name if {
-	name := data.sovgate.country_names[code][lang]
-} else := code

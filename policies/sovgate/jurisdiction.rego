@@ -26,7 +26,8 @@ jurisdiction_violations contains jurisdiction_reason(provider, country) if {
 	"jurisdiction" in profile_checks
 	some provider in input.destination.providers
 	some country in provider.jurisdictions
-	not acceptable_country_for(country, provider.id)
+	not acceptable_country(country)
+	not certified_adequacy(country, provider.id)
 }
 
 # JURISDICTION_UNKNOWN: nobody knows who operates the address: no catalogue
@@ -50,27 +51,21 @@ jurisdiction_violations contains address_reason(
 # catalogue entry"; "aws is subject to US law" when the name or the
 # headquarters are missing. What follows says why the country is not
 # accepted, for the profiles other than sovereign.
-jurisdiction_reason(provider, country) := reason(
-	jurisdiction_code(country),
-	sprintf("%s (%s, headquartered in %s) is subject to %s law%s%s", [provider.id, provider.name, provider.headquarters, country, outside_area.law_en, missing.en]),
-	sprintf("%s (%s, siège : %s) est soumis au droit %s (%s)%s", [provider.id, provider.name, country_name(provider.headquarters, "fr"), outside_area.law_fr, country_name(country, "fr"), missing.fr]),
-) if {
+jurisdiction_reason(provider, country) := {"code": jurisdiction_code(country), "message": en, "messages": {"en": en, "fr": fr}} if {
 	provider.name != ""
 	provider.headquarters != ""
 	missing := certification_missing(country, provider.id)
-} else := reason(
-	jurisdiction_code(country),
-	sprintf("%s (%s) is presumed subject to %s law%s: inferred from the registration of its network, no catalogue entry%s", [provider.id, provider.name, country, outside_area.law_en, missing.en]),
-	sprintf("%s (%s) est présumé soumis au droit %s (%s) : déduit de l'enregistrement de son réseau, aucune entrée du catalogue%s", [provider.id, provider.name, outside_area.law_fr, country_name(country, "fr"), missing.fr]),
-) if {
+	en := sprintf("%s (%s, headquartered in %s) is subject to %s law%s%s", [provider.id, provider.name, provider.headquarters, country, outside_area.law_en, missing.en])
+	fr := sprintf("%s (%s, siège : %s) est soumis au droit %s (%s)%s", [provider.id, provider.name, object.get(data.sovgate.country_names, [provider.headquarters, "fr"], provider.headquarters), outside_area.law_fr, object.get(data.sovgate.country_names, [country, "fr"], country), missing.fr])
+} else := {"code": jurisdiction_code(country), "message": en, "messages": {"en": en, "fr": fr}} if {
 	provider.inferred == true
 	missing := certification_missing(country, provider.id)
-} else := reason(
-	jurisdiction_code(country),
-	sprintf("%s is subject to %s law%s%s", [provider.id, country, outside_area.law_en, missing.en]),
-	sprintf("%s est soumis au droit %s (%s)%s", [provider.id, outside_area.law_fr, country_name(country, "fr"), missing.fr]),
-) if {
+	en := sprintf("%s (%s) is presumed subject to %s law%s: inferred from the registration of its network, no catalogue entry%s", [provider.id, provider.name, country, outside_area.law_en, missing.en])
+	fr := sprintf("%s (%s) est présumé soumis au droit %s (%s) : déduit de l'enregistrement de son réseau, aucune entrée du catalogue%s", [provider.id, provider.name, outside_area.law_fr, object.get(data.sovgate.country_names, [country, "fr"], country), missing.fr])
+} else := {"code": jurisdiction_code(country), "message": en, "messages": {"en": en, "fr": fr}} if {
 	missing := certification_missing(country, provider.id)
+	en := sprintf("%s is subject to %s law%s%s", [provider.id, country, outside_area.law_en, missing.en])
+	fr := sprintf("%s est soumis au droit %s (%s)%s", [provider.id, outside_area.law_fr, object.get(data.sovgate.country_names, [country, "fr"], country), missing.fr])
 }
 
 # JURISDICTION_NON_FR for a law of the EU/EEA that the profile's area

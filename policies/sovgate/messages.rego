@@ -16,7 +16,7 @@ package sovgate
 reason(code, en, fr) := {"code": code, "message": en, "messages": {"en": en, "fr": fr}}
 
 # The same about one address.
-address_reason(code, ip, en, fr) := object.union(reason(code, en, fr), {"ip": ip})
+address_reason(code, ip, en, fr) := {"code": code, "ip": ip, "message": en, "messages": {"en": en, "fr": fr}}
 
 # What a country the profile does not accept lies outside of, for an
 # address ("outside the EU/EEA") or for a law (", a country outside the
@@ -25,6 +25,14 @@ address_reason(code, ip, en, fr) := object.union(reason(code, en, fr), {"ip": ip
 # profiles (with or without an app's accept_adequacy) is what it always
 # was.
 outside_area := {
+	"address_en": "outside the EU/EEA",
+	"address_fr": "hors de l'UE/EEE",
+	"law_en": "",
+	"law_fr": "d'un pays hors de l'UE/EEE",
+} if {
+	profile_area == "EEA"
+	not data.sovgate.profiles[profile].adequacy
+} else := {
 	"address_en": "outside France",
 	"address_fr": "hors de France",
 	"law_en": ", a country other than France",
@@ -32,10 +40,10 @@ outside_area := {
 } if {
 	profile_area == "FR"
 } else := {
-	"address_en": sprintf("outside %s", [country_name(profile_area, "en")]),
-	"address_fr": sprintf("hors de l'État membre %s", [country_name(profile_area, "fr")]),
-	"law_en": sprintf(", a country other than %s", [country_name(profile_area, "en")]),
-	"law_fr": sprintf("d'un pays autre que l'État membre %s", [country_name(profile_area, "fr")]),
+	"address_en": sprintf("outside %s", [object.get(data.sovgate.country_names, [profile_area, "en"], profile_area)]),
+	"address_fr": sprintf("hors de l'État membre %s", [object.get(data.sovgate.country_names, [profile_area, "fr"], profile_area)]),
+	"law_en": sprintf(", a country other than %s", [object.get(data.sovgate.country_names, [profile_area, "en"], profile_area)]),
+	"law_fr": sprintf("d'un pays autre que l'État membre %s", [object.get(data.sovgate.country_names, [profile_area, "fr"], profile_area)]),
 } if {
 	profile_area != "EEA"
 } else := {
@@ -44,14 +52,14 @@ outside_area := {
 	"law_en": ", a country outside the EU/EEA without an adequacy decision in force that covers this transfer",
 	"law_fr": "d'un pays hors de l'UE/EEE qui ne bénéficie d'aucune décision d'adéquation en vigueur couvrant ce transfert",
 } if {
-	profile_definition.adequacy == "gdpr"
+	data.sovgate.profiles[profile].adequacy == "gdpr"
 } else := {
 	"address_en": "outside the EU/EEA, in a country without an adequacy decision under the Law Enforcement Directive in force",
 	"address_fr": "hors de l'UE/EEE, dans un pays qui ne bénéficie d'aucune décision d'adéquation en vigueur au titre de la directive « police-justice »",
 	"law_en": ", a country outside the EU/EEA without an adequacy decision under the Law Enforcement Directive in force",
 	"law_fr": "d'un pays hors de l'UE/EEE qui ne bénéficie d'aucune décision d'adéquation en vigueur au titre de la directive « police-justice »",
 } if {
-	profile_definition.adequacy == "led"
+	data.sovgate.profiles[profile].adequacy == "led"
 } else := {
 	"address_en": "outside the EU/EEA",
 	"address_fr": "hors de l'UE/EEE",
@@ -63,14 +71,14 @@ outside_area := {
 # certified organisations (the US and the DPF) for this operator, when the
 # profile accepts such countries; "" otherwise.
 certification_missing(country, operator) := {"en": en, "fr": fr} if {
-	profile_definition.dpf == true
+	data.sovgate.profiles[profile].dpf == true
 	adequacy := data.sovgate.adequacy[country]
 	scheme := adequacy.certification
 	"gdpr" in adequacy.scope
 	adequacy_in_force(adequacy)
 	texts := certification_missing_texts(upper(scheme), operator)
 	en := sprintf("; the adequacy decision for %s covers only organisations certified under it (%s), and %s", [country, upper(scheme), texts.en])
-	fr := sprintf(" ; la décision d'adéquation pour ce pays (%s) ne couvre que les organisations certifiées (%s), et %s", [country_name(country, "fr"), upper(scheme), texts.fr])
+	fr := sprintf(" ; la décision d'adéquation pour ce pays (%s) ne couvre que les organisations certifiées (%s), et %s", [object.get(data.sovgate.country_names, [country, "fr"], country), upper(scheme), texts.fr])
 } else := {"en": "", "fr": ""}
 
 certification_missing_texts(_, "") := {

@@ -80,19 +80,24 @@ package sovgate
 # The effective profile. The gateway computes it once per policy revision
 # and app, with effective_profile below, and passes it as
 # input.source.profile; without it (a test, a caller that does not), it is
-# computed here.
+# computed here. An app whose profile cannot be compared with its
+# categories' minimums has no effective profile: the decision names the
+# profile it declares, and denies (PROFILE_UNKNOWN).
 profile := given if {
 	given := input.source.profile
 	is_string(given)
 	given != ""
-} else := effective_profile
+} else := computed if {
+	computed := effective_profile
+} else := declared_profile
 
 # Traffic the gateway could not identify (app "unknown", identified_by
 # "none") gets data.sovgate.unknown_profile; an identified app without
 # categories (or whose categories set no minimum) its declared profile;
 # otherwise the strictest of its declared profile and its categories'
-# minimums. It depends on input.source alone: the gateway relies on that
-# to compute it once per app.
+# minimums; none when the app's profile cannot be compared with them
+# (profile_incomparable). It depends on input.source alone: the gateway
+# relies on that to compute it once per app.
 effective_profile := data.sovgate.unknown_profile if {
 	input.source.identified_by == "none"
 	is_string(data.sovgate.unknown_profile)
@@ -100,7 +105,7 @@ effective_profile := data.sovgate.unknown_profile if {
 	count(category_minimums) == 0
 } else := data.sovgate.profile_order[max(candidate_ranks)] if {
 	not profile_incomparable
-} else := declared_profile
+}
 
 # The profile data.sovgate.apps names for the app, otherwise the default
 # profile. input.source.app is the app, as the gateway identified it.
@@ -125,6 +130,7 @@ candidate_ranks contains rank if {
 # True when one of the profiles to compare is missing from profile_order:
 # the strictest cannot be known, and the decision denies (PROFILE_UNKNOWN).
 profile_incomparable if {
+	count(input.source.categories) > 0 # the usual case without categories, checked cheaply
 	input.source.identified_by != "none"
 	count(category_minimums) > 0
 	some candidate in (category_minimums | {declared_profile})

@@ -13,53 +13,57 @@ package sovgate
 #
 # The country of an address is the country of its cloud region when the
 # provider publishes one (region_country), which is more precise than GeoIP...
-residency_violations contains residency_reason(address.ip, address.region_country, address.provider) if {
+residency_violations contains residency_reason(address.ip, address.region_country) if {
 	"residency" in profile_checks
 	some address in input.destination.addresses
 	address.region_country != ""
-	not acceptable_country_for(address.region_country, address.provider)
+	not acceptable_country(address.region_country)
 	not address.internal
+	not certified_adequacy(address.region_country, object.get(address, "provider", ""))
 }
 
 # ...and otherwise the GeoIP country, empty when nobody knows.
-residency_violations contains residency_reason(address.ip, country, address.provider) if {
+residency_violations contains residency_reason(address.ip, country) if {
 	"residency" in profile_checks
 	some address in input.destination.addresses
 	object.get(address, "region_country", "") == ""
 	country := object.get(address, "country", "")
-	not acceptable_country_for(country, object.get(address, "provider", ""))
+	not acceptable_country(country)
 	not address.internal
+	not certified_adequacy(country, object.get(address, "provider", ""))
 }
 
 # RESIDENCY_UNKNOWN: nobody knows where the address is (anycast, unallocated
 # range, missing GeoIP database). Unknown is not acceptable.
-residency_reason(ip, "", _) := address_reason(
+residency_reason(ip, "") := address_reason(
 	"RESIDENCY_UNKNOWN", ip,
 	sprintf("the country of %s is unknown", [ip]),
 	sprintf("le pays de l'adresse %s est inconnu", [ip]),
 )
 
-# RESIDENCY_NON_FR: the address is in the EU/EEA, but outside the member
-# state the profile keeps the data in ("area": "FR").
-residency_reason(ip, country, _) := address_reason(
-	"RESIDENCY_NON_FR", ip,
-	sprintf("%s is in %s, %s", [ip, country, outside_area.address_en]),
-	sprintf("l'adresse %s est située %s (%s)", [ip, outside_area.address_fr, country_name(country, "fr")]),
-) if {
-	country != ""
-	eea_country(country)
-}
-
 # RESIDENCY_NON_EU: the address is outside the EU/EEA, in a country the
 # profile does not accept ("outside the EU/EEA", or "outside France" for a
 # profile whose area is France); for a profile that accepts certified
 # organisations (the DPF), the reason says what the operator lacks.
-residency_reason(ip, country, operator) := address_reason(
-	"RESIDENCY_NON_EU", ip,
-	sprintf("%s is in %s, %s%s", [ip, country, outside_area.address_en, missing.en]),
-	sprintf("l'adresse %s est située %s (%s)%s", [ip, outside_area.address_fr, country_name(country, "fr"), missing.fr]),
-) if {
+# RESIDENCY_NON_FR: the address is in the EU/EEA, but outside the member
+# state the profile keeps the data in ("area": "FR").
+residency_reason(ip, country) := {"code": residency_code(country), "ip": ip, "message": en, "messages": {"en": en, "fr": fr}} if {
 	country != ""
-	not eea_country(country)
-	missing := certification_missing(country, operator)
+	missing := address_certification_missing(country, ip)
+	en := sprintf("%s is in %s, %s%s", [ip, country, outside_area.address_en, missing.en])
+	fr := sprintf("l'adresse %s est située %s (%s)%s", [ip, outside_area.address_fr, object.get(data.sovgate.country_names, [country, "fr"], country), missing.fr])
 }
+
+residency_code(country) := "RESIDENCY_NON_EU" if profile_area == "EEA" # then the country is outside the EEA
+
+else := "RESIDENCY_NON_FR" if eea_country(country)
+
+else := "RESIDENCY_NON_EU"
+
+# What the operator of the address ip lacks (see certification_missing).
+address_certification_missing(country, ip) := certification_missing(country, operator) if {
+	data.sovgate.profiles[profile].dpf == true # rare: checked before looking for the operator
+	some address in input.destination.addresses
+	address.ip == ip
+	operator := object.get(address, "provider", "")
+} else := {"en": "", "fr": ""}
