@@ -72,7 +72,6 @@ decision := {"allow": true, "profile": profile, "reasons": []} if {
 	not data.sovgate.profiles[profile]
 } else := {"allow": false, "profile": profile, "reasons": [profile_unknown]} if {
 	count(input.source.categories) > 0 # cheap: a profile is incomparable only with categories
-	object.get(input.source, "profile", "") == "" # the gateway computes only comparable profiles
 	profile_incomparable
 } else := {"allow": false, "profile": profile, "reasons": violations} if {
 	count(exceptions_in_force) == 0
