@@ -174,11 +174,25 @@ func (a *App) loadPolicy(ctx context.Context, gate bool) (*policy.Engine, policy
 	if err != nil {
 		return nil, nil, "", err
 	}
+	logDataProblems(a.logger, e)
 	name := src.Name()
 	if _, embedded := src.(*policy.EmbeddedSource); embedded {
 		name = "embedded default policies"
 	}
 	return e, src, name, nil
+}
+
+// logDataProblems logs what the revision's data_problems rule reports
+// (an exception of the earlier format, an entry that does not apply): it
+// does not stop the revision, but whoever reads the logs at each load
+// should see it, as `sovgate policy check` shows it.
+func logDataProblems(logger *zap.Logger, e *policy.Engine) {
+	if logger == nil {
+		return
+	}
+	for _, d := range e.DataProblems() {
+		logger.Warn("policy data: "+d.Message, zap.String("file", d.File), zap.Int("line", d.Row), zap.String("revision", e.Revision()))
+	}
 }
 
 // LoadPolicy loads the policy the options name, without the test gate
@@ -277,6 +291,7 @@ func (r *reloader) reload(ctx context.Context, trigger string) ReloadReport {
 		return finish()
 	}
 	pipeline.SwapPolicy(e)
+	logDataProblems(r.logger, e)
 	rep.Result, rep.Revision = ReloadActivated, e.Revision()
 	if err := r.source.Activated(); err != nil {
 		r.logger.Warn("the activated bundle is not kept for the next start-up", zap.Error(err))
