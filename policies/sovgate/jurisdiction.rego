@@ -51,7 +51,16 @@ jurisdiction_violations contains address_reason(
 # catalogue entry"; "aws is subject to US law" when the name or the
 # headquarters are missing. What follows says why the country is not
 # accepted, for the profiles other than sovereign.
-jurisdiction_reason(provider, country) := {"code": jurisdiction_code(country), "message": en, "messages": {"en": en, "fr": fr}} if {
+jurisdiction_reason(provider, country) := {"code": "JURISDICTION_NON_EU", "message": en, "messages": {"en": en, "fr": fr}} if {
+	# The usual case, in few steps: a catalogue operator, for a profile of
+	# the EEA without adequacy decisions (sovereign).
+	provider.name != ""
+	provider.headquarters != ""
+	profile_area == "EEA"
+	not data.sovgate.profiles[profile].adequacy
+	en := sprintf("%s (%s, headquartered in %s) is subject to %s law", [provider.id, provider.name, provider.headquarters, country])
+	fr := sprintf("%s (%s, siège : %s) est soumis au droit d'un pays hors de l'UE/EEE (%s)", [provider.id, provider.name, object.get(data.sovgate.country_names, [provider.headquarters, "fr"], provider.headquarters), object.get(data.sovgate.country_names, [country, "fr"], country)])
+} else := {"code": jurisdiction_code(country), "message": en, "messages": {"en": en, "fr": fr}} if {
 	provider.name != ""
 	provider.headquarters != ""
 	missing := certification_missing(country, provider.id)

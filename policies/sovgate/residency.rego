@@ -47,7 +47,15 @@ residency_reason(ip, "") := address_reason(
 # organisations (the DPF), the reason says what the operator lacks.
 # RESIDENCY_NON_FR: the address is in the EU/EEA, but outside the member
 # state the profile keeps the data in ("area": "FR").
-residency_reason(ip, country) := {"code": residency_code(country), "ip": ip, "message": en, "messages": {"en": en, "fr": fr}} if {
+residency_reason(ip, country) := {"code": "RESIDENCY_NON_EU", "ip": ip, "message": en, "messages": {"en": en, "fr": fr}} if {
+	# The usual case, in few steps: a profile of the EEA without adequacy
+	# decisions (sovereign, residency).
+	country != ""
+	profile_area == "EEA"
+	not data.sovgate.profiles[profile].adequacy
+	en := sprintf("%s is in %s, outside the EU/EEA", [ip, country])
+	fr := sprintf("l'adresse %s est située hors de l'UE/EEE (%s)", [ip, object.get(data.sovgate.country_names, [country, "fr"], country)])
+} else := {"code": residency_code(country), "ip": ip, "message": en, "messages": {"en": en, "fr": fr}} if {
 	country != ""
 	missing := address_certification_missing(country, ip)
 	en := sprintf("%s is in %s, %s%s", [ip, country, outside_area.address_en, missing.en])
