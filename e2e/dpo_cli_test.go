@@ -50,10 +50,14 @@ func TestDPOPolicyTestCoverageAndRun(t *testing.T) {
 func TestDPOPolicyCheckWarnsAboutExpiry(t *testing.T) {
 	dir := copyDefaultPolicies(t)
 	editData(t, dir, func(data map[string]any) {
+		record := func(app, host, starts, expires string) map[string]any {
+			return map[string]any{"app": app, "host": host, "covers": []any{"JURISDICTION_NON_EU"}, "legal_basis": "art46",
+				"assessment": "AITD-2026-04", "reason": "migration", "approved_by": "DPO", "starts": starts, "expires": expires}
+		}
 		data["exceptions"] = map[string]any{
-			"2026-003-expired": map[string]any{"app": "visio", "host": "api.example.net", "reason": "migration", "approved_by": "DPO", "expires": "2026-10-31"},
-			"2026-017-soon":    map[string]any{"app": "*", "host": "*.example.net", "reason": "migration", "approved_by": "DPO", "expires": "2026-12-15"},
-			"2026-020-later":   map[string]any{"app": "visio", "host": "cdn.example.net", "reason": "migration", "approved_by": "DPO", "expires": "2027-06-30"},
+			"2026-003-expired": record("visio", "api.example.net", "2026-01-01", "2026-10-31"),
+			"2026-017-soon":    record("*", "*.example.net", "2026-01-15", "2026-12-15"),
+			"2026-020-later":   record("visio", "cdn.example.net", "2026-07-01", "2027-06-30"),
 		}
 	})
 	res := runSovgate(t, "policy", "check", "--now", "2026-11-28", dir)

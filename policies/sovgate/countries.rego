@@ -96,7 +96,7 @@ acceptable_country(country) if {
 # and the DPF), for an operator that is certified. The checks ask this only
 # of a country acceptable_country refused.
 certified_adequacy(country, operator) if {
-	profile_definition.dpf == true
+	data.sovgate.profiles[profile].dpf == true
 	adequacy := data.sovgate.adequacy[country]
 	scheme := adequacy.certification
 	"gdpr" in adequacy.scope
