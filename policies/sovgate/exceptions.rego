@@ -10,6 +10,8 @@
 #                                         subdomain, never broader than a
 #                                         registrable domain: `policy check`
 #                                         refuses "*.com", "*.co.uk", "*.test"
+#                                         (file:line), and the gateway does
+#                                         not load such a revision
 #       "covers": ["JURISDICTION_NON_EU"],  the reason codes it tolerates
 #                                         (required); any other violation
 #                                         still denies
@@ -39,6 +41,16 @@
 # no duration limit. `policy check` and the gateway at each load warn about
 # each, naming every missing field. Add the fields to make it a legal
 # record.
+#
+# Every EXCEPTION_APPLIED and ALLOWED_FOR_APP reason has "messages" in
+# English and French, with the dates, who approved it and why, and for a
+# legal record its legal basis and assessment:
+#   exception "2026-017-visio" allows this transfer until 2026-12-31
+#   (approved by DPO, decision 2026-017: migration ...); legal basis: GDPR
+#   article 46 (appropriate safeguards); assessment: AITD-2026-04
+#   l'exception « 2026-017-visio » autorise ce transfert jusqu'au
+#   2026-12-31 (approuvée par ... : ...) ; base légale : article 46 du
+#   RGPD (garanties appropriées) ; analyse d'impact : AITD-2026-04
 #
 # When every violation the checks found is tolerated (by an exception in
 # force that covers its code, or by the app's allowed_hosts), the request is
