@@ -38,6 +38,13 @@ import (
 //	caddyfile   a Caddyfile that `sovgate adapt` accepts
 //
 // A fenced block without a marker fails the test: every example is checked.
+//
+// Both guides have the same examples, in the same order, and the French one
+// writes every example in French: the JSON is the same but for the words
+// written for people (a reason, an approver, an assessment, a source), which
+// must be translated; the commands are the same but for --lang fr and their
+// quoted text (a commit message, in French); a Rego file's comments are
+// French.
 
 // guideHosts are the destinations the guides' `sovgate check` commands ask
 // about, placed in the test's DNS, GeoIP and registration data: where each
@@ -49,6 +56,12 @@ var guideHosts = map[string]struct {
 	"api.visio-saas.example":              {"127.0.0.21", "US", geotest.Registration{ASN: 64501, Org: "VISIO-SAAS", Country: "US"}},
 	"api.meteo-ch.example":                {"127.0.0.22", "CH", geotest.Registration{ASN: 64510, Org: "METEO-CH-NET", Country: "CH"}},
 	"archives-lyon.blob.core.windows.net": {"127.0.0.23", "FR", geotest.Registration{ASN: 8075, Org: "Microsoft Corporation", Country: "US"}},
+	"api.registres-fr.example":            {"127.0.0.24", "FR", geotest.Registration{ASN: 64520, Org: "REGISTRES-FR", Country: "FR"}},
+	"api.registres-de.example":            {"127.0.0.25", "DE", geotest.Registration{ASN: 64521, Org: "REGISTRES-DE", Country: "DE"}},
+	"api.transcription-saas.example":      {"127.0.0.26", "US", geotest.Registration{ASN: 64502, Org: "TRANSCRIPTION-SAAS", Country: "US"}},
+	// A SaaS on AWS: in Paris, and its backups in the United States.
+	"paie.saas-rh.example":       {"127.0.0.27", "FR", geotest.Registration{ASN: 16509, Org: "AMAZON-02", Country: "US"}},
+	"sauvegarde.saas-rh.example": {"127.0.0.28", "US", geotest.Registration{ASN: 16509, Org: "AMAZON-02", Country: "US"}},
 }
 
 type guideBlock struct {
@@ -145,16 +158,32 @@ func TestDPOPolicyGuides(t *testing.T) {
 				continue
 			}
 			switch a.kind {
-			case "data", "input", "decision":
+			case "data", "input", "decision", "operator":
 				var x, y any
-				json.Unmarshal([]byte(a.body), &x)
-				json.Unmarshal([]byte(b.body), &y)
-				if !reflect.DeepEqual(x, y) {
-					t.Errorf("example %d (%s): the JSON differs between en line %d and fr line %d", i, a.kind, a.line, b.line)
+				if err := json.Unmarshal([]byte(a.body), &x); err != nil {
+					t.Errorf("example %d (%s), en line %d: %v", i, a.kind, a.line, err)
+					continue
+				}
+				if err := json.Unmarshal([]byte(b.body), &y); err != nil {
+					t.Errorf("example %d (%s), fr line %d: %v", i, a.kind, b.line, err)
+					continue
+				}
+				if diff := sameJSONBesidesProse(x, y, ""); diff != "" {
+					t.Errorf("example %d (%s): the JSON differs between en line %d and fr line %d: %s", i, a.kind, a.line, b.line, diff)
+				}
+				for _, path := range untranslated(x, y, "") {
+					t.Errorf("example %d (%s), fr line %d: %s is in English: the French guide writes it in French", i, a.kind, b.line, path)
 				}
 			case "sh", "caddyfile":
-				if stripComments(a.body) != stripComments(b.body) {
+				if sameCommands(a.body) != sameCommands(b.body) {
 					t.Errorf("example %d (%s): the commands differ between en line %d and fr line %d", i, a.kind, a.line, b.line)
+				}
+				if m := commitMessages(a.body); len(m) > 0 && reflect.DeepEqual(m, commitMessages(b.body)) {
+					t.Errorf("example %d (%s), fr line %d: the commit message is in English: the French guide writes it in French", i, a.kind, b.line)
+				}
+			case "file":
+				if a.body == b.body {
+					t.Errorf("example %d (file %s), fr line %d: the same file as in English: the French guide writes its comments in French", i, a.arg, b.line)
 				}
 			}
 		}
@@ -164,14 +193,144 @@ func TestDPOPolicyGuides(t *testing.T) {
 	}
 }
 
-// stripComments drops shell comments (not "# exit N") and blank lines.
-func stripComments(s string) string {
+// proseKeys are the JSON fields whose values are written for people: the
+// French guide writes them in French (a reason, an approver, a
+// description...), so they may differ between the guides. Every other value
+// (ids, hosts, dates, codes, legal bases, categories) is the same in both.
+var proseKeys = map[string]bool{
+	"name": true, "owner": true, "description": true, "reason": true, "approved_by": true,
+	"assessment": true, "source": true, "sources": true, "note": true,
+}
+
+// sameJSONBesidesProse says where x and y differ, other than in the values
+// of proseKeys; "" when they do not.
+func sameJSONBesidesProse(x, y any, path string) string {
+	switch xv := x.(type) {
+	case map[string]any:
+		yv, ok := y.(map[string]any)
+		if !ok {
+			return fmt.Sprintf("%s: an object in English, %T in French", path, y)
+		}
+		for k := range yv {
+			if _, ok := xv[k]; !ok {
+				return fmt.Sprintf("%s.%s: only in French", path, k)
+			}
+		}
+		for k, v := range xv {
+			w, ok := yv[k]
+			if !ok {
+				return fmt.Sprintf("%s.%s: only in English", path, k)
+			}
+			if proseKeys[k] {
+				continue
+			}
+			if diff := sameJSONBesidesProse(v, w, path+"."+k); diff != "" {
+				return diff
+			}
+		}
+		return ""
+	case []any:
+		yv, ok := y.([]any)
+		if !ok || len(xv) != len(yv) {
+			return fmt.Sprintf("%s: lists of different lengths", path)
+		}
+		for i := range xv {
+			if diff := sameJSONBesidesProse(xv[i], yv[i], fmt.Sprintf("%s[%d]", path, i)); diff != "" {
+				return diff
+			}
+		}
+		return ""
+	default:
+		if !reflect.DeepEqual(x, y) {
+			return fmt.Sprintf("%s: %v in English, %v in French", path, x, y)
+		}
+		return ""
+	}
+}
+
+// translatedKeys are the proseKeys the French guide must write in French:
+// the others, a name or an owner, may be a proper noun in both.
+var translatedKeys = map[string]bool{
+	"description": true, "reason": true, "approved_by": true, "assessment": true,
+	"source": true, "sources": true, "note": true,
+}
+
+// untranslated lists the values of translatedKeys that are the same in the
+// English x and the French y, web addresses aside: the French guide left
+// them in English.
+func untranslated(x, y any, path string) []string {
+	var found []string
+	switch xv := x.(type) {
+	case map[string]any:
+		yv, _ := y.(map[string]any)
+		for k, v := range xv {
+			w, ok := yv[k]
+			if !ok {
+				continue
+			}
+			if translatedKeys[k] {
+				found = append(found, sameText(v, w, path+"."+k)...)
+				continue
+			}
+			found = append(found, untranslated(v, w, path+"."+k)...)
+		}
+	case []any:
+		yv, _ := y.([]any)
+		for i := range min(len(xv), len(yv)) {
+			found = append(found, untranslated(xv[i], yv[i], fmt.Sprintf("%s[%d]", path, i))...)
+		}
+	}
+	return found
+}
+
+// sameText lists where the strings of x and y (a string, or a list of
+// them) are equal, web addresses aside.
+func sameText(x, y any, path string) []string {
+	switch xv := x.(type) {
+	case string:
+		if yv, ok := y.(string); ok && xv == yv && !strings.HasPrefix(xv, "http") {
+			return []string{path}
+		}
+	case []any:
+		yv, _ := y.([]any)
+		var found []string
+		for i := range min(len(xv), len(yv)) {
+			found = append(found, sameText(xv[i], yv[i], fmt.Sprintf("%s[%d]", path, i))...)
+		}
+		return found
+	}
+	return nil
+}
+
+// commitMessages are the quoted messages of a block's git commits.
+func commitMessages(s string) []string {
+	var messages []string
+	for line := range strings.SplitSeq(s, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "git commit") {
+			messages = append(messages, quotedRE.FindAllString(line, -1)...)
+		}
+	}
+	return messages
+}
+
+var (
+	quotedRE = regexp.MustCompile(`"[^"]*"`)
+	langRE   = regexp.MustCompile(` --lang (en|fr)\b`)
+)
+
+// sameCommands is a block of commands as both guides must write it: without
+// shell comments (but with "# exit N") and blank lines, without --lang (the
+// French guide asks for French output), and with quoted text, such as a
+// commit message, left out (each guide writes it in its language).
+func sameCommands(s string) string {
 	var out []string
 	for line := range strings.SplitSeq(s, "\n") {
 		trimmed := strings.TrimSpace(line)
 		if trimmed == "" || (strings.HasPrefix(trimmed, "#") && !strings.HasPrefix(trimmed, "# exit")) {
 			continue
 		}
+		trimmed = langRE.ReplaceAllString(trimmed, "")
+		trimmed = quotedRE.ReplaceAllString(trimmed, `"..."`)
 		out = append(out, trimmed)
 	}
 	return strings.Join(out, "\n")
