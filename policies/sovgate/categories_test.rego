@@ -181,64 +181,63 @@ test_effective_profile_depends_on_the_source_only if {
 	p == "hds"
 }
 
-
 # SCRATCH ONLY: the default categories, so that a DPO who changes a minimum
 # does not break these tests.
 default_categories := {
- "personal": {
-  "description": {
-   "en": "personal data (GDPR article 4): any information relating to an identified or identifiable person",
-   "fr": "données à caractère personnel (article 4 du RGPD) : toute information se rapportant à une personne physique identifiée ou identifiable"
-  },
-  "minimum_profile": "sovereign"
- },
- "health": {
-  "description": {
-   "en": "health data, a special category (GDPR article 9), which only a certified health data host (HDS, French public health code, article L1111-8) may host",
-   "fr": "données de santé, catégorie particulière (article 9 du RGPD), que seul un hébergeur certifié de données de santé (HDS, article L1111-8 du code de la santé publique) peut héberger"
-  },
-  "minimum_profile": "hds"
- },
- "social": {
-  "description": {
-   "en": "social welfare data (social assistance, child welfare, disability): sensitive, often health-related",
-   "fr": "données sociales (aide sociale, aide sociale à l'enfance, handicap) : sensibles, souvent liées à la santé"
-  },
-  "minimum_profile": "hds"
- },
- "civil-status": {
-  "description": {
-   "en": "civil-status records (births, marriages, deaths): public archives (French heritage code, book II), to be kept in France",
-   "fr": "actes d'état civil (naissances, mariages, décès) : archives publiques (code du patrimoine, livre II), à conserver en France"
-  },
-  "minimum_profile": "france"
- },
- "elections": {
-  "description": {
-   "en": "electoral rolls and election results: public archives, to be kept in France",
-   "fr": "listes électorales et résultats des élections : archives publiques, à conserver en France"
-  },
-  "minimum_profile": "france"
- },
- "hr": {
-  "description": {
-   "en": "human-resources data of the city's staff (careers, pay, absences)",
-   "fr": "données de ressources humaines des agents (carrière, paie, absences)"
-  },
-  "minimum_profile": "sovereign"
- },
- "police": {
-  "description": {
-   "en": "municipal police data, processed under the Law Enforcement Directive (EU) 2016/680",
-   "fr": "données de la police municipale, traitées au titre de la directive (UE) 2016/680 « police-justice »"
-  },
-  "minimum_profile": "led"
- },
- "public": {
-  "description": {
-   "en": "public data, or data published as open data",
-   "fr": "données publiques, ou publiées en données ouvertes (open data)"
-  },
-  "minimum_profile": "residency"
- }
+	"personal": {
+		"description": {
+			"en": "personal data (GDPR article 4): any information relating to an identified or identifiable person",
+			"fr": "données à caractère personnel (article 4 du RGPD) : toute information se rapportant à une personne physique identifiée ou identifiable",
+		},
+		"minimum_profile": "sovereign",
+	},
+	"health": {
+		"description": {
+			"en": "health data, a special category (GDPR article 9), which only a certified health data host (HDS, French public health code, article L1111-8) may host",
+			"fr": "données de santé, catégorie particulière (article 9 du RGPD), que seul un hébergeur certifié de données de santé (HDS, article L1111-8 du code de la santé publique) peut héberger",
+		},
+		"minimum_profile": "hds",
+	},
+	"social": {
+		"description": {
+			"en": "social welfare data (social assistance, child welfare, disability): sensitive, often health-related",
+			"fr": "données sociales (aide sociale, aide sociale à l'enfance, handicap) : sensibles, souvent liées à la santé",
+		},
+		"minimum_profile": "hds",
+	},
+	"civil-status": {
+		"description": {
+			"en": "civil-status records (births, marriages, deaths): public archives (French heritage code, book II), to be kept in France",
+			"fr": "actes d'état civil (naissances, mariages, décès) : archives publiques (code du patrimoine, livre II), à conserver en France",
+		},
+		"minimum_profile": "france",
+	},
+	"elections": {
+		"description": {
+			"en": "electoral rolls and election results: public archives, to be kept in France",
+			"fr": "listes électorales et résultats des élections : archives publiques, à conserver en France",
+		},
+		"minimum_profile": "france",
+	},
+	"hr": {
+		"description": {
+			"en": "human-resources data of the city's staff (careers, pay, absences)",
+			"fr": "données de ressources humaines des agents (carrière, paie, absences)",
+		},
+		"minimum_profile": "sovereign",
+	},
+	"police": {
+		"description": {
+			"en": "municipal police data, processed under the Law Enforcement Directive (EU) 2016/680",
+			"fr": "données de la police municipale, traitées au titre de la directive (UE) 2016/680 « police-justice »",
+		},
+		"minimum_profile": "led",
+	},
+	"public": {
+		"description": {
+			"en": "public data, or data published as open data",
+			"fr": "données publiques, ou publiées en données ouvertes (open data)",
+		},
+		"minimum_profile": "residency",
+	},
 }
