@@ -5,6 +5,7 @@
 //
 //	load upstream -listen 127.0.0.2:18080        # the destination (counts its connections)
 //	load run -scenario forward -proxy 127.0.0.1:3128 -target http://127.0.0.2:18080/ -pid PID
+//	load summary results.jsonl                   # medians and the targets table (scripts/load.sh)
 //
 // Scenarios:
 //
@@ -18,7 +19,10 @@
 //
 // With -pid, the proxy's CPU time (user+system, from /proc) over the run is
 // divided by the requests: CPU per request, the figure that does not depend
-// on how busy the load generator itself is.
+// on how busy the load generator itself is. The first -warmup of the run
+// (connections opened, first decisions, the heap grown to its working size)
+// is neither counted nor timed. The proxy's peak resident memory (VmHWM)
+// and its resident memory at the end are reported too.
 package main
 
 import (
@@ -54,8 +58,10 @@ func main() {
 		err = upstream(os.Args[2:])
 	case "run":
 		err = run(os.Args[2:])
+	case "summary":
+		err = summary(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q: use upstream or run", os.Args[1])
+		err = fmt.Errorf("unknown command %q: use upstream, run or summary", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
@@ -103,6 +109,10 @@ func upstream(args []string) error {
 }
 
 type result struct {
+	// Cell and Rep name the measurement in scripts/load.sh's grid (which
+	// proxy configuration, which repetition); summary groups by Cell.
+	Cell              string  `json:"cell,omitempty"`
+	Rep               int     `json:"rep,omitempty"`
 	Scenario          string  `json:"scenario"`
 	Clients           int     `json:"clients"`
 	Seconds           float64 `json:"seconds"`
@@ -113,6 +123,8 @@ type result struct {
 	P99us             float64 `json:"p99_us"`
 	ProxyCPUus        float64 `json:"proxy_cpu_us_per_request,omitempty"`
 	UpstreamConnsPerS float64 `json:"upstream_new_connections_per_second"`
+	PeakMiB           float64 `json:"proxy_vmhwm_mib,omitempty"`
+	ResidentMiB       float64 `json:"proxy_vmrss_mib,omitempty"`
 	IdleTunnels       int     `json:"idle_tunnels,omitempty"`
 	KiBPerIdleTunnel  float64 `json:"kib_per_idle_tunnel,omitempty"`
 	FirstError        string  `json:"first_error,omitempty"`
@@ -128,6 +140,9 @@ func run(args []string) error {
 	duration := fs.Duration("duration", 10*time.Second, "how long to run")
 	pid := fs.Int("pid", 0, "the proxy's process id, to measure its CPU time and memory")
 	app := fs.String("app", "loadtest", "app name sent as proxy Basic auth")
+	warmup := fs.Duration("warmup", time.Second, "run this long before counting requests and CPU time")
+	cell := fs.String("cell", "", "label of the measurement (scripts/load.sh's grid), copied to the result")
+	rep := fs.Int("rep", 0, "repetition number, copied to the result")
 	fs.Parse(args)
 
 	u, err := url.Parse(*target)
@@ -157,18 +172,19 @@ func run(args []string) error {
 		return fmt.Errorf("unknown scenario %q", *scenario)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), *duration)
+	ctx, cancel := context.WithTimeout(context.Background(), *warmup+*duration)
 	defer cancel()
-	upBefore := upstreamConns(*stats)
-	cpuBefore := procCPU(*pid)
-	start := time.Now()
 	var (
 		requests, errs atomic.Int64
+		measuring      atomic.Bool
 		firstErr       atomic.Value
 		wg             sync.WaitGroup
 		latMu          sync.Mutex
 		lat            []time.Duration
 	)
+	if *warmup <= 0 {
+		measuring.Store(true)
+	}
 	for c := range *clients {
 		wg.Add(1)
 		go func() {
@@ -191,6 +207,9 @@ func run(args []string) error {
 					firstErr.CompareAndSwap(nil, err.Error())
 					continue
 				}
+				if !measuring.Load() {
+					continue
+				}
 				local = append(local, time.Since(t0))
 				requests.Add(1)
 			}
@@ -199,6 +218,16 @@ func run(args []string) error {
 			latMu.Unlock()
 		}()
 	}
+	if *warmup > 0 {
+		select {
+		case <-time.After(*warmup):
+		case <-ctx.Done():
+		}
+	}
+	upBefore := upstreamConns(*stats)
+	cpuBefore := procCPU(*pid)
+	start := time.Now()
+	measuring.Store(true)
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
 	cpuAfter := procCPU(*pid)
@@ -206,6 +235,7 @@ func run(args []string) error {
 
 	slices.Sort(lat)
 	r := result{
+		Cell: *cell, Rep: *rep,
 		Scenario: *scenario, Clients: *clients, Seconds: elapsed,
 		Requests: requests.Load(), Errors: errs.Load(),
 		PerSecond:         float64(requests.Load()) / elapsed,
@@ -215,6 +245,10 @@ func run(args []string) error {
 	}
 	if *pid > 0 && r.Requests > 0 {
 		r.ProxyCPUus = (cpuAfter - cpuBefore).Seconds() * 1e6 / float64(r.Requests)
+	}
+	if *pid > 0 {
+		r.PeakMiB = float64(procStatus(*pid, "VmHWM:")) / (1 << 20)
+		r.ResidentMiB = float64(procStatus(*pid, "VmRSS:")) / (1 << 20)
 	}
 	if v := firstErr.Load(); v != nil {
 		r.FirstError = v.(string)
@@ -413,13 +447,17 @@ func procCPU(pid int) time.Duration {
 }
 
 // procRSS is the resident memory of a process in bytes.
-func procRSS(pid int) int64 {
+func procRSS(pid int) int64 { return procStatus(pid, "VmRSS:") }
+
+// procStatus reads one memory line of /proc/PID/status (VmRSS:, VmHWM:),
+// in bytes.
+func procStatus(pid int, field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
+		if strings.HasPrefix(line, field) {
 			f := strings.Fields(line)
 			kb, _ := strconv.ParseInt(f[1], 10, 64)
 			return kb * 1024
