@@ -171,6 +171,11 @@ func (s *selfAddrs) isSelf(ip netip.Addr, port uint16) bool {
 	if !st.scannedAt.IsZero() && (s.scan == nil || !st.isLocal(ip)) {
 		return false
 	}
+	// Read less than rescanInterval ago: the snapshot stands, and the
+	// requests to local destinations do not queue on the lock for it.
+	if !st.scannedAt.IsZero() && s.now().Sub(st.scannedAt) < rescanInterval {
+		return false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Another request may have read the sockets while this one waited.

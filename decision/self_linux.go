@@ -6,14 +6,80 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // ProcessListeners lists the TCP sockets this process has in the listen
-// state: the inodes of the sockets among its open descriptors
-// (/proc/self/fd), matched with the listening sockets of its network
-// namespace (/proc/self/net/tcp and tcp6). A wildcard listener is listed
-// with the unspecified address.
+// state. The kernel lists the listening sockets of the network namespace
+// (sock_diag, see sockDiagListeners: it walks the listening table only,
+// however many connections the host has); those among the process's open
+// descriptors (/proc/self/fd) are this process's. Where sock_diag is not
+// available (a sandbox that forbids netlink), the namespace's socket
+// tables /proc/self/net/tcp and tcp6 are read instead. A wildcard listener
+// is listed with the unspecified address.
 func ProcessListeners() ([]netip.AddrPort, error) {
+	sockets, err := sockDiagListeners()
+	if err != nil {
+		return procListeners()
+	}
+	return processOwners.own(sockets, func() (map[uint64]struct{}, error) { return socketInodes("/proc/self/fd") })
+}
+
+// processOwners remembers which listening sockets are this process's, so
+// that the descriptors are walked again only when a listening socket
+// appears that the last walk did not see: with thousands of tunnels open,
+// a walk reads thousands of links.
+var processOwners listenerOwners
+
+type listenerOwners struct {
+	mu sync.Mutex
+	// owned tells, for each socket listening at the last call (by inode),
+	// whether it is one of the process's descriptors. Only listening
+	// sockets are kept, and an inode is unique among live sockets, so a
+	// closed socket's number reused by a new one is never taken for the
+	// old.
+	owned map[uint64]bool
+}
+
+// own returns the addresses of the sockets that are the process's; walk
+// lists the inodes of its socket descriptors.
+func (o *listenerOwners) own(sockets []listeningSocket, walk func() (map[uint64]struct{}, error)) ([]netip.AddrPort, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	owned := make(map[uint64]bool, len(sockets))
+	known := true
+	for _, s := range sockets {
+		mine, ok := o.owned[s.inode]
+		if !ok {
+			known = false
+			break
+		}
+		owned[s.inode] = mine
+	}
+	if !known {
+		inodes, err := walk()
+		if err != nil {
+			o.owned = nil
+			return nil, err
+		}
+		for _, s := range sockets {
+			_, mine := inodes[s.inode]
+			owned[s.inode] = mine
+		}
+	}
+	o.owned = owned
+	var out []netip.AddrPort
+	for _, s := range sockets {
+		if owned[s.inode] {
+			out = append(out, s.addr)
+		}
+	}
+	return out, nil
+}
+
+// procListeners reads the listening sockets of the process from the
+// namespace's socket tables: the fallback of ProcessListeners.
+func procListeners() ([]netip.AddrPort, error) {
 	inodes, err := socketInodes("/proc/self/fd")
 	if err != nil {
 		return nil, err
