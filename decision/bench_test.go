@@ -2,8 +2,14 @@ package decision
 
 import (
 	"context"
+	"io"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/geo"
@@ -145,3 +151,50 @@ func BenchmarkParseConnectTarget(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkJournal: what the decision log costs per forwarded exchange, the
+// "decision" line and the "finished" line, on a cache hit, encoded as
+// Caddy's JSON log encoder does. "discard" measures the encoding alone,
+// "file" adds the write to a log file (one write per line, as Caddy's file
+// output does); "record" builds the audit records too, for a recorder
+// that keeps nothing.
+func BenchmarkJournal(b *testing.B) {
+	p, _ := benchPipeline(b, Enforce, 0)
+	target := connect(b, hostFR+":443")
+	warm(b, p, target, "allow")
+	ctx := context.Background()
+	out := p.Decide(ctx, target, etatCivil)
+	newLog := func(w zapcore.WriteSyncer) *zap.Logger {
+		enc := zap.NewProductionEncoderConfig()
+		return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), w, zap.InfoLevel)).Named("sovgate.decision")
+	}
+	file, err := os.Create(filepath.Join(b.TempDir(), "decisions.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer file.Close()
+	for _, bc := range []struct {
+		name    string
+		journal *Journal
+	}{
+		{"discard", &Journal{Node: "gw-1", Log: newLog(zapcore.AddSync(io.Discard))}},
+		{"file", &Journal{Node: "gw-1", Log: newLog(zapcore.AddSync(file))}},
+		{"record", &Journal{Node: "gw-1", Recorder: discardRecorder{}}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bc.journal.Decided(out); err != nil {
+					b.Fatal(err)
+				}
+				bc.journal.Finished(out, 120, 3400, out.Start.Add(time.Millisecond), nil)
+			}
+		})
+	}
+}
+
+// discardRecorder takes every record and keeps none.
+type discardRecorder struct{}
+
+func (discardRecorder) Decided(*audit.Record) error { return nil }
+func (discardRecorder) Finished(*audit.Record)      {}

@@ -19,7 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/sovgate/sovgate/audit"
 	"github.com/sovgate/sovgate/geo"
@@ -486,42 +486,55 @@ func (o *Outcome) apply(e *cachedDecision, answer *geo.Answer) {
 	}
 }
 
-// LogFields renders an outcome as the fields of the one decision line
-// (logger sovgate.decision), with the audit-record names of PRODUCT.md.
-func (o *Outcome) LogFields(node string) []zap.Field {
-	fields := make([]zap.Field, 0, 20)
-	fields = append(fields,
-		zap.String("id", o.ID),
-		zap.Time("time", o.Start),
-		zap.String("node", node),
-		zap.String("app", o.Caller.App),
-		zap.String("source_ip", o.Caller.IP),
-		zap.String("method", o.Target.Method),
-		zap.String("scheme", o.Target.Scheme),
-		zap.String("host", o.Target.Host),
-		zap.Uint16("port", o.Target.Port),
-		zap.Array("addresses", logAddresses{o.Destination}),
-		zap.String("verdict", string(o.Verdict)),
-		zap.String("action", string(o.Action)),
-		zap.String("mode", string(o.Mode)),
-		zap.Array("reasons", codes(o.Reasons)),
-		zap.String("policy_revision", o.PolicyRevision),
-		zap.Int64("duration_us", o.DecidedIn.Microseconds()),
-	)
+// decisionLine renders an outcome as the fields of the one decision line
+// (logger sovgate.decision), with the audit-record names of PRODUCT.md. It
+// is written inline (zap.Inline): the fields go straight to the encoder,
+// without a slice of zap.Field built, boxed and walked for every request.
+type decisionLine struct {
+	o    *Outcome
+	node string
+}
+
+func (l decisionLine) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	o := l.o
+	enc.AddString("id", o.ID)
+	enc.AddTime("time", o.Start)
+	enc.AddString("node", l.node)
+	enc.AddString("app", o.Caller.App)
+	enc.AddString("source_ip", o.Caller.IP)
+	enc.AddString("method", o.Target.Method)
+	enc.AddString("scheme", o.Target.Scheme)
+	enc.AddString("host", o.Target.Host)
+	enc.AddUint16("port", o.Target.Port)
+	if err := enc.AddArray("addresses", logAddresses{o.Destination}); err != nil {
+		return err
+	}
+	enc.AddString("verdict", string(o.Verdict))
+	enc.AddString("action", string(o.Action))
+	enc.AddString("mode", string(o.Mode))
+	if err := enc.AddArray("reasons", logCodes{&o.Reasons}); err != nil {
+		return err
+	}
+	enc.AddString("policy_revision", o.PolicyRevision)
+	enc.AddInt64("duration_us", o.DecidedIn.Microseconds())
 	if ids := o.Exceptions(); ids != nil {
-		fields = append(fields, zap.Strings("exceptions", ids))
+		if err := enc.AddArray("exceptions", logStrings{&ids}); err != nil {
+			return err
+		}
 	}
 	if o.Decision != nil && o.Decision.Profile != "" {
-		fields = append(fields, zap.String("profile", o.Decision.Profile))
+		enc.AddString("profile", o.Decision.Profile)
 	}
-	if c := o.Categories(); len(c) > 0 {
-		fields = append(fields, zap.Strings("categories", c))
+	if o.categories != nil && len(*o.categories) > 0 {
+		if err := enc.AddArray("categories", logStrings{o.categories}); err != nil {
+			return err
+		}
 	}
 	if !o.Detail.IsZero() {
-		fields = append(fields, zap.Stringer("detail", o.Detail))
+		enc.AddString("detail", o.Detail.String())
 	}
 	if o.Cached {
-		fields = append(fields, zap.Bool("cached", true))
+		enc.AddBool("cached", true)
 	}
-	return fields
+	return nil
 }

@@ -61,7 +61,7 @@ func (j *Journal) Decided(out *Outcome) error {
 	}
 	if j.Log != nil {
 		if ce := j.Log.Check(zap.InfoLevel, "decision"); ce != nil {
-			ce.Write(out.LogFields(j.Node)...)
+			ce.Write(zap.Inline(decisionLine{out, j.Node}))
 		}
 	}
 	if j.Recorder != nil {
@@ -87,20 +87,7 @@ func (j *Journal) Finished(out *Outcome, bytesUp, bytesDown int64, end time.Time
 	duration := end.Sub(out.Start)
 	if j.Log != nil {
 		if ce := j.Log.Check(zap.InfoLevel, "finished"); ce != nil {
-			fields := []zap.Field{
-				zap.String("id", out.ID),
-				zap.String("app", out.Caller.App),
-				zap.String("host", out.Target.Host),
-				zap.Uint16("port", out.Target.Port),
-				zap.String("verdict", string(out.Verdict)),
-				zap.Int64("bytes_up", bytesUp),
-				zap.Int64("bytes_down", bytesDown),
-				zap.Int64("duration_us", duration.Microseconds()),
-			}
-			if err != nil {
-				fields = append(fields, zap.String("error", err.Error()))
-			}
-			ce.Write(fields...)
+			ce.Write(zap.Inline(&finishedLine{out: out, bytesUp: bytesUp, bytesDown: bytesDown, duration: duration, err: err}))
 		}
 	}
 	if j.Recorder != nil {
@@ -182,12 +169,54 @@ func (o *Outcome) Exceptions() []string {
 	return ids
 }
 
-// codes renders reason codes in the decision line.
+// finishedLine renders the end of a forwarded exchange (the "finished"
+// line), inline like the decision line.
+type finishedLine struct {
+	out                *Outcome
+	bytesUp, bytesDown int64
+	duration           time.Duration
+	err                error
+}
+
+func (l *finishedLine) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddString("id", l.out.ID)
+	enc.AddString("app", l.out.Caller.App)
+	enc.AddString("host", l.out.Target.Host)
+	enc.AddUint16("port", l.out.Target.Port)
+	enc.AddString("verdict", string(l.out.Verdict))
+	enc.AddInt64("bytes_up", l.bytesUp)
+	enc.AddInt64("bytes_down", l.bytesDown)
+	enc.AddInt64("duration_us", l.duration.Microseconds())
+	if l.err != nil {
+		enc.AddString("error", l.err.Error())
+	}
+	return nil
+}
+
+// codes renders reason codes in the decision log.
 type codes []audit.Code
 
 func (c codes) MarshalLogArray(enc zapcore.ArrayEncoder) error {
 	for _, code := range c {
 		enc.AppendString(string(code))
+	}
+	return nil
+}
+
+// logCodes renders reason codes from a pointer: one word, so passing it
+// as an ArrayMarshaler allocates nothing.
+type logCodes struct{ c *[]audit.Code }
+
+func (l logCodes) MarshalLogArray(enc zapcore.ArrayEncoder) error {
+	return codes(*l.c).MarshalLogArray(enc)
+}
+
+// logStrings renders a list of strings from a pointer, as logCodes.
+type logStrings struct{ s *[]string }
+
+func (l logStrings) MarshalLogArray(enc zapcore.ArrayEncoder) error {
+	for _, s := range *l.s {
+		enc.AppendString(s)
 	}
 	return nil
 }
