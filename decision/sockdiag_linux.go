@@ -34,6 +34,10 @@ const (
 	sizeofInetDiagMsg = 72
 )
 
+// diagBufferSize holds one read of the dump: the kernel fills it with as
+// many messages as fit (a variable, so the buffer is not on the stack).
+var diagBufferSize = 32 << 10
+
 // sockDiagListeners lists the listening TCP sockets of the network
 // namespace, IPv4 then IPv6, through a NETLINK_SOCK_DIAG dump.
 func sockDiagListeners() ([]listeningSocket, error) {
@@ -46,7 +50,9 @@ func sockDiagListeners() ([]listeningSocket, error) {
 		return nil, fmt.Errorf("binding a sock_diag netlink socket: %w", err)
 	}
 	var out []listeningSocket
-	buf := make([]byte, 32<<10)
+	// On the heap: a buffer this size on the stack would grow the stack
+	// of the request that happens to rescan.
+	buf := make([]byte, diagBufferSize)
 	for seq, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
 		if err := sendDiagRequest(fd, uint32(seq+1), family); err != nil {
 			return nil, err

@@ -27,6 +27,7 @@
 #   REPS=1 DURATION=5 scripts/load.sh                  # a quick look
 #   FORWARDPROXY=/path/to/caddy-with-forwardproxy scripts/load.sh
 #   PROFILE=20 scripts/load.sh                         # also a 20 s CPU profile at 50 clients, audit on
+#   PROFILE=20 PROFILE_CELLS='nostore-50 sqlite-1' REPS=0 scripts/load.sh   # profiles of other cells only
 #   EXTRAS=1 scripts/load.sh                           # also direct, direct-new, tunnel, idle tunnels (once)
 #   INGEST=1 scripts/load.sh                           # also the audit ingest benchmarks (22,000 records/s offered)
 #   CELLS='caddy-hop-50 sqlite-50' scripts/load.sh     # only these cells
@@ -260,9 +261,9 @@ run_cell() {
 	connect-* | forwardproxy-connect-*) scenario=connect-new ;;
 	esac
 	start_proxy "$cell"
-	timeout $((DURATION + 60)) "$work/load" run -cell "$cell" -rep "$rep" -scenario "$scenario" \
+	timeout "${run_timeout:-$((DURATION + 60))}" "$work/load" run -cell "$cell" -rep "$rep" -scenario "$scenario" \
 		-clients "$clients" -duration "${DURATION}s" -pid "$proxy_pid" \
-		-target "$target" -stats "http://$upstream/_stats" "$@" | tee -a "$results"
+		-target "$target" -stats "http://$upstream/_stats" "$@" | tee -a "${into:-$results}"
 	stop_proxy
 	drop_pg_db
 }
@@ -280,21 +281,26 @@ done
 echo "# load average at the end $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$results"
 
 if [ -n "$PROFILE" ]; then
-	# A CPU profile of the deployed gateway at 50 clients (Caddy's admin
-	# endpoint serves net/http/pprof), taken in the middle of a longer run.
-	start_proxy sqlite-50
-	"$work/load" run -cell profile -scenario forward -clients 50 -duration "$((PROFILE + 4))s" \
-		-pid "$proxy_pid" -target "http://$upstream/" >"$OUT/profile-run.json" &
-	gen=$!
-	sleep 2
-	curl -sf -o "$OUT/cpu-sqlite-50.pprof" "http://127.0.0.1:2999/debug/pprof/profile?seconds=$PROFILE"
-	wait "$gen"
-	stop_proxy
+	# A CPU profile of each cell of PROFILE_CELLS (Caddy's admin endpoint
+	# serves net/http/pprof), taken in the middle of a longer run.
 	cp "$work/sovgate" "$OUT/sovgate"
-	go tool pprof -top -nodecount=40 "$OUT/sovgate" "$OUT/cpu-sqlite-50.pprof" >"$OUT/profile-top.txt" 2>/dev/null
-	go tool pprof -top -cum -nodecount=40 "$OUT/sovgate" "$OUT/cpu-sqlite-50.pprof" >"$OUT/profile-top-cum.txt" 2>/dev/null
-	echo "# profile: $OUT/cpu-sqlite-50.pprof (top entries in $OUT/profile-top.txt, cumulative in $OUT/profile-top-cum.txt)"
-	head -25 "$OUT/profile-top.txt"
+	for cell in ${PROFILE_CELLS:-sqlite-50}; do
+		into="$OUT/profile-$cell.json" run_timeout=$((PROFILE + 120)) run_cell "$cell" 0 -duration "$((PROFILE + 4))s" >/dev/null &
+		gen=$!
+		# The proxy starts, then the run warms up for a second.
+		for _ in $(seq 600); do
+			[ -s "$OUT/profile-$cell.json" ] && break
+			curl -sf -o /dev/null http://127.0.0.1:2999/config/ && break
+			sleep 0.1
+		done
+		sleep 2
+		curl -sf -o "$OUT/cpu-$cell.pprof" "http://127.0.0.1:2999/debug/pprof/profile?seconds=$PROFILE" || true
+		wait "$gen"
+		go tool pprof -top -nodecount=40 "$OUT/sovgate" "$OUT/cpu-$cell.pprof" >"$OUT/profile-$cell-top.txt" 2>/dev/null || true
+		go tool pprof -top -cum -nodecount=60 "$OUT/sovgate" "$OUT/cpu-$cell.pprof" >"$OUT/profile-$cell-cum.txt" 2>/dev/null || true
+		echo "# profile of $cell: $OUT/cpu-$cell.pprof (top entries in $OUT/profile-$cell-top.txt, cumulative in $OUT/profile-$cell-cum.txt)"
+		sed -n '1,30p' "$OUT/profile-$cell-top.txt"
+	done
 fi
 
 if [ -n "$EXTRAS" ]; then

@@ -63,57 +63,72 @@ func isSovgateHeader(name string) bool {
 
 // upstreamFields returns what of an upstream's header block (a response's
 // headers, its trailers, or a 1xx response's headers) may reach the
-// client: everything but hop-by-hop fields, the fields the response's
-// Connection header names, and Sovgate-* fields. connection is the
-// response's Connection header: trailers and 1xx blocks are parts of that
-// response.
+// client (see copyUpstreamFields).
 func upstreamFields(h http.Header, connection []string) http.Header {
-	out := h.Clone()
-	if out == nil {
-		out = http.Header{}
-	}
-	if len(connection) > 0 {
-		out["Connection"] = append(out["Connection"], connection...)
-	}
-	removeHopByHop(out)
-	removeSovgateHeaders(out)
+	out := make(http.Header, len(h))
+	copyUpstreamFields(out, h, connection)
 	return out
+}
+
+// hopByHopSet is hopByHop as a set of the canonical names.
+var hopByHopSet = func() map[string]bool {
+	set := make(map[string]bool, len(hopByHop))
+	for _, name := range hopByHop {
+		set[name] = true
+	}
+	return set
+}()
+
+// copyUpstreamFields adds to dst what of an upstream's header block may
+// reach the client: everything but hop-by-hop fields, the fields the
+// block's Connection header or connection (the response's Connection
+// header: trailers and 1xx blocks are parts of that response) names, and
+// Sovgate-* fields. The values are copied into one new array, so dst
+// shares no slice with src; no intermediate header is built, since this
+// runs for every forwarded response.
+func copyUpstreamFields(dst, src http.Header, connection []string) {
+	if len(src) == 0 {
+		return
+	}
+	var named map[string]bool
+	for _, list := range [2][]string{src["Connection"], connection} {
+		for _, value := range list {
+			for name := range strings.SplitSeq(value, ",") {
+				if name = strings.TrimSpace(name); name != "" {
+					if named == nil {
+						named = make(map[string]bool)
+					}
+					named[http.CanonicalHeaderKey(name)] = true
+				}
+			}
+		}
+	}
+	keep := func(name string) bool { return !hopByHopSet[name] && !named[name] && !isSovgateHeader(name) }
+	n := 0
+	for name, values := range src {
+		if keep(name) {
+			n += len(values)
+		}
+	}
+	values := make([]string, n)
+	for name, vv := range src {
+		if !keep(name) {
+			continue
+		}
+		if vv == nil {
+			dst[name] = nil // as Header.Clone does: nil suppresses a default field
+			continue
+		}
+		k := copy(values, vv)
+		dst[name] = values[:k:k]
+		values = values[k:]
+	}
 }
 
 // forward sends an absolute-form http request to a vetted address and
 // streams the response back.
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request, out *decision.Outcome) error {
 	t := out.Target
-
-	outReq := r.Clone(r.Context())
-	outReq.RequestURI = ""
-	// The Host header is the URL's authority, normalised; the URL itself
-	// names the vetted address, so the transport dials nothing else and
-	// pools connections per vetted address.
-	outReq.Host = t.Host
-	if t.Port != 80 {
-		outReq.Host = t.HostPort()
-	}
-	outReq.URL = &url.URL{
-		Scheme:   "http",
-		Path:     r.URL.Path,
-		RawPath:  r.URL.RawPath,
-		RawQuery: r.URL.RawQuery,
-	}
-	outReq.Header = r.Header.Clone()
-	removeHopByHop(outReq.Header)
-	removeSovgateHeaders(outReq.Header)
-	if _, ok := outReq.Header["User-Agent"]; !ok {
-		// Go would add its own; the client sent none, so send none.
-		outReq.Header["User-Agent"] = nil
-	}
-	up := &countingReader{r: r.Body}
-	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		outReq.Body = nil
-	} else {
-		outReq.Body = up
-	}
-	outReq.Close = false
 
 	// Informational responses (103 Early Hints, ...) go to the client as
 	// they come, cleaned like the final response's headers. 100 Continue
@@ -136,7 +151,39 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, out *decision.
 			return nil
 		},
 	}
-	outReq = outReq.WithContext(httptrace.WithClientTrace(outReq.Context(), trace))
+	// A shallow copy with the trace's context (the URL, the header and the
+	// trailer are replaced below): r.Clone would copy the request and
+	// its header once more, for nothing.
+	outReq := r.WithContext(httptrace.WithClientTrace(r.Context(), trace))
+	outReq.RequestURI = ""
+	// The Host header is the URL's authority, normalised; the URL itself
+	// names the vetted address, so the transport dials nothing else and
+	// pools connections per vetted address.
+	outReq.Host = t.Host
+	if t.Port != 80 {
+		outReq.Host = t.HostPort()
+	}
+	outReq.URL = &url.URL{
+		Scheme:   "http",
+		Path:     r.URL.Path,
+		RawPath:  r.URL.RawPath,
+		RawQuery: r.URL.RawQuery,
+	}
+	outReq.Header = r.Header.Clone()
+	outReq.Trailer = r.Trailer.Clone()
+	removeHopByHop(outReq.Header)
+	removeSovgateHeaders(outReq.Header)
+	if _, ok := outReq.Header["User-Agent"]; !ok {
+		// Go would add its own; the client sent none, so send none.
+		outReq.Header["User-Agent"] = nil
+	}
+	up := &countingReader{r: r.Body}
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		outReq.Body = nil
+	} else {
+		outReq.Body = up
+	}
+	outReq.Close = false
 
 	var resp *http.Response
 	var err error
@@ -163,21 +210,24 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, out *decision.
 
 	hdr := w.Header()
 	connection := resp.Header["Connection"]
-	for name, values := range upstreamFields(resp.Header, nil) {
-		hdr[name] = values
-	}
+	copyUpstreamFields(hdr, resp.Header, nil)
 	hdr.Set("Sovgate-Decision-Id", out.ID)
 	// Trailers are headers that come after the body: an upstream must not
 	// forge a decision, or a hop-by-hop field, with them either. Only the
 	// names that survive the same cleaning are announced and sent.
-	for name := range upstreamFields(resp.Trailer, connection) {
-		hdr.Add("Trailer", name)
+	hasTrailer := len(resp.Trailer) > 0
+	if hasTrailer {
+		for name := range upstreamFields(resp.Trailer, connection) {
+			hdr.Add("Trailer", name)
+		}
 	}
 	w.WriteHeader(resp.StatusCode)
 
 	down, copyErr := copyResponse(w, resp)
-	for name, values := range upstreamFields(resp.Trailer, connection) {
-		hdr[http.TrailerPrefix+name] = values
+	if hasTrailer {
+		for name, values := range upstreamFields(resp.Trailer, connection) {
+			hdr[http.TrailerPrefix+name] = values
+		}
 	}
 	if copyErr != nil {
 		h.logger.Debug("copying response", zap.String("id", out.ID), zap.Error(copyErr))
