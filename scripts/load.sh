@@ -32,6 +32,7 @@
 #   INGEST=1 scripts/load.sh                           # also the audit ingest benchmarks (22,000 records/s offered)
 #   CELLS='caddy-hop-50 sqlite-50' scripts/load.sh     # only these cells
 #   SOVGATE_BIN=/tmp/sovgate-before scripts/load.sh    # a sovgate built elsewhere (another commit)
+#   BASELINE_BIN=/tmp/sovgate-before scripts/load.sh   # every sovgate cell also with that build, interleaved: before/after
 #
 # The results (one JSON line per run), the profile and the summary are kept
 # in OUT (default: a new directory under /tmp, printed at the end). The
@@ -87,6 +88,21 @@ if [ -n "$FORWARDPROXY" ]; then
 	all_cells="$all_cells forwardproxy-50 forwardproxy-connect-50"
 fi
 CELLS=${CELLS:-$all_cells}
+BASELINE_BIN=${BASELINE_BIN:-}
+if [ -n "$BASELINE_BIN" ]; then
+	# Every sovgate cell runs with the baseline build too, interleaved with
+	# this build's, for a before/after comparison on a shared machine.
+	[ -x "$BASELINE_BIN" ] || {
+		echo "load.sh: BASELINE_BIN=$BASELINE_BIN is not an executable" >&2
+		exit 2
+	}
+	with_baseline=""
+	for c in $CELLS; do
+		with_baseline="$with_baseline $c"
+		case "$c" in caddy-hop-* | forwardproxy-*) ;; *) with_baseline="$with_baseline $c@baseline" ;; esac
+	done
+	CELLS=$with_baseline
+fi
 
 work=$(mktemp -d)
 pids=()
@@ -114,6 +130,9 @@ else
 	go build -o "$work/sovgate" ./cmd/sovgate
 fi
 go build -o "$work/load" ./tools/load
+if [ -n "$BASELINE_BIN" ]; then
+	cp "$BASELINE_BIN" "$work/sovgate-baseline"
+fi
 
 upstream=127.0.0.2:18080
 "$work/load" upstream -listen "$upstream" 2>"$work/upstream.log" &
@@ -218,7 +237,10 @@ drop_pg_db() {
 # start_proxy CELL: a fresh proxy configured for the cell; waits until it
 # forwards (and its reverse_proxy site answers).
 start_proxy() {
-	local cell=$1 dir="$work/$1" bin="$work/sovgate" store=none sync=batched pgurl=""
+	local cell=${1%@baseline} dir="$work/$1" bin="$work/sovgate" store=none sync=batched pgurl=""
+	if [[ $1 == *@baseline ]]; then
+		bin="$work/sovgate-baseline"
+	fi
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	case "$cell" in
@@ -255,7 +277,8 @@ start_proxy() {
 run_cell() {
 	local cell=$1 rep=$2
 	shift 2
-	local clients=${cell##*-} scenario=forward target="http://$upstream/"
+	local base=${cell%@baseline}
+	local clients=${base##*-} scenario=forward target="http://$upstream/"
 	case "$cell" in
 	caddy-hop-*) scenario=reverse target=http://127.0.0.1:3129/ ;;
 	connect-* | forwardproxy-connect-*) scenario=connect-new ;;

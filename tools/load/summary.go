@@ -133,86 +133,139 @@ func pairedDelta(cell, ref []result) (float64, bool) {
 	return median(d), true
 }
 
+// baselineSuffix marks the cells run with BASELINE_BIN, the build the
+// current one is compared with (scripts/load.sh).
+const baselineSuffix = "@baseline"
+
 func printSummary(w io.Writer, byCell map[string][]result) {
 	fmt.Fprintln(w, "| cell | runs | proxy CPU per request, median (min–max) | requests/s, median | p50 / p99, median | errors | peak memory (VmHWM), max |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- |")
-	for _, c := range cellNames {
-		rs := byCell[c.cell]
-		if len(rs) == 0 {
-			continue
+	for _, suffix := range []string{"", baselineSuffix} {
+		for _, c := range cellNames {
+			rs := byCell[c.cell+suffix]
+			if len(rs) == 0 {
+				continue
+			}
+			what := c.what
+			if suffix != "" {
+				what += " (baseline)"
+			}
+			cpus := values(rs, cpu)
+			var errs int64
+			for _, r := range rs {
+				errs += r.Errors
+			}
+			fmt.Fprintf(w, "| %s | %d | %.0f µs (%.0f–%.0f) | %.0f | %.1f / %.1f ms | %d | %.1f MiB |\n",
+				what, len(rs), median(cpus), slices.Min(cpus), slices.Max(cpus),
+				median(values(rs, func(r result) float64 { return r.PerSecond })),
+				median(values(rs, func(r result) float64 { return r.P50us }))/1000,
+				median(values(rs, func(r result) float64 { return r.P99us }))/1000,
+				errs, slices.Max(values(rs, func(r result) float64 { return r.PeakMiB })))
 		}
-		cpus := values(rs, cpu)
-		var errs int64
-		for _, r := range rs {
-			errs += r.Errors
-		}
-		fmt.Fprintf(w, "| %s | %d | %.0f µs (%.0f–%.0f) | %.0f | %.1f / %.1f ms | %d | %.1f MiB |\n",
-			c.what, len(rs), median(cpus), slices.Min(cpus), slices.Max(cpus),
-			median(values(rs, func(r result) float64 { return r.PerSecond })),
-			median(values(rs, func(r result) float64 { return r.P50us }))/1000,
-			median(values(rs, func(r result) float64 { return r.P99us }))/1000,
-			errs, slices.Max(values(rs, func(r result) float64 { return r.PeakMiB })))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| what (issue 14) | target | measured (medians of interleaved runs) | without the store | result |")
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
-	hopRow := func(what string, cell, noStore, hop string, allowance float64) {
-		rs, ref := byCell[cell], byCell[hop]
-		target := fmt.Sprintf("≤ Caddy hop + %.0f µs", allowance)
-		if len(rs) == 0 || len(ref) == 0 {
-			fmt.Fprintf(w, "| %s | %s | not measured | | – |\n", what, target)
-			return
+	current := targetRows(byCell, "")
+	baselineRan := false
+	for name := range byCell {
+		baselineRan = baselineRan || strings.HasSuffix(name, baselineSuffix)
+	}
+	if !baselineRan {
+		fmt.Fprintln(w, "| what (issue 14) | target | measured (medians of interleaved runs) | without the store | result |")
+		fmt.Fprintln(w, "| --- | --- | --- | --- | --- |")
+		for _, r := range current {
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", r.what, r.target, r.measured, r.beside, r.result())
 		}
-		d, _ := pairedDelta(rs, ref)
-		measured := fmt.Sprintf("%.0f µs, hop %.0f µs: %+.0f µs", median(values(rs, cpu)), median(values(ref, cpu)), d)
-		beside := ""
-		if ns := byCell[noStore]; len(ns) > 0 {
-			dn, _ := pairedDelta(ns, ref)
-			beside = fmt.Sprintf("%.0f µs (%+.0f µs)", median(values(ns, cpu)), dn)
+		return
+	}
+	baseline := targetRows(byCell, baselineSuffix)
+	fmt.Fprintln(w, "| what (issue 14) | target | baseline (BASELINE_BIN) | result | this build | without the store | result |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- |")
+	for i, r := range current {
+		b := baseline[i]
+		before := b.measured
+		if b.beside != "" {
+			before += "; without the store " + b.beside
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", what, target, measured, beside, verdict(d <= allowance))
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", r.what, r.target, before, b.result(), r.measured, r.beside, r.result())
+	}
+}
+
+// targetRow is one row of issue 14's targets: what was measured, and
+// whether it holds (nil: not measured, or nothing to compare with).
+type targetRow struct {
+	what, target, measured, beside string
+	pass                           *bool
+}
+
+func (r targetRow) result() string {
+	if r.pass == nil {
+		return "–"
+	}
+	return verdict(*r.pass)
+}
+
+// targetRows works out the targets of issue 14 from the cells of one build
+// (suffix "" or baselineSuffix). The references (Caddy's reverse_proxy,
+// forwardproxy) are the same binaries for both builds.
+func targetRows(byCell map[string][]result, suffix string) []targetRow {
+	cell := func(name string) []result { return byCell[name+suffix] }
+	pass := func(ok bool) *bool { return &ok }
+	var rows []targetRow
+	hopRow := func(what, sovgate, noStore, hop string, allowance float64) {
+		rs, ref := cell(sovgate), byCell[hop]
+		row := targetRow{what: what, target: fmt.Sprintf("≤ Caddy hop + %.0f µs", allowance), measured: "not measured"}
+		if len(rs) > 0 && len(ref) > 0 {
+			d, _ := pairedDelta(rs, ref)
+			row.measured = fmt.Sprintf("%.0f µs, hop %.0f µs: %+.0f µs", median(values(rs, cpu)), median(values(ref, cpu)), d)
+			row.pass = pass(d <= allowance)
+			if ns := cell(noStore); len(ns) > 0 {
+				dn, _ := pairedDelta(ns, ref)
+				row.beside = fmt.Sprintf("%.0f µs (%+.0f µs)", median(values(ns, cpu)), dn)
+			}
+		}
+		rows = append(rows, row)
 	}
 	hopRow("proxy CPU per forwarded request, audit on (SQLite, batched), 50 clients", cellSQLite50, cellNoStore50, cellHop50, 20)
 	hopRow("the same, 1 client", cellSQLite1, cellNoStore1, cellHop1, 40)
 	hopRow("the same with PostgreSQL, 50 clients", cellPostgres50, cellNoStore50, cellHop50, 30)
 
-	connect, fp := byCell[cellConnect50], byCell[cellFPConnect50]
-	switch {
-	case len(connect) == 0:
-		fmt.Fprintln(w, "| CPU per new CONNECT tunnel, audit on | ≤ Caddy + forwardproxy | not measured | | – |")
-	case len(fp) == 0:
-		fmt.Fprintf(w, "| CPU per new CONNECT tunnel, audit on | ≤ Caddy + forwardproxy | %.0f µs; forwardproxy not measured (FORWARDPROXY=path) | %s | – |\n",
-			median(values(connect, cpu)), besideMedian(byCell[cellConnectNone50]))
-	default:
-		d, _ := pairedDelta(connect, fp)
-		fmt.Fprintf(w, "| CPU per new CONNECT tunnel, audit on | ≤ Caddy + forwardproxy | %.0f µs, forwardproxy %.0f µs: %+.0f µs | %s | %s |\n",
-			median(values(connect, cpu)), median(values(fp, cpu)), d, besideMedian(byCell[cellConnectNone50]), verdict(d <= 0))
+	connect := targetRow{what: "CPU per new CONNECT tunnel, audit on", target: "≤ Caddy + forwardproxy", measured: "not measured"}
+	if rs, fp := cell(cellConnect50), byCell[cellFPConnect50]; len(rs) > 0 {
+		connect.beside = besideMedian(cell(cellConnectNone50))
+		if len(fp) == 0 {
+			connect.measured = fmt.Sprintf("%.0f µs; forwardproxy not measured (FORWARDPROXY=path)", median(values(rs, cpu)))
+		} else {
+			d, _ := pairedDelta(rs, fp)
+			connect.measured = fmt.Sprintf("%.0f µs, forwardproxy %.0f µs: %+.0f µs", median(values(rs, cpu)), median(values(fp, cpu)), d)
+			connect.pass = pass(d <= 0)
+		}
 	}
+	rows = append(rows, connect)
 	hopRow("`strict` mode, 50 clients", cellStrict50, "", cellHop50, 60)
 
-	if rs := byCell[cellSQLite50]; len(rs) > 0 {
-		peak := slices.Max(values(rs, func(r result) float64 { return r.PeakMiB }))
-		beside := ""
-		if ns := byCell[cellNoStore50]; len(ns) > 0 {
-			beside = fmt.Sprintf("%.1f MiB", slices.Max(values(ns, func(r result) float64 { return r.PeakMiB })))
+	memory := targetRow{what: "peak memory (VmHWM) under the 50-client load, audit on", target: "≤ 70 MiB", measured: "not measured"}
+	peak := func(rs []result) float64 { return slices.Max(values(rs, func(r result) float64 { return r.PeakMiB })) }
+	if rs := cell(cellSQLite50); len(rs) > 0 {
+		memory.measured = fmt.Sprintf("%.1f MiB (largest of %d runs)", peak(rs), len(rs))
+		memory.pass = pass(peak(rs) <= 70)
+		if ns := cell(cellNoStore50); len(ns) > 0 {
+			memory.beside = fmt.Sprintf("%.1f MiB", peak(ns))
 		}
 		if f := byCell[cellFPForward50]; len(f) > 0 {
-			beside += fmt.Sprintf("; forwardproxy %.1f MiB", slices.Max(values(f, func(r result) float64 { return r.PeakMiB })))
+			memory.beside += fmt.Sprintf("; forwardproxy %.1f MiB", peak(f))
 		}
-		fmt.Fprintf(w, "| peak memory (VmHWM) under the 50-client load, audit on | ≤ 70 MiB | %.1f MiB (largest of %d runs) | %s | %s |\n",
-			peak, len(rs), beside, verdict(peak <= 70))
-	} else {
-		fmt.Fprintln(w, "| peak memory (VmHWM) under the 50-client load, audit on | ≤ 70 MiB | not measured | | – |")
 	}
+	rows = append(rows, memory)
 	for _, in := range []struct{ cell, what string }{{cellIngestSQLite, "SQLite"}, {cellIngestPG, "PostgreSQL"}} {
-		rs := byCell[in.cell]
-		if len(rs) == 0 {
-			fmt.Fprintf(w, "| audit ingest, %s | > 20,000 records/s | not run (INGEST=1) | | – |\n", in.what)
-			continue
+		row := targetRow{what: "audit ingest, " + in.what, target: "> 20,000 records/s", measured: "not run (INGEST=1)"}
+		if rs := cell(in.cell); len(rs) > 0 {
+			rate := median(values(rs, func(r result) float64 { return r.PerSecond }))
+			row.measured = fmt.Sprintf("%.0f records/s", rate)
+			row.pass = pass(rate > 20000)
 		}
-		rate := median(values(rs, func(r result) float64 { return r.PerSecond }))
-		fmt.Fprintf(w, "| audit ingest, %s | > 20,000 records/s | %.0f records/s | | %s |\n", in.what, rate, verdict(rate > 20000))
+		rows = append(rows, row)
 	}
+	return rows
 }
 
 func besideMedian(rs []result) string {
