@@ -3,6 +3,7 @@ package audittest
 import (
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -61,4 +62,64 @@ func Backends(t *testing.T, fn func(t *testing.T, location string)) {
 	t.Run("postgres", func(t *testing.T) {
 		fn(t, PostgresURL(t))
 	})
+}
+
+// FullRecord is a record with every field set, found by reflection, so a
+// test that stores it and reads it back covers the fields added later
+// too: every string, number and flag, at every depth (each address has
+// every field), two elements in every list. Its time has microseconds
+// only (what the store keeps). PrevHash and Hash are left empty (the
+// store sets them); so are Count and Last when summary is false (only a
+// summary of refusals has them).
+func FullRecord(t testing.TB, id string, summary bool) *audit.Record {
+	t.Helper()
+	rec := &audit.Record{}
+	n := 0
+	fill(t, reflect.ValueOf(rec).Elem(), "record", &n)
+	rec.ID = id
+	rec.Path = "/full/path"
+	rec.PrevHash, rec.Hash = "", ""
+	if !summary {
+		rec.Count, rec.Last = 0, time.Time{}
+	}
+	return rec
+}
+
+var timeType = reflect.TypeOf(time.Time{})
+
+// fill sets v, and everything in it, to values that differ from each other
+// and from the zero value; n numbers them.
+func fill(t testing.TB, v reflect.Value, path string, n *int) {
+	t.Helper()
+	*n++
+	switch {
+	case v.Type() == timeType:
+		v.Set(reflect.ValueOf(Start.Add(time.Duration(*n)*time.Hour + time.Duration(*n)*time.Microsecond)))
+		return
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(fmt.Sprintf("%s-%d", path, *n))
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(int64(100 + *n))
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(uint64(100 + *n))
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if !v.Type().Field(i).IsExported() {
+				continue
+			}
+			fill(t, v.Field(i), path+"."+v.Type().Field(i).Name, n)
+		}
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 2, 2)
+		for i := range 2 {
+			fill(t, s.Index(i), fmt.Sprintf("%s[%d]", path, i), n)
+		}
+		v.Set(s)
+	default:
+		t.Fatalf("audittest.FullRecord: %s is a %s, which it cannot fill: teach it", path, v.Kind())
+	}
 }

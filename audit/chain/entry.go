@@ -27,7 +27,12 @@ import (
 //     ends. It carries the decision's id, bytes_up, bytes_down and the
 //     exchange's duration_us, and nothing else. Queries present one record
 //     per decision, with the bytes and duration of its completion when
-//     there is one. A gateway killed mid-tunnel loses only the completion;
+//     there is one. A gateway killed mid-tunnel loses only the completion.
+//     When the exchange ends before its decision was written (batched
+//     mode holds a decision briefly for that), the two are one decision
+//     entry instead (see Merge): its bytes and duration are the
+//     exchange's, and its detail says "completed" and keeps the decision
+//     time. That saves a write per exchange and loses nothing;
 //   - a checkpoint entry is written by retention when it purges the oldest
 //     entries of a chain: it names the last purged entry and its hash, so
 //     what remains is still verifiable.
@@ -131,6 +136,12 @@ type decisionDetail struct {
 	// Profile and Categories are the record's (see audit.Record).
 	Profile    string   `json:"profile,omitempty"`
 	Categories []string `json:"categories,omitempty"`
+	// Completed is set on a decision entry that holds its completion (see
+	// Merge): duration_us, bytes_up and bytes_down are then the whole
+	// exchange's, and DecisionUS is the decision time, which duration_us
+	// holds in a decision entry alone.
+	Completed  bool  `json:"completed,omitempty"`
+	DecisionUS int64 `json:"decision_us,omitempty"`
 }
 
 // decisionDetailJSON is the detail column of a decision: what
@@ -223,6 +234,60 @@ func CompletionEntry(rec *audit.Record) *Entry {
 		e.Detail = string(b)
 	}
 	return e
+}
+
+// Merge returns the decision entry d with its completion c in it: one
+// entry for the whole exchange, which reads back as the same record as
+// the two entries would (with Completed set), and whose detail keeps the
+// decision time. It applies only to a decision not yet in the chain, and
+// to a plain completion (a summary of refusals, with a count, stays an
+// entry of its own); ok is false otherwise, and d is left as it was.
+func Merge(d, c *Entry) (merged *Entry, ok bool) {
+	if d.Kind != KindDecision || c.Kind != KindCompletion || d.ID != c.ID || d.Node != c.Node ||
+		c.Detail != "" || d.Seq != 0 || d.Hash != "" {
+		return nil, false
+	}
+	detail, ok := completedDetail(d.Detail, d.DurationUS)
+	if !ok {
+		return nil, false
+	}
+	m := *d
+	m.DurationUS, m.BytesUp, m.BytesDown = c.DurationUS, c.BytesUp, c.BytesDown
+	m.Detail = detail
+	return &m, true
+}
+
+// Completed reports whether a decision entry holds its completion (see
+// Merge).
+func (e *Entry) Completed() bool {
+	return e.Kind == KindDecision && strings.Contains(e.Detail, `"completed":true`)
+}
+
+// completedDetail adds "completed" and "decision_us" to a decision's
+// detail: what json.Marshal writes of its decisionDetail with them set,
+// since they are its last fields. A detail that is not an object this
+// package wrote, or that is already completed, is refused.
+func completedDetail(detail string, decisionUS int64) (string, bool) {
+	inner := ""
+	if detail != "" {
+		if len(detail) < 2 || detail[0] != '{' || detail[len(detail)-1] != '}' || strings.Contains(detail, `"completed":`) {
+			return "", false
+		}
+		inner = detail[1 : len(detail)-1]
+	}
+	b := make([]byte, 0, len(detail)+48)
+	b = append(b, '{')
+	b = append(b, inner...)
+	if inner != "" {
+		b = append(b, ',')
+	}
+	b = append(b, `"completed":true`...)
+	if decisionUS != 0 {
+		b = append(b, `,"decision_us":`...)
+		b = strconv.AppendInt(b, decisionUS, 10)
+	}
+	b = append(b, '}')
+	return string(b), true
 }
 
 // completionDetail is the detail column of a completion entry.
@@ -364,7 +429,8 @@ func (h Head) String() string {
 }
 
 // Record turns a decision entry (and its completion, if any) into the
-// record auditors see.
+// record auditors see. A decision entry that holds its completion (Merge)
+// gives the same record alone.
 func (e *Entry) Record(completion *Entry) (audit.Stored, error) {
 	var out audit.Stored
 	out.Record = audit.Record{
@@ -407,6 +473,9 @@ func (e *Entry) Record(completion *Entry) (audit.Stored, error) {
 			return out, err
 		}
 		rec.Exceptions, rec.Profile, rec.Categories = d.Exceptions, d.Profile, d.Categories
+		// A decision entry that holds its completion (Merge): its bytes
+		// and duration are already the exchange's.
+		out.Completed = d.Completed
 	}
 	if completion != nil {
 		rec.DurationUS = completion.DurationUS

@@ -37,6 +37,7 @@ func FuzzDecisionDetail(f *testing.F) {
 	f.Add(`a"b`, "é", "<>&", `\`)
 	f.Add("", "", "health", "")
 	f.Fuzz(func(t *testing.T, profile, cat1, cat2, exception string) {
+		decisionUS := int64(len(profile)+len(cat1)) - 3
 		rec := &audit.Record{Profile: profile}
 		for _, c := range []string{cat1, cat2} {
 			if c != "" {
@@ -54,6 +55,17 @@ func FuzzDecisionDetail(f *testing.F) {
 		var back decisionDetail
 		if err := json.Unmarshal([]byte(got), &back); err != nil || (utf8.ValidString(profile) && back.Profile != profile) {
 			t.Fatalf("read back %+v, %v", back, err)
+		}
+		// The detail of a decision merged with its completion, spliced
+		// from the decision's, is what encoding/json writes too.
+		detail := ""
+		if profile != "" || len(rec.Categories) > 0 || len(rec.Exceptions) > 0 {
+			detail = got
+		}
+		merged, ok := completedDetail(detail, decisionUS)
+		want, _ = json.Marshal(decisionDetail{Exceptions: rec.Exceptions, Profile: rec.Profile, Categories: rec.Categories, Completed: true, DecisionUS: decisionUS})
+		if !ok || merged != string(want) {
+			t.Fatalf("merged detail %s (%v)\nencoding/json %s", merged, ok, want)
 		}
 	})
 }

@@ -9,7 +9,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,8 +26,8 @@ type sqlStore struct {
 	postgres bool
 	desc     string
 
-	stmtMu sync.Mutex
-	stmts  map[string]*sql.Stmt
+	// app is the write state: known chains, prepared statements, buffers.
+	app *appender
 
 	// rd, when set, is the read transaction of a snapshot (see Snapshot).
 	rd *sql.Tx
@@ -58,7 +57,7 @@ func (s *sqlStore) Snapshot(ctx context.Context) (Store, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	view := &sqlStore{db: s.db, postgres: s.postgres, desc: s.desc, rd: tx}
+	view := &sqlStore{db: s.db, postgres: s.postgres, desc: s.desc, rd: tx, app: s.app}
 	return view, func() { _ = tx.Rollback() }, nil
 }
 
@@ -73,12 +72,16 @@ var entryColumnNames = strings.Split(strings.ReplaceAll(entryColumns, " ", ""), 
 func (s *sqlStore) Describe() string { return s.desc }
 
 func (s *sqlStore) Close() error {
-	s.stmtMu.Lock()
-	for _, st := range s.stmts {
+	s.app.mu.Lock()
+	if s.app.conn != nil {
+		s.app.conn.Close()
+		s.app.conn = nil
+	}
+	for _, st := range s.app.stmts {
 		st.Close()
 	}
-	s.stmts = nil
-	s.stmtMu.Unlock()
+	s.app.stmts = nil
+	s.app.mu.Unlock()
 	err := s.db.Close()
 	if s.pool != nil {
 		s.pool.Close()
@@ -139,60 +142,6 @@ type execer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// Rows per INSERT statement: under SQLite's and PostgreSQL's limits on
-// bound parameters.
-const (
-	entryRowsPerInsert = 500
-	tagRowsPerInsert   = 2000
-)
-
-func (s *sqlStore) Append(ctx context.Context, entries []*chain.Entry, dedupe bool) ([]chain.Head, int, error) {
-	if len(entries) == 0 {
-		return nil, 0, nil
-	}
-	if s.pool != nil {
-		return s.appendPG(ctx, entries, dedupe)
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer tx.Rollback()
-	if dedupe {
-		if entries, err = s.withoutExisting(ctx, tx, entries); err != nil {
-			return nil, 0, err
-		}
-		if len(entries) == 0 {
-			return nil, 0, tx.Commit()
-		}
-	}
-	// Chain per node, keeping the order of the batch.
-	order, byNode := groupByNode(entries)
-	heads := make([]chain.Head, 0, len(order))
-	for _, node := range order {
-		head, err := s.lockHead(ctx, tx, node)
-		if err != nil {
-			return nil, 0, err
-		}
-		if head, err = s.extend(ctx, sqlQuery(tx), head, byNode[node]); err != nil {
-			return nil, 0, err
-		}
-		heads = append(heads, head)
-	}
-	if err := s.insertEntries(ctx, tx, entries); err != nil {
-		return nil, 0, err
-	}
-	for _, h := range heads {
-		if err := s.updateHead(ctx, tx, h); err != nil {
-			return nil, 0, err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, 0, err
-	}
-	return heads, len(entries), nil
-}
-
 // lockHead reads a node's chain head and, on PostgreSQL, locks it until
 // the transaction ends, so two writers of one node (which a correct
 // deployment never has) serialise instead of forking the chain.
@@ -229,76 +178,13 @@ func (s *sqlStore) updateHead(ctx context.Context, tx execer, h chain.Head) erro
 	return err
 }
 
+// insertEntries inserts entries in a transaction of the store's own (a
+// purge's checkpoint); the caller holds the appender's lock.
 func (s *sqlStore) insertEntries(ctx context.Context, tx *sql.Tx, entries []*chain.Entry) error {
 	if s.postgres {
 		return s.insertEntriesPG(ctx, tx, entries)
 	}
-	args := make([]any, 0, entryRowsPerInsert*entryColumnCount)
-	for start := 0; start < len(entries); start += entryRowsPerInsert {
-		chunk := entries[start:min(start+entryRowsPerInsert, len(entries))]
-		args = args[:0]
-		for _, e := range chunk {
-			args = entryValues(e, args)
-		}
-		stmt, err := s.prepared(ctx, tx, "audit_log", entryColumns, entryColumnCount, len(chunk))
-		if err != nil {
-			return err
-		}
-		if _, err := stmt.ExecContext(ctx, args...); err != nil {
-			return err
-		}
-	}
-	var tagArgs []any
-	flush := func() error {
-		if len(tagArgs) == 0 {
-			return nil
-		}
-		stmt, err := s.prepared(ctx, tx, "audit_tags", "tag, time, id", 3, len(tagArgs)/3)
-		if err != nil {
-			return err
-		}
-		_, err = stmt.ExecContext(ctx, tagArgs...)
-		tagArgs = tagArgs[:0]
-		return err
-	}
-	for _, e := range entries {
-		tags, _ := e.Tags() // entries are built here: their JSON is valid
-		for _, t := range tags {
-			tagArgs = append(tagArgs, t, e.Time, e.ID)
-		}
-		if len(tagArgs) >= tagRowsPerInsert*3 {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	return flush()
-}
-
-// prepared returns the multi-row INSERT statement for nrows rows, prepared
-// once per store for the full-size chunks (parsing thousands of
-// placeholders for every batch would cost more than the insert).
-func (s *sqlStore) prepared(ctx context.Context, tx *sql.Tx, table, columns string, ncols, nrows int) (*sql.Stmt, error) {
-	full := nrows == entryRowsPerInsert && table == "audit_log" || nrows == tagRowsPerInsert && table == "audit_tags"
-	if !full {
-		return tx.PrepareContext(ctx, s.insertSQL(table, columns, ncols, nrows))
-	}
-	s.stmtMu.Lock()
-	stmt := s.stmts[table]
-	if stmt == nil {
-		var err error
-		stmt, err = s.db.PrepareContext(ctx, s.insertSQL(table, columns, ncols, nrows))
-		if err != nil {
-			s.stmtMu.Unlock()
-			return nil, err
-		}
-		if s.stmts == nil {
-			s.stmts = make(map[string]*sql.Stmt)
-		}
-		s.stmts[table] = stmt
-	}
-	s.stmtMu.Unlock()
-	return tx.StmtContext(ctx, stmt), nil
+	return s.insertSQLite(ctx, tx, entries)
 }
 
 // insertEntriesPG inserts a batch with one statement per table: the
@@ -661,6 +547,10 @@ func (s *sqlStore) Heads(ctx context.Context) ([]chain.Head, error) {
 }
 
 func (s *sqlStore) Purge(ctx context.Context, node string, before time.Time, max int) (*chain.Entry, chain.Head, error) {
+	s.app.mu.Lock()
+	defer s.app.mu.Unlock()
+	// The chain moves: the next append reads it afresh.
+	s.app.forget([]string{node})
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, chain.Head{}, err

@@ -208,6 +208,9 @@ func (c *chainCheck) count(e *chain.Entry) *Break {
 	switch e.Kind {
 	case chain.KindDecision:
 		c.report.Decisions++
+		if e.Completed() {
+			c.report.Merged++
+		}
 		tags, err := e.Tags()
 		if err != nil {
 			return c.broken(e, "unreadable addresses or reasons: %v", err)

@@ -165,6 +165,7 @@ func (c *chainCheck) absorb(b *chainCheck) {
 	r.Entries += o.Entries
 	r.Decisions += o.Decisions
 	r.Completions += o.Completions
+	r.Merged += o.Merged
 	r.Checkpoints += o.Checkpoints
 	r.Signed += o.Signed
 	c.started = true

@@ -93,6 +93,10 @@ type ChainReport struct {
 	Decisions   int64 `json:"decisions"`
 	Completions int64 `json:"completions"`
 	Checkpoints int64 `json:"checkpoints"`
+	// Merged counts the decision entries (among Decisions) that hold their
+	// completion: an exchange that ended before its decision was written
+	// is one entry (see chain.Merge).
+	Merged int64 `json:"merged,omitempty"`
 	// Signed is the number of signed checkpoints the chain was compared
 	// with, and Verified the largest one it agrees with whose signature
 	// was checked (0 if none): an incremental verify can start there.

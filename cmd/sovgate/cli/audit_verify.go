@@ -286,8 +286,12 @@ func writeVerifyText(w io.Writer, storeName string, dirs []string, res *verify.R
 		case c.Entries == 0:
 			span = "no entries"
 		}
-		fmt.Fprintf(w, "  node %s: %s: %d decisions, %d completions, %d retention checkpoints; head %s:%d:%s\n",
-			c.Node, span, c.Decisions, c.Completions, c.Checkpoints, c.Node, c.Last, c.Head)
+		decisions := fmt.Sprintf("%d decisions", c.Decisions)
+		if c.Merged > 0 {
+			decisions += fmt.Sprintf(" (%d with their completion in the same entry)", c.Merged)
+		}
+		fmt.Fprintf(w, "  node %s: %s: %s, %d completions, %d retention checkpoints; head %s:%d:%s\n",
+			c.Node, span, decisions, c.Completions, c.Checkpoints, c.Node, c.Last, c.Head)
 		if len(dirs) > 0 {
 			fmt.Fprintf(w, "    agrees with %d signed checkpoint(s) of %s", c.Signed, strings.Join(dirs, ", "))
 			if c.Verified > 0 {
