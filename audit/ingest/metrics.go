@@ -9,8 +9,8 @@ import (
 // The audit metrics are created once per process and registered with each
 // configuration's registry (RegisterMetrics), as Caddy's own modules do.
 var metrics = struct {
-	written, spooled, replayed, dropped prometheus.Counter
-	queueDepth, spoolRecords, storeUp   prometheus.Gauge
+	written, spooled, replayed, dropped, merged prometheus.Counter
+	queueDepth, spoolRecords, storeUp           prometheus.Gauge
 }{
 	written: prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "sovgate", Subsystem: "audit", Name: "records_written_total",
@@ -27,6 +27,10 @@ var metrics = struct {
 	dropped: prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "sovgate", Subsystem: "audit", Name: "records_dropped_total",
 		Help: "Audit entries lost: neither the store nor the spool took them. Should stay 0.",
+	}),
+	merged: prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "sovgate", Subsystem: "audit", Name: "records_merged_total",
+		Help: "Decisions written with their completion as one entry (the exchange ended before the decision was written).",
 	}),
 	queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: "sovgate", Subsystem: "audit", Name: "queue_depth",
@@ -46,6 +50,6 @@ var metrics = struct {
 // them again (another configuration) is not an error.
 func RegisterMetrics(reg prometheus.Registerer) error {
 	return metricsreg.Register(reg,
-		metrics.written, metrics.spooled, metrics.replayed, metrics.dropped,
+		metrics.written, metrics.spooled, metrics.replayed, metrics.dropped, metrics.merged,
 		metrics.queueDepth, metrics.spoolRecords, metrics.storeUp)
 }

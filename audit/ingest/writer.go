@@ -3,6 +3,20 @@
 // database; the Writer writes them in batches, one transaction each, and
 // falls back to a local spool (fsynced) while the store is down or slower
 // than the durability window, then replays the spool in order.
+//
+// Two goroutines share the work, so that a store that stops answering
+// never holds a record past its promise: the collector takes records from
+// the queue, gathers them into batches and keeps every promise (it spools
+// a batch the store has not committed in time, and answers strict
+// callers); the store goroutine runs one store operation at a time
+// (append a batch, replay the spool, ping, purge) and may block on it.
+//
+// Group commit: in batched mode a record waits up to Linger for others,
+// so that a store commits many records at once even at one request at a
+// time; a full batch does not wait. A strict record does not wait either,
+// but records that arrive while a commit is under way share the next one.
+// A batched decision of a forwarded exchange waits up to MergeWindow for
+// its completion, to be written with it as one entry (chain.Merge).
 package ingest
 
 import (
@@ -51,6 +65,13 @@ type WriterConfig struct {
 	// HeadInterval is how often the chain heads are logged; 0 takes the
 	// default of one minute, a negative value never logs them.
 	HeadInterval time.Duration
+	// Linger is how long a batched record waits for others before the
+	// store commits them together. Default 10ms; negative: no wait.
+	Linger time.Duration
+	// MergeWindow is how long a batched decision of a forwarded exchange
+	// waits for its completion, to be one entry with it. Default 250ms,
+	// at most half of SpoolAfter; negative: never merge.
+	MergeWindow time.Duration
 	// Logger receives the writer's messages; nil logs nothing.
 	Logger *zap.Logger
 }
@@ -74,6 +95,14 @@ func (c *WriterConfig) defaults() {
 	if c.HeadInterval == 0 {
 		c.HeadInterval = time.Minute
 	}
+	if c.Linger == 0 {
+		c.Linger = 10 * time.Millisecond
+	}
+	c.Linger = max(c.Linger, 0)
+	if c.MergeWindow == 0 {
+		c.MergeWindow = 250 * time.Millisecond
+	}
+	c.MergeWindow = min(c.MergeWindow, c.SpoolAfter/2)
 }
 
 // Writer takes entries from the request path through a bounded queue and
@@ -118,17 +147,81 @@ type Writer struct {
 	// spoolFault, when set (tests), makes spool writes fail.
 	spoolFault atomic.Pointer[error]
 
-	// writer-goroutine state
+	merged atomic.Int64
+
+	// The store goroutine runs the jobs the collector sends, one at a time.
+	jobs    chan *job
+	results chan jobResult
+
+	// collector state
 	storeDown    bool
 	nextTry      time.Time
 	nextHeadLog  time.Time
 	nextPurge    time.Time
 	nextOptimize time.Time
+	nextMaintain time.Time
+	// ready are the records to commit, in order; readySince is when the
+	// first of them became ready, readyOldest the earliest hand-over among
+	// them, readyStrict how many have a caller waiting.
+	ready       []item
+	readySince  time.Time
+	readyOldest time.Time
+	readyStrict int
+	// held are batched decisions waiting for their completion, by id, and
+	// in the order they expire.
+	held     map[string]*heldItem
+	holdList []*heldItem
+	inFlight *job
 }
 
 type item struct {
 	e    *chain.Entry
 	done chan error // non-nil for audit_sync strict: answered once durable
+	// at is when the record was handed over: its durability window counts
+	// from then.
+	at time.Time
+}
+
+type heldItem struct {
+	it    item
+	until time.Time
+	gone  bool // merged or released
+}
+
+type jobKind int
+
+const (
+	jobAppend jobKind = iota
+	jobReplay
+	jobPing
+	jobPurge
+	jobOptimize
+)
+
+// job is one store operation for the store goroutine.
+type job struct {
+	kind jobKind
+	// append: the records (the collector's) and the copies the store
+	// chains; deadline is when the batch goes to the spool if the store
+	// has not committed it; spooled says it did.
+	batch    []item
+	entries  []*chain.Entry
+	deadline time.Time
+	spooled  bool
+	// replay: whether the store was down when it started.
+	storeDown bool
+	rp        *retentionPolicy
+	now       time.Time
+}
+
+type jobResult struct {
+	job   *job
+	heads []chain.Head
+	n     int
+	// reached: a replay got a batch into the store.
+	reached bool
+	// err is the store's failure (a replay's means the store is down).
+	err error
 }
 
 type retentionPolicy struct {
@@ -141,12 +234,15 @@ type retentionPolicy struct {
 func NewWriter(s store.Store, cfg WriterConfig) *Writer {
 	cfg.defaults()
 	w := &Writer{
-		store: s,
-		cfg:   cfg,
-		queue: make(chan item, cfg.QueueSize),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
-		heads: make(map[string]chain.Head),
+		store:   s,
+		cfg:     cfg,
+		queue:   make(chan item, cfg.QueueSize),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		heads:   make(map[string]chain.Head),
+		jobs:    make(chan *job),
+		results: make(chan jobResult, 1),
+		held:    make(map[string]*heldItem),
 	}
 	w.storeUp.Store(true)
 	if cfg.Logger != nil {
@@ -202,6 +298,7 @@ func (w *Writer) Start() error {
 		metrics.storeUp.Set(1)
 		w.loadHeads()
 		w.started.Store(true)
+		go w.storer()
 		go w.run()
 	})
 	return w.startErr
@@ -272,7 +369,7 @@ func (w *Writer) enqueue(e *chain.Entry, strict bool) error {
 		w.lose(1, ErrUnavailable)
 		return ErrUnavailable
 	}
-	it := item{e: e}
+	it := item{e: e, at: time.Now()}
 	if strict {
 		it.done = make(chan error, 1)
 	}
@@ -391,116 +488,306 @@ func (w *Writer) Close() error {
 	return err
 }
 
+// run is the collector: it takes records from the queue, gathers them
+// into batches, hands each to the store goroutine or, while the store is
+// down, slow or behind its spool, writes it to the spool; and it never
+// waits for the store.
 func (w *Writer) run() {
 	defer close(w.done)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	batch := make([]item, 0, w.cfg.MaxBatch)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	closing := false
+	now := time.Now()
 	for {
-		batch = batch[:0]
+		queue := w.queue
+		if closing || len(w.ready)+len(w.held) >= w.cfg.QueueSize {
+			// Closing: the queue is drained below. Full: the request
+			// path spills to the spool until the store catches up.
+			queue = nil
+		}
+		stop := w.stop
+		if closing {
+			stop = nil
+		}
+		timer.Reset(max(w.nextWake(now).Sub(now), 0))
 		select {
-		case it := <-w.queue:
-			batch = append(batch, it)
-			batch = w.fill(batch)
-		case <-tick.C:
-		case <-w.stop:
-			w.drain()
-			return
+		case it := <-queue:
+			now = time.Now()
+			w.take(it, now, false)
+			for range 256 {
+				select {
+				case it := <-queue:
+					w.take(it, now, false)
+					continue
+				default:
+				}
+				break
+			}
+		case r := <-w.results:
+			now = time.Now()
+			w.finished(r, now)
+		case <-timer.C:
+			now = time.Now()
+		case <-stop:
+			now = time.Now()
+			closing = true
 		}
-		if len(batch) > 0 {
-			w.writeBatch(batch)
+		if closing {
+			w.drainQueue(now)
 		}
+		w.expireHeld(now, closing)
+		w.checkInFlight(now)
+		w.flush(now, closing)
+		w.maintain(now, closing)
 		metrics.queueDepth.Set(float64(len(w.queue)))
-		w.maintain(time.Now())
-	}
-}
-
-func (w *Writer) fill(batch []item) []item {
-	for len(batch) < w.cfg.MaxBatch {
-		select {
-		case it := <-w.queue:
-			batch = append(batch, it)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
-// drain writes what is queued at shutdown: to the store if it answers
-// within the durability window, else to the spool.
-func (w *Writer) drain() {
-	for {
-		batch := w.fill(make([]item, 0, w.cfg.MaxBatch))
-		if len(batch) == 0 {
+		if closing && w.inFlight == nil && len(w.ready) == 0 && len(w.held) == 0 && len(w.queue) == 0 {
 			break
 		}
-		w.writeBatch(batch)
 	}
+	close(w.jobs)
 	w.syncSpool()
 	metrics.queueDepth.Set(0)
 	w.logHeads()
 }
 
-type appendResult struct {
-	heads []chain.Head
-	n     int
-	err   error
+// nextWake is when the collector has something to do without a record
+// arriving: a batch whose linger ends, one that must go to the spool, a
+// held decision whose window ends, maintenance.
+func (w *Writer) nextWake(now time.Time) time.Time {
+	t := w.nextMaintain
+	if len(w.ready) > 0 {
+		if w.inFlight == nil || w.spoolFirst() {
+			t = earliest(t, w.readySince.Add(w.cfg.Linger))
+		} else {
+			t = earliest(t, w.readyOldest.Add(w.cfg.SpoolAfter))
+		}
+	}
+	for _, h := range w.holdList {
+		if !h.gone {
+			t = earliest(t, h.until)
+			break
+		}
+	}
+	if j := w.inFlight; j != nil && j.kind == jobAppend && !j.spooled {
+		t = earliest(t, j.deadline)
+	}
+	if t.IsZero() {
+		t = now.Add(100 * time.Millisecond)
+	}
+	return t
 }
 
-func (w *Writer) writeBatch(batch []item) {
-	entries := make([]*chain.Entry, len(batch))
-	for i, it := range batch {
-		c := *it.e
-		entries[i] = &c
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
 	}
-	if w.storeDown || w.spool.Pending() > 0 {
-		// Keep the order: while older records wait in the spool, new ones
-		// queue up behind them.
-		w.spoolBatch(batch)
-		return
-	}
-	res := make(chan appendResult, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout)
-		defer cancel()
-		heads, n, err := w.store.Append(ctx, entries, false)
-		res <- appendResult{heads, n, err}
-	}()
-	spooled := false
-	var r appendResult
-	select {
-	case r = <-res:
-	case <-time.After(w.cfg.SpoolAfter):
-		// The store is slow: make the batch durable in the spool now. If
-		// the store commits it after all, the replay skips it.
-		w.log().Warn("audit store slower than the durability window; spooling the batch", zap.Int("records", len(batch)), zap.Duration("window", w.cfg.SpoolAfter))
-		w.spoolBatch(batch)
-		spooled = true
-		r = <-res
-	}
-	if r.err != nil {
-		w.storeFailed(r.err)
-		if !spooled {
-			w.spoolBatch(batch)
+	return a
+}
+
+// take receives a record from the queue: a batched decision of a forwarded
+// exchange is held for its completion; a completion whose decision is held
+// becomes one entry with it; anything else is ready.
+func (w *Writer) take(it item, now time.Time, closing bool) {
+	e := it.e
+	switch {
+	case e.Kind == chain.KindDecision && it.done == nil && e.Action == string(audit.Forwarded) && w.cfg.MergeWindow > 0 && !closing:
+		if _, dup := w.held[e.ID]; !dup {
+			h := &heldItem{it: it, until: it.at.Add(w.cfg.MergeWindow)}
+			w.held[e.ID] = h
+			w.holdList = append(w.holdList, h)
+			return
 		}
+	case e.Kind == chain.KindCompletion:
+		if h := w.held[e.ID]; h != nil {
+			delete(w.held, e.ID)
+			h.gone = true
+			if m, ok := chain.Merge(h.it.e, e); ok {
+				h.it.e = m
+				w.merged.Add(1)
+				metrics.merged.Inc()
+				w.addReady(h.it, now)
+				return
+			}
+			w.addReady(h.it, now)
+		}
+	}
+	w.addReady(it, now)
+}
+
+func (w *Writer) addReady(it item, now time.Time) {
+	if len(w.ready) == 0 {
+		w.readySince, w.readyOldest = now, it.at
+	} else if it.at.Before(w.readyOldest) {
+		w.readyOldest = it.at
+	}
+	if it.done != nil {
+		w.readyStrict++
+	}
+	w.ready = append(w.ready, it)
+}
+
+// expireHeld makes ready the held decisions whose window ended (all of
+// them when closing).
+func (w *Writer) expireHeld(now time.Time, closing bool) {
+	n := 0
+	for _, h := range w.holdList {
+		if !h.gone && !closing && now.Before(h.until) {
+			break
+		}
+		n++
+		if !h.gone {
+			h.gone = true
+			delete(w.held, h.it.e.ID)
+			w.addReady(h.it, now)
+		}
+	}
+	if n > 0 {
+		rest := copy(w.holdList, w.holdList[n:])
+		clear(w.holdList[rest:])
+		w.holdList = w.holdList[:rest]
+	}
+}
+
+// drainQueue takes what is left in the queue at shutdown.
+func (w *Writer) drainQueue(now time.Time) {
+	for {
+		select {
+		case it := <-w.queue:
+			w.take(it, now, true)
+		default:
+			return
+		}
+	}
+}
+
+// spoolFirst tells whether new records must go to the spool: the store is
+// down, or older records wait in the spool (the order is kept).
+func (w *Writer) spoolFirst() bool {
+	return w.storeDown || w.spool.Pending() > 0
+}
+
+// flush hands the ready records to the store, or writes them to the
+// spool, when their batch is due: full, with a strict caller, lingered
+// long enough, or closing. While the store is busy they wait for it,
+// unless the oldest would then miss its durability window: those go to
+// the spool.
+func (w *Writer) flush(now time.Time, closing bool) {
+	if len(w.ready) == 0 {
 		return
 	}
-	w.storeOK()
-	w.noteHeads(r.heads)
-	w.written.Add(int64(r.n))
-	metrics.written.Add(float64(r.n))
-	if !spooled {
-		for _, it := range batch {
+	due := closing || w.readyStrict > 0 || len(w.ready) >= w.cfg.MaxBatch || !now.Before(w.readySince.Add(w.cfg.Linger))
+	switch {
+	case w.spoolFirst():
+		if due {
+			w.spoolBatch(w.takeReady(len(w.ready)))
+		}
+	case w.inFlight != nil:
+		if !now.Before(w.readyOldest.Add(w.cfg.SpoolAfter)) {
+			w.log().Warn("audit store busy past the durability window; spooling the records waiting for it", zap.Int("records", len(w.ready)), zap.Duration("window", w.cfg.SpoolAfter))
+			w.spoolBatch(w.takeReady(len(w.ready)))
+		}
+	case due:
+		w.dispatchAppend(w.takeReady(min(len(w.ready), w.cfg.MaxBatch)))
+	}
+}
+
+// takeReady removes the first n ready records and returns them.
+func (w *Writer) takeReady(n int) []item {
+	batch := make([]item, n)
+	copy(batch, w.ready)
+	rest := copy(w.ready, w.ready[n:])
+	clear(w.ready[rest:])
+	w.ready = w.ready[:rest]
+	w.readyStrict = 0
+	if rest > 0 {
+		w.readyOldest = w.ready[0].at
+		for _, it := range w.ready {
+			if it.at.Before(w.readyOldest) {
+				w.readyOldest = it.at
+			}
 			if it.done != nil {
-				it.done <- nil
+				w.readyStrict++
 			}
 		}
 	}
+	return batch
 }
 
-// spoolBatch appends a batch to the spool and fsyncs it (one fsync per
-// batch: group commit), then answers the strict waiters.
+// dispatchAppend hands a batch to the store goroutine. The store chains
+// copies of the entries (it sets their seq and hashes), so the collector
+// can spool the originals meanwhile.
+func (w *Writer) dispatchAppend(batch []item) {
+	copies := make([]chain.Entry, len(batch))
+	entries := make([]*chain.Entry, len(batch))
+	oldest := batch[0].at
+	for i, it := range batch {
+		copies[i] = *it.e
+		entries[i] = &copies[i]
+		if it.at.Before(oldest) {
+			oldest = it.at
+		}
+	}
+	w.send(&job{kind: jobAppend, batch: batch, entries: entries, deadline: oldest.Add(w.cfg.SpoolAfter)})
+}
+
+func (w *Writer) send(j *job) {
+	w.inFlight = j
+	w.jobs <- j
+}
+
+// checkInFlight spools the batch under way when the store has not
+// committed it within its window, and answers its strict callers. If the
+// store commits it after all, the replay skips it.
+func (w *Writer) checkInFlight(now time.Time) {
+	j := w.inFlight
+	if j == nil || j.kind != jobAppend || j.spooled || now.Before(j.deadline) {
+		return
+	}
+	w.log().Warn("audit store slower than the durability window; spooling the batch", zap.Int("records", len(j.batch)), zap.Duration("window", w.cfg.SpoolAfter))
+	w.spoolBatch(j.batch)
+	j.spooled = true
+}
+
+// finished takes the outcome of the store goroutine's job.
+func (w *Writer) finished(r jobResult, now time.Time) {
+	j := r.job
+	w.inFlight = nil
+	switch j.kind {
+	case jobAppend:
+		if r.err != nil {
+			w.storeFailed(r.err, now)
+			if !j.spooled {
+				w.spoolBatch(j.batch)
+			}
+			return
+		}
+		w.storeOK()
+		w.written.Add(int64(r.n))
+		metrics.written.Add(float64(r.n))
+		if !j.spooled {
+			for _, it := range j.batch {
+				if it.done != nil {
+					it.done <- nil
+				}
+			}
+		}
+	case jobReplay:
+		if r.err != nil {
+			w.storeFailed(r.err, now)
+		} else if r.reached {
+			w.storeOK()
+		}
+	case jobPing:
+		if r.err != nil {
+			w.nextTry = now.Add(w.cfg.RetryInterval)
+		} else {
+			w.storeOK()
+		}
+	}
+}
+
+// spoolBatch appends records to the spool and fsyncs them (one fsync for
+// all: group commit), then answers the strict callers.
 func (w *Writer) spoolBatch(batch []item) {
 	entries := make([]*chain.Entry, len(batch))
 	for i, it := range batch {
@@ -534,7 +821,7 @@ func (w *Writer) spoolBatch(batch []item) {
 	}
 }
 
-func (w *Writer) storeFailed(err error) {
+func (w *Writer) storeFailed(err error, now time.Time) {
 	if !w.storeDown {
 		w.log().Error("audit store unavailable; records go to the local spool until it returns",
 			zap.String("store", w.store.Describe()), zap.String("spool", w.cfg.SpoolDir), zap.Error(err))
@@ -544,7 +831,7 @@ func (w *Writer) storeFailed(err error) {
 	metrics.storeUp.Set(0)
 	msg := err.Error()
 	w.lastError.Store(&msg)
-	w.nextTry = time.Now().Add(w.cfg.RetryInterval)
+	w.nextTry = now.Add(w.cfg.RetryInterval)
 }
 
 func (w *Writer) storeOK() {
@@ -564,48 +851,85 @@ func (w *Writer) syncSpool() {
 	}
 }
 
-// maintain runs between batches: group fsync of records spilled by the
-// request path, spool replay, chain-head logging, retention.
-func (w *Writer) maintain(now time.Time) {
+// maintain runs after each event: group fsync of records spilled by the
+// request path, chain-head logging, and, while the store goroutine is
+// idle, spool replay, store probe, retention and statistics.
+func (w *Writer) maintain(now time.Time, closing bool) {
 	if w.spool.Dirty() {
 		w.syncSpool()
 	}
-	if w.spool.Pending() > 0 && (!w.storeDown || !now.Before(w.nextTry)) {
-		w.replay(now)
-	} else if w.storeDown && !now.Before(w.nextTry) {
-		// Nothing to replay (the spool could not take records either):
-		// probe the store.
-		if w.pingFails() {
-			w.nextTry = now.Add(w.cfg.RetryInterval)
-		} else {
-			w.storeOK()
-		}
+	if now.Before(w.nextMaintain) && !closing {
+		return
 	}
+	w.nextMaintain = now.Add(100 * time.Millisecond)
 	if w.cfg.HeadInterval > 0 && !now.Before(w.nextHeadLog) {
 		if !w.nextHeadLog.IsZero() {
 			w.logHeads()
 		}
 		w.nextHeadLog = now.Add(w.cfg.HeadInterval)
 	}
-	if o, ok := w.store.(interface{ Optimize(context.Context) error }); ok && !w.storeDown && !now.Before(w.nextOptimize) {
-		if !w.nextOptimize.IsZero() {
-			ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout)
-			if err := o.Optimize(ctx); err != nil {
-				w.log().Warn("refreshing the audit store's statistics", zap.Error(err))
-			}
-			cancel()
-		}
-		w.nextOptimize = now.Add(time.Hour)
+	if closing || w.inFlight != nil {
+		return
 	}
-	if rp := w.retention.Load(); rp != nil && !w.storeDown && !now.Before(w.nextPurge) {
-		w.nextPurge = now.Add(rp.every)
-		w.purge(rp, now)
+	switch {
+	case w.spool.Pending() > 0 && (!w.storeDown || !now.Before(w.nextTry)):
+		w.send(&job{kind: jobReplay, storeDown: w.storeDown, now: now})
+	case w.storeDown && !now.Before(w.nextTry):
+		// Nothing to replay (the spool could not take records either):
+		// probe the store.
+		w.send(&job{kind: jobPing})
+	case w.storeDown:
+	case w.nextOptimize.IsZero():
+		w.nextOptimize = now.Add(time.Hour)
+	case !now.Before(w.nextOptimize):
+		w.nextOptimize = now.Add(time.Hour)
+		w.send(&job{kind: jobOptimize})
+	default:
+		if rp := w.retention.Load(); rp != nil && !now.Before(w.nextPurge) {
+			w.nextPurge = now.Add(rp.every)
+			w.send(&job{kind: jobPurge, rp: rp, now: now})
+		}
+	}
+}
+
+// storer is the store goroutine: it runs the collector's jobs one at a
+// time, and may block on the store as long as the write timeout.
+func (w *Writer) storer() {
+	for j := range w.jobs {
+		r := jobResult{job: j}
+		switch j.kind {
+		case jobAppend:
+			ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout)
+			r.heads, r.n, r.err = w.store.Append(ctx, j.entries, false)
+			cancel()
+			if r.err == nil {
+				w.noteHeads(r.heads)
+			}
+		case jobReplay:
+			r.reached, r.err = w.replay(j.now, j.storeDown)
+		case jobPing:
+			ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout)
+			r.err = w.store.Ping(ctx)
+			cancel()
+		case jobOptimize:
+			if o, ok := w.store.(interface{ Optimize(context.Context) error }); ok {
+				ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout)
+				if err := o.Optimize(ctx); err != nil {
+					w.log().Warn("refreshing the audit store's statistics", zap.Error(err))
+				}
+				cancel()
+			}
+		case jobPurge:
+			w.purge(j.rp, j.now)
+		}
+		w.results <- r
 	}
 }
 
 // replay writes spooled records to the store, oldest first, for at most a
-// quarter of a second per call so the queue keeps moving.
-func (w *Writer) replay(now time.Time) {
+// quarter of a second per call so that the other jobs get their turn. It
+// returns whether the store took a batch, and its failure if it is down.
+func (w *Writer) replay(now time.Time, storeDown bool) (reached bool, err error) {
 	deadline := now.Add(250 * time.Millisecond)
 	for time.Now().Before(deadline) {
 		entries, pos, err := w.spool.Read(w.cfg.MaxBatch)
@@ -624,28 +948,26 @@ func (w *Writer) replay(now time.Time) {
 		}
 		if err != nil {
 			w.log().Error("reading the audit spool", zap.Error(err))
-			return
+			return reached, nil
 		}
 		if len(entries) == 0 {
-			return
+			return reached, nil
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout)
 		heads, n, err := w.store.Append(ctx, entries, true)
 		cancel()
 		if err != nil {
-			if w.storeDown || w.pingFails() {
-				w.storeFailed(err)
-				return
+			if storeDown || w.pingFails() {
+				return reached, err
 			}
 			// The store answers but refuses this batch: find the entries it
 			// refuses, set them aside, and write the others.
 			heads, n, err = w.replayOneByOne(entries)
 			if err != nil {
-				w.storeFailed(err)
-				return
+				return reached, err
 			}
 		}
-		w.storeOK()
+		storeDown, reached = false, true
 		w.noteHeads(heads)
 		if err := w.spool.Ack(pos); err != nil {
 			w.log().Error("recording the audit spool replay position", zap.Error(err))
@@ -655,9 +977,10 @@ func (w *Writer) replay(now time.Time) {
 		metrics.spoolRecords.Set(float64(w.spool.Pending()))
 		if w.spool.Pending() == 0 {
 			w.log().Info("audit spool replayed: every record is in the store", zap.Int64("replayed_total", w.replayed.Load()))
-			return
+			return reached, nil
 		}
 	}
+	return reached, nil
 }
 
 func (w *Writer) pingFails() bool {
@@ -764,10 +1087,13 @@ func (w *Writer) purge(rp *retentionPolicy, now time.Time) {
 
 // Stats are the writer's counters (status page, tests).
 type Stats struct {
-	Written       int64        `json:"written"`
-	Spooled       int64        `json:"spooled"`
-	Replayed      int64        `json:"replayed"`
-	Dropped       int64        `json:"dropped"`
+	Written  int64 `json:"written"`
+	Spooled  int64 `json:"spooled"`
+	Replayed int64 `json:"replayed"`
+	Dropped  int64 `json:"dropped"`
+	// Merged counts the decisions written with their completion as one
+	// entry.
+	Merged        int64        `json:"merged"`
 	QueueDepth    int          `json:"queue_depth"`
 	SpoolPending  int64        `json:"spool_pending"`
 	StoreUp       bool         `json:"store_up"`
@@ -785,6 +1111,7 @@ func (w *Writer) Stats() Stats {
 		Spooled:       w.spooled.Load(),
 		Replayed:      w.replayed.Load(),
 		Dropped:       w.dropped.Load(),
+		Merged:        w.merged.Load(),
 		QueueDepth:    len(w.queue),
 		StoreUp:       w.storeUp.Load(),
 		Store:         w.store.Describe(),
