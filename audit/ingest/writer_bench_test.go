@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -27,6 +28,7 @@ import (
 // strict: each producer waits for its decision to be on disk, as a request
 // does, so ns/op is the time an exchange takes when producers share the
 // fsyncs.
+// SOVGATE_BENCH_LINGER sets the writer's Linger (50ms by default).
 // entries/exchange is how many entries of the chain an exchange took: 2
 // when decision and completion are written apart, 1 when merged.
 func BenchmarkWriter(b *testing.B) {
@@ -57,7 +59,14 @@ func benchWriter(b *testing.B, s store.Store, strict bool, producers int) {
 	for _, r := range recs {
 		r.Action = audit.Forwarded // every exchange is forwarded, so completed
 	}
-	w := NewWriter(s, WriterConfig{SpoolDir: b.TempDir(), HeadInterval: -1})
+	cfg := WriterConfig{SpoolDir: b.TempDir(), HeadInterval: -1}
+	if v := os.Getenv("SOVGATE_BENCH_LINGER"); v != "" {
+		var err error
+		if cfg.Linger, err = time.ParseDuration(v); err != nil {
+			b.Fatalf("SOVGATE_BENCH_LINGER: %v", err)
+		}
+	}
+	w := NewWriter(s, cfg)
 	if err := w.Start(); err != nil {
 		b.Fatal(err)
 	}

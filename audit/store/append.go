@@ -157,8 +157,12 @@ func (s *sqlStore) appendSQLiteTx(ctx context.Context, conn *sql.Conn, entries [
 	if err := s.insertSQLite(ctx, tx, entries); err != nil {
 		return nil, nil, 0, err
 	}
+	move, err := s.stmt(ctx, `UPDATE audit_heads SET seq = ?, hash = ?, time = ?, root = ? WHERE node = ?`)
+	if err != nil {
+		return nil, nil, 0, err
+	}
 	for _, h := range heads {
-		if err := s.updateHead(ctx, tx, h); err != nil {
+		if _, err := tx.StmtContext(ctx, move).ExecContext(ctx, h.Seq, h.Hash, h.Time, h.Root[:], h.Node); err != nil {
 			return nil, nil, 0, err
 		}
 	}
@@ -173,7 +177,11 @@ func (s *sqlStore) appendSQLiteTx(ctx context.Context, conn *sql.Conn, entries [
 func (s *sqlStore) readHead(ctx context.Context, tx *sql.Tx, node string) (chain.Head, error) {
 	h := chain.Head{Node: node}
 	var root []byte
-	err := tx.QueryRowContext(ctx, `SELECT seq, hash, time, root FROM audit_heads WHERE node = ?`, node).Scan(&h.Seq, &h.Hash, &h.Time, &root)
+	stmt, err := s.stmt(ctx, `SELECT seq, hash, time, root FROM audit_heads WHERE node = ?`)
+	if err != nil {
+		return h, err
+	}
+	err = tx.StmtContext(ctx, stmt).QueryRowContext(ctx, node).Scan(&h.Seq, &h.Hash, &h.Time, &root)
 	if errors.Is(err, sql.ErrNoRows) {
 		_, err = tx.ExecContext(ctx, `INSERT INTO audit_heads (node, seq, hash, time) VALUES (?, 0, ?, 0)`, node, chain.GenesisHash)
 		return chain.Head{Node: node, Hash: chain.GenesisHash}, err
@@ -254,6 +262,24 @@ func chunkFor(n int) int {
 		}
 	}
 	return 1
+}
+
+// stmt returns a statement of the writer, prepared once per store.
+func (s *sqlStore) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	a := s.app
+	key := stmtKey{table: query}
+	if st := a.stmts[key]; st != nil {
+		return st, nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if a.stmts == nil {
+		a.stmts = make(map[stmtKey]*sql.Stmt)
+	}
+	a.stmts[key] = st
+	return st, nil
 }
 
 // insertStmt returns the INSERT statement of rows rows into table,
