@@ -34,7 +34,7 @@ var metrics = struct {
 	}),
 	queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: "sovgate", Subsystem: "audit", Name: "queue_depth",
-		Help: "Audit entries waiting in the queue for the writer.",
+		Help: "Audit entries taken and neither committed nor spooled yet: queued, gathered into a batch, or in the commit under way.",
 	}),
 	spoolRecords: prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: "sovgate", Subsystem: "audit", Name: "spool_records",

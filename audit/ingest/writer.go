@@ -153,6 +153,10 @@ type Writer struct {
 	spoolFault atomic.Pointer[error]
 
 	merged atomic.Int64
+	// waiting counts the records the collector holds (lingering, waiting
+	// for their completion or for the store): with the queue's, what is
+	// not yet committed or spooled.
+	waiting atomic.Int64
 
 	// kick wakes the collector at once: a strict record, or a full batch,
 	// is queued.
@@ -397,7 +401,6 @@ func (w *Writer) enqueue(e *chain.Entry, strict bool) error {
 		w.intake.RUnlock()
 		return w.overflow(e, strict)
 	}
-	metrics.queueDepth.Set(float64(len(w.queue)))
 	if !strict {
 		return nil
 	}
@@ -550,6 +553,7 @@ func (w *Writer) run() {
 		w.checkInFlight(now)
 		w.flush(now, closing)
 		w.maintain(now, closing)
+		w.noteWaiting()
 		if closing && w.inFlight == nil && w.idle() && len(w.queue) == 0 {
 			break
 		}
@@ -558,6 +562,17 @@ func (w *Writer) run() {
 	w.syncSpool()
 	metrics.queueDepth.Set(0)
 	w.logHeads()
+}
+
+// noteWaiting publishes how many records wait in the collector and the
+// queue (Stats, the queue_depth gauge).
+func (w *Writer) noteWaiting() {
+	n := len(w.ready) + len(w.held)
+	if j := w.inFlight; j != nil && j.kind == jobAppend && !j.spooled {
+		n += len(j.batch)
+	}
+	w.waiting.Store(int64(n))
+	metrics.queueDepth.Set(float64(n + len(w.queue)))
 }
 
 // idle: no record waits in the collector, and the store goroutine is free.
@@ -574,11 +589,9 @@ func (w *Writer) takeQueued(now time.Time, closing bool) {
 		case it := <-w.queue:
 			w.take(it, now)
 		default:
-			metrics.queueDepth.Set(float64(len(w.queue)))
 			return
 		}
 	}
-	metrics.queueDepth.Set(float64(len(w.queue)))
 }
 
 // nextWake is when the collector has something to do that no event
@@ -1116,7 +1129,10 @@ type Stats struct {
 	Dropped  int64 `json:"dropped"`
 	// Merged counts the decisions written with their completion as one
 	// entry.
-	Merged        int64        `json:"merged"`
+	Merged int64 `json:"merged"`
+	// QueueDepth counts the records taken and neither committed nor
+	// spooled yet: queued, gathered into a batch, or in the commit under
+	// way.
 	QueueDepth    int          `json:"queue_depth"`
 	SpoolPending  int64        `json:"spool_pending"`
 	StoreUp       bool         `json:"store_up"`
@@ -1135,7 +1151,7 @@ func (w *Writer) Stats() Stats {
 		Replayed:      w.replayed.Load(),
 		Dropped:       w.dropped.Load(),
 		Merged:        w.merged.Load(),
-		QueueDepth:    len(w.queue),
+		QueueDepth:    len(w.queue) + int(w.waiting.Load()),
 		StoreUp:       w.storeUp.Load(),
 		Store:         w.store.Describe(),
 		SpoolDir:      w.cfg.SpoolDir,

@@ -23,7 +23,12 @@ import (
 	"github.com/sovgate/sovgate/audit/verify"
 )
 
-func TestMain(m *testing.M) { os.Exit(audittest.Main(m)) }
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(kill9Env); spec != "" {
+		kill9Child(spec) // never returns: the parent kills it
+	}
+	os.Exit(audittest.Main(m))
+}
 
 func openStore(t testing.TB, location string) store.Store {
 	t.Helper()
