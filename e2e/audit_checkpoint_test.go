@@ -31,7 +31,9 @@ import (
 // intact (exit 0), as it did before checkpoints existed; against the
 // gateway's checkpoint directory, and against the witness's, it exits 4
 // naming the node and the tree size where the store and the checkpoint
-// part.
+// part. Its exchanges end at once, so in batched mode each decision and its
+// completion are one entry: the log of merged records verifies, and their
+// proofs check, like any other.
 func TestCheckpointsCatchRewrites(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
@@ -78,6 +80,12 @@ func TestCheckpointsCatchRewrites(t *testing.T) {
 		if res := runSovgate(t, "audit", "verify", "--audit", location, "--checkpoints", cpDir, "--key", vkey); res.exit != 0 ||
 			!strings.Contains(res.stdout, "intact") || !strings.Contains(res.stdout, "next time: --from gw-e2e:") {
 			t.Fatalf("the log as written: exit %d\n%s%s", res.exit, res.stdout, res.stderr)
+		}
+		// The exchanges ended at once: in batched mode each decision was
+		// written with its completion as one entry, and the proofs below
+		// are of such records.
+		if res := runSovgate(t, "audit", "verify", "--audit", location); !strings.Contains(res.stdout, "with their completion in the same entry") {
+			t.Errorf("no decision merged with its completion:\n%s", res.stdout)
 		}
 		if raws, _, err := checkpoint.ReadDir(witnessDir); err != nil || len(raws) < 3 {
 			t.Fatalf("the witness cosigned %d checkpoints (%v)", len(raws), err)
