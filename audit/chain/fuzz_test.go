@@ -69,3 +69,26 @@ func FuzzDecisionDetail(f *testing.F) {
 		}
 	})
 }
+
+// FuzzColumnsJSON checks the addresses and reasons columns written by
+// hand against encoding/json.
+func FuzzColumnsJSON(f *testing.F) {
+	f.Add("203.0.113.7", "US", uint32(16509), "aws", "us-east-1", "range", true, "RESIDENCY_NON_EU")
+	f.Add("", "", uint32(0), "", "", "", false, "")
+	f.Add(`"x`, "é", uint32(1), `\`, "<>&", "a\x00", true, `"Q`)
+	f.Fuzz(func(t *testing.T, ip, country string, asn uint32, provider, region, matchedBy string, internal bool, reason string) {
+		addrs := []audit.Address{
+			{IP: ip, Country: country, ASN: asn, Provider: provider, Region: region, MatchedBy: matchedBy, Internal: internal},
+			{IP: "192.0.2.1", Country: "FR"},
+		}
+		want, _ := json.Marshal(addrs)
+		if got := addressesJSON(addrs); got != string(want) {
+			t.Fatalf("addresses by hand %s\nencoding/json %s", got, want)
+		}
+		reasons := []audit.Code{audit.Code(reason), "JURISDICTION_NON_EU"}
+		want, _ = json.Marshal(reasons)
+		if got := reasonsJSON(reasons); got != string(want) {
+			t.Fatalf("reasons by hand %s\nencoding/json %s", got, want)
+		}
+	})
+}

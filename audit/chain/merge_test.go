@@ -1,6 +1,7 @@
 package chain_test
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 
@@ -76,5 +77,21 @@ func TestMergeRefuses(t *testing.T) {
 		if _, ok := chain.Merge(pair[0], pair[1]); ok {
 			t.Errorf("%s: merged", name)
 		}
+	}
+}
+
+// The columns written by hand are what encoding/json writes, for a record
+// with every field set (a field added to audit.Address later is set too,
+// and must be written).
+func TestColumnsJSONHaveEveryField(t *testing.T) {
+	rec := audittest.FullRecord(t, "0192abcd-0000-7000-8000-0000000000ab", false)
+	e := chain.DecisionEntry(rec, false)
+	want, _ := json.Marshal(rec.Addresses)
+	if e.Addresses != string(want) {
+		t.Errorf("addresses column\n%s\nencoding/json writes\n%s", e.Addresses, want)
+	}
+	want, _ = json.Marshal(rec.Reasons)
+	if e.Reasons != string(want) {
+		t.Errorf("reasons column %s, encoding/json writes %s", e.Reasons, want)
 	}
 }

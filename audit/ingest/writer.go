@@ -812,6 +812,8 @@ func (w *Writer) finished(r jobResult, now time.Time) {
 			w.storeFailed(r.err, now)
 		} else if r.reached {
 			w.storeOK()
+			// More to replay: go on at once.
+			w.nextMaintain = now
 		}
 	case jobPing:
 		if r.err != nil {
