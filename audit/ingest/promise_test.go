@@ -152,7 +152,7 @@ func TestBlackholedStoreKeepsThePromise(t *testing.T) {
 	if slowest > 750*time.Millisecond+500*time.Millisecond {
 		t.Errorf("a strict record waited %v while the store was silent; the durability window is 750ms", slowest)
 	}
-	if len(handed) < 100 || checks < 20 {
+	if len(handed) < 100 || checks < 10 {
 		t.Fatalf("only %d batched records, %d checks: the test did not run as meant", len(handed), checks)
 	}
 	t.Logf("store silent: %d records, the slowest strict one answered in %v", len(all), slowest.Round(time.Millisecond))

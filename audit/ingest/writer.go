@@ -220,8 +220,10 @@ type job struct {
 	entries  []*chain.Entry
 	deadline time.Time
 	spooled  bool
-	// replay: whether the store was down when it started.
+	// replay: whether the store was down when it started, and whether to
+	// replay one batch only (records wait).
 	storeDown bool
+	once      bool
 	rp        *retentionPolicy
 	now       time.Time
 }
@@ -604,7 +606,7 @@ func (w *Writer) nextWake(now time.Time) time.Time {
 		t = earliest(t, w.nextPoll)
 	}
 	if len(w.ready) > 0 {
-		if w.inFlight == nil || w.spoolFirst() {
+		if w.inFlight == nil || w.storeDown {
 			t = earliest(t, w.readyOldest.Add(w.cfg.Linger))
 		} else {
 			t = earliest(t, w.readyOldest.Add(w.cfg.SpoolAfter))
@@ -641,7 +643,10 @@ func (w *Writer) take(it item, now time.Time) {
 	case e.Kind == chain.KindDecision && it.done == nil && e.Action == string(audit.Forwarded) && w.cfg.MergeWindow > 0:
 		// Closing, it is held too: its completion may be in the queue
 		// still, and expireHeld releases it after the queue is drained.
-		if _, dup := w.held[e.ID]; !dup {
+		// Holding takes from the record's durability window, for nothing
+		// when the exchange lasts: beyond MaxBatch/2 held (long tunnels at
+		// a high rate), decisions are written at once.
+		if _, dup := w.held[e.ID]; !dup && len(w.held) < w.cfg.MaxBatch/2 {
 			h := &heldItem{it: it, until: it.at.Add(w.cfg.MergeWindow)}
 			w.held[e.ID] = h
 			w.holdList = append(w.holdList, h)
@@ -696,24 +701,24 @@ func (w *Writer) expireHeld(now time.Time, closing bool) {
 	}
 }
 
-// spoolFirst tells whether new records must go to the spool: the store is
-// down, or older records wait in the spool (the order is kept).
-func (w *Writer) spoolFirst() bool {
-	return w.storeDown || w.spool.Pending() > 0
-}
-
 // flush hands the ready records to the store, or writes them to the
-// spool, when their batch is due: full, with a strict caller, lingered
-// long enough, or closing. While the store is busy they wait for it,
-// unless the oldest would then miss its durability window: those go to
-// the spool.
+// spool while it is down, when their batch is due: full, with a strict
+// caller, lingered long enough, or closing. While the store is busy they
+// wait for it, unless the oldest would then miss its durability window:
+// those go to the spool.
+//
+// New records go to the store directly even while the spool holds older
+// ones (a store that is back does not take every new record through the
+// spool); the spool is replayed when no batch is due, one batch at a time
+// while records wait. The chain then holds them in the order they reached
+// it, which each entry's time tells apart.
 func (w *Writer) flush(now time.Time, closing bool) {
 	if len(w.ready) == 0 {
 		return
 	}
 	due := closing || w.readyStrict > 0 || len(w.ready) >= w.cfg.MaxBatch || !now.Before(w.readyOldest.Add(w.cfg.Linger))
 	switch {
-	case w.spoolFirst():
+	case w.storeDown:
 		if due {
 			w.spoolBatch(w.takeReady(len(w.ready)))
 		}
@@ -911,7 +916,8 @@ func (w *Writer) maintain(now time.Time, closing bool) {
 	}
 	switch {
 	case w.spool.Pending() > 0 && (!w.storeDown || !now.Before(w.nextTry)):
-		w.send(&job{kind: jobReplay, storeDown: w.storeDown, now: now})
+		// New records must not wait long behind the replay.
+		w.send(&job{kind: jobReplay, storeDown: w.storeDown, once: len(w.ready)+len(w.held) > 0, now: now})
 	case w.storeDown && !now.Before(w.nextTry):
 		// Nothing to replay (the spool could not take records either):
 		// probe the store.
@@ -944,7 +950,7 @@ func (w *Writer) storer() {
 				w.noteHeads(r.heads)
 			}
 		case jobReplay:
-			r.reached, r.err = w.replay(j.now, j.storeDown)
+			r.reached, r.err = w.replay(j.now, j.storeDown, j.once)
 		case jobPing:
 			ctx, cancel := context.WithTimeout(context.Background(), w.cfg.WriteTimeout)
 			r.err = w.store.Ping(ctx)
@@ -965,11 +971,12 @@ func (w *Writer) storer() {
 }
 
 // replay writes spooled records to the store, oldest first, for at most a
-// quarter of a second per call so that the other jobs get their turn. It
+// quarter of a second per call (one batch with once, when records wait)
+// so that the other jobs get their turn. It
 // returns whether the store took a batch, and its failure if it is down.
-func (w *Writer) replay(now time.Time, storeDown bool) (reached bool, err error) {
+func (w *Writer) replay(now time.Time, storeDown, once bool) (reached bool, err error) {
 	deadline := now.Add(250 * time.Millisecond)
-	for time.Now().Before(deadline) {
+	for time.Now().Before(deadline) && !(once && reached) {
 		entries, pos, err := w.spool.Read(w.cfg.MaxBatch)
 		var corrupt *CorruptSpoolError
 		if errors.As(err, &corrupt) {
