@@ -11,7 +11,8 @@ import (
 
 const defaultCacheSize = 65536
 
-// cacheKey is everything a cached decision depends on (ENGINEERING.md):
+// cacheKey is everything a cached decision depends on, so that a reused
+// decision is the one the policy would make again:
 // who asks, what they ask for, which addresses were vetted, and which policy
 // and data revisions decided. It is a comparable struct so a lookup builds
 // no string and allocates nothing.

@@ -216,7 +216,7 @@ decision := {"allow": true, "profile": "open", "reasons": []}
 `
 
 // pathPolicy denies one path and allows the rest: a policy that reads
-// input.request.path, as PRODUCT.md's input allows.
+// input.request.path, which the policy input offers.
 const pathPolicy = `package sovgate
 
 decision := {"allow": false, "profile": "path", "reasons": [{"code": "PATH_SECRET", "message": "secret path"}]} if {

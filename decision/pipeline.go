@@ -487,7 +487,7 @@ func (o *Outcome) apply(e *cachedDecision, answer *geo.Answer) {
 }
 
 // decisionLine renders an outcome as the fields of the one decision line
-// (logger sovgate.decision), with the audit-record names of PRODUCT.md. It
+// (logger sovgate.decision), with the field names of the audit record. It
 // is written inline (zap.Inline): the fields go straight to the encoder,
 // without a slice of zap.Field built, boxed and walked for every request.
 type decisionLine struct {

@@ -511,7 +511,7 @@ func TestDecideCache(t *testing.T) {
 
 // TestDecideCacheKeyCoversPolicyInput: a cached decision must only be
 // reused for a request the policy would decide the same way. The policy
-// input has request.path and source.ip (PRODUCT.md), and DPO staff may
+// input has request.path and source.ip, and DPO staff may
 // write rules on them; the cache key has neither, so a decision made for
 // one path or source address is reused for another.
 func TestDecideCacheKeyCoversPolicyInput(t *testing.T) {

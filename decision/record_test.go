@@ -104,7 +104,7 @@ func TestJournal(t *testing.T) {
 	end := start.Add(3 * time.Second)
 	j.Finished(out, 1200, 34000, end, nil)
 
-	// The audit record of PRODUCT.md, filled.
+	// The audit record, every field filled.
 	if len(rec.decided) != 1 || len(rec.finished) != 1 {
 		t.Fatalf("%d decided, %d finished records", len(rec.decided), len(rec.finished))
 	}

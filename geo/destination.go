@@ -4,7 +4,8 @@ import "net/netip"
 
 // Address is everything sovgate knows about one resolved IP address of a
 // destination. It is the element of input.destination.addresses in the policy
-// input (see PRODUCT.md), so the JSON names are part of the public contract.
+// input, so the JSON names are part of the public contract: DPO staff write
+// rules against them.
 type Address struct {
 	IP netip.Addr `json:"ip"`
 	// Country is the ISO 3166-1 alpha-2 code where the address is located,

@@ -8,8 +8,9 @@ import (
 )
 
 // Input is the document the policy sees as `input`. Its JSON shape is the
-// public contract of PRODUCT.md ("Policy input"): DPO staff write rules
-// against these names, so they never change without an alias.
+// public contract documented in the policy guides (docs/policy-guide.*.md):
+// DPO staff write rules against these names, so they never change without
+// an alias.
 type Input struct {
 	Request     Request         `json:"request"`
 	Source      Caller          `json:"source"`
@@ -65,7 +66,8 @@ type Caller struct {
 	Profile string `json:"profile"`
 }
 
-// Decision is the value of data.sovgate.decision (PRODUCT.md "Policy decision").
+// Decision is the value of data.sovgate.decision: allow, the profile applied
+// and the reasons. Its JSON names are a public contract, like Input's.
 type Decision struct {
 	Allow   bool     `json:"allow"`
 	Profile string   `json:"profile"`

@@ -21,7 +21,8 @@ import (
 	"github.com/sovgate/sovgate/policy"
 )
 
-// Exit statuses of `sovgate check` (PRODUCT.md).
+// Exit statuses of `sovgate check`, a public contract: scripts and CI jobs
+// branch on them (0 allowed, 1 error, 3 denied).
 const (
 	exitAllowed = 0
 	exitError   = 1
