@@ -61,9 +61,9 @@ type CountryDB struct {
 // countries later.
 func OpenCountryDB(path string) (*CountryDB, error) {
 	if path == "" {
-		// iploc decompresses its IPv6 table on first use: do it now, not on
-		// the first request.
-		iploc.IPCountry(netip.IPv6Loopback())
+		if _, err := countryV6(); err != nil {
+			return nil, err
+		}
 		return &CountryDB{info: DatabaseInfo{Source: SourceIPLoc, Version: iploc.Version, BuildTime: iplocDate(iploc.Version)}}, nil
 	}
 	r, format, err := openMMDB(path, "country", func(g *geoip2.Reader) error {
@@ -213,7 +213,13 @@ type countryRecord struct {
 func (db *CountryDB) Lookup(ip netip.Addr) (country, continent string) {
 	ip = ip.Unmap().WithZone("")
 	if db.r == nil {
-		country = NormalizeCountry(iploc.IPCountry(ip))
+		var code string
+		if ip.Is4() {
+			code = iploc.IPCountry(ip)
+		} else if t, err := countryV6(); err == nil {
+			code = t.lookup(ip)
+		}
+		country = NormalizeCountry(code)
 		return country, CountryContinent(country)
 	}
 	var rec countryRecord

@@ -321,7 +321,11 @@ func (a *App) Start() error {
 	if err := a.startPolicyReload(); err != nil {
 		return err
 	}
-	return a.startProviderWatch()
+	if err := a.startProviderWatch(); err != nil {
+		return err
+	}
+	releaseMemory(a.logger)
+	return nil
 }
 
 // Stop marks this app as no longer in service; open tunnels are closed or
@@ -347,6 +351,7 @@ func (a *App) Cleanup() error {
 		}
 	}
 	a.pooled = nil
+	releaseMemory(a.logger)
 	return nil
 }
 

@@ -233,9 +233,13 @@ func (r *reloader) reload(ctx context.Context, trigger string) ReloadReport {
 	pipeline := r.app.parts.Pipeline
 	old := pipeline.Policy()
 	rep := ReloadReport{Time: start, Trigger: trigger, Revision: old.Revision()}
+	compiled := false // a candidate was compiled and tested: its garbage goes back
 	finish := func() ReloadReport {
 		rep.DurationMS = float64(time.Since(start).Microseconds()) / 1000
 		r.record(&rep)
+		if compiled {
+			releaseMemory(r.logger)
+		}
 		return rep
 	}
 
@@ -270,6 +274,7 @@ func (r *reloader) reload(ctx context.Context, trigger string) ReloadReport {
 		rep.Result = ReloadUnchanged
 		return finish()
 	}
+	compiled = true
 	e, err := policy.LoadTested(ctx, fetched.Bundle)
 	if err != nil {
 		rep.Result = ReloadRefused
