@@ -37,6 +37,12 @@ func openSQLite(ctx context.Context, path string, create bool) (Store, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "temp_store(MEMORY)")
+	// 256 KiB of page cache per connection instead of SQLite's 2 MiB: the
+	// gateway appends (ids and times ascend, so each index grows at its
+	// right edge) and the commands read through the system's page cache.
+	// Each of the gateway's connections saved about 1.75 MiB of its
+	// resident memory, with no change in ingest rate (docs/PERFORMANCE.md).
+	q.Add("_pragma", "cache_size(-256)")
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + q.Encode()
 	db, err := sql.Open("sqlite", dsn)

@@ -324,6 +324,7 @@ func (a *App) Start() error {
 	if err := a.startProviderWatch(); err != nil {
 		return err
 	}
+	tuneCollector()
 	releaseMemory(a.logger)
 	return nil
 }

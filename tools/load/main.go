@@ -123,8 +123,11 @@ type result struct {
 	P99us             float64 `json:"p99_us"`
 	ProxyCPUus        float64 `json:"proxy_cpu_us_per_request,omitempty"`
 	UpstreamConnsPerS float64 `json:"upstream_new_connections_per_second"`
-	PeakMiB           float64 `json:"proxy_vmhwm_mib,omitempty"`
-	ResidentMiB       float64 `json:"proxy_vmrss_mib,omitempty"`
+	PeakMiB           float64 `json:"proxy_vmhwm_mib,omitempty"`     // since the proxy started
+	LoadPeakMiB       float64 `json:"proxy_load_peak_mib,omitempty"` // while the load was measured
+	ResidentMiB       float64 `json:"proxy_vmrss_mib,omitempty"`     // at the end
+	AnonMiB           float64 `json:"proxy_rss_anon_mib,omitempty"`  // at the end: heap, stacks, SQLite's memory
+	FileMiB           float64 `json:"proxy_rss_file_mib,omitempty"`  // at the end: the binary's pages mapped
 	IdleTunnels       int     `json:"idle_tunnels,omitempty"`
 	KiBPerIdleTunnel  float64 `json:"kib_per_idle_tunnel,omitempty"`
 	FirstError        string  `json:"first_error,omitempty"`
@@ -225,6 +228,10 @@ func run(args []string) error {
 		}
 	}
 	upBefore := upstreamConns(*stats)
+	// The peak under load starts here: the start-up's own peak (policy
+	// compilation and tests) is in proxy_vmhwm_mib.
+	startPeak := float64(procStatus(*pid, "VmHWM:")) / (1 << 20)
+	peakReset := *pid > 0 && resetPeak(*pid) == nil
 	cpuBefore := procCPU(*pid)
 	start := time.Now()
 	measuring.Store(true)
@@ -249,6 +256,12 @@ func run(args []string) error {
 	if *pid > 0 {
 		r.PeakMiB = float64(procStatus(*pid, "VmHWM:")) / (1 << 20)
 		r.ResidentMiB = float64(procStatus(*pid, "VmRSS:")) / (1 << 20)
+		r.AnonMiB = float64(procStatus(*pid, "RssAnon:")) / (1 << 20)
+		r.FileMiB = float64(procStatus(*pid, "RssFile:")) / (1 << 20)
+		if peakReset {
+			r.LoadPeakMiB = r.PeakMiB
+			r.PeakMiB = max(startPeak, r.LoadPeakMiB)
+		}
 	}
 	if v := firstErr.Load(); v != nil {
 		r.FirstError = v.(string)
@@ -444,6 +457,13 @@ func procCPU(pid int) time.Duration {
 	stime, _ := strconv.ParseInt(fields[12], 10, 64)
 	const clockTicks = 100 // sysconf(_SC_CLK_TCK) on Linux
 	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// resetPeak sets the process's VmHWM back to its current resident size
+// (proc(5), clear_refs "5"), so the VmHWM read at the end is the peak of the
+// measured window.
+func resetPeak(pid int) error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
 }
 
 // procRSS is the resident memory of a process in bytes.
