@@ -264,6 +264,7 @@ start_proxy() {
 		caddyfile "$store" "$sync" "$dir" "$pgurl" >"$dir/Caddyfile"
 	fi
 	# Read from disk as a deployed binary is (see the header).
+	sync "$bin" 2>/dev/null || true
 	dd if="$bin" iflag=nocache count=0 status=none 2>/dev/null || true
 	"$bin" run --config "$dir/Caddyfile" --adapter caddyfile 2>"$dir/proxy.log" &
 	proxy_pid=$!
