@@ -39,9 +39,11 @@ type tunnel struct {
 	release func()
 	// watchFirst, when set, reads the client's first bytes before they go
 	// upstream (see watchClientHello); the other direction flows
-	// meanwhile. It returns the bytes to forward, and false to end the
-	// tunnel.
-	watchFirst func(io.Reader) ([]byte, bool)
+	// meanwhile. It reads into buf, the copy's own buffer, and returns the
+	// bytes to forward (in buf or not), false to end the tunnel, and the
+	// error of its read (the copy ends with it once the bytes are
+	// forwarded).
+	watchFirst func(clientR io.Reader, buf []byte) (fwd []byte, ok bool, readErr error)
 	// outcome is the decision that opened the tunnel; owner is the
 	// configuration whose decision currently keeps it open.
 	outcome *decision.Outcome
@@ -154,28 +156,10 @@ func (t *tunnel) run(clientR io.Reader, clientW io.Writer, stats *decision.Stats
 	settle(t, log)
 	upDone := make(chan error, 1)
 	go func() {
-		var first int64
-		if t.watchFirst != nil {
-			consumed, ok := t.watchFirst(clientR)
-			if !ok {
-				t.closeFor(nil)
-				upDone <- nil
-				return
-			}
-			if len(consumed) > 0 {
-				t.touch()
-				m, err := t.upstream.Write(consumed)
-				first = int64(m)
-				if err != nil {
-					up = first
-					t.closeFor(nil)
-					upDone <- err
-					return
-				}
-			}
-		}
-		n, err := t.pipe(t.upstream, clientR)
-		up = first + n
+		bufp := copyBuffers.Get().(*[]byte)
+		defer copyBuffers.Put(bufp)
+		n, err := t.copyUp(clientR, *bufp)
+		up = n
 		if err == nil {
 			if cw, ok := t.upstream.(interface{ CloseWrite() error }); ok {
 				_ = cw.CloseWrite()
@@ -185,7 +169,9 @@ func (t *tunnel) run(clientR io.Reader, clientW io.Writer, stats *decision.Stats
 		}
 		upDone <- err
 	}()
-	down, downErr := t.pipe(clientW, t.upstream)
+	bufp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bufp)
+	down, downErr := t.pipe(clientW, t.upstream, *bufp)
 	t.closeFor(nil)
 	upErr := <-upDone
 	switch reason := t.closedBy.Load(); {
@@ -199,12 +185,41 @@ func (t *tunnel) run(clientR io.Reader, clientW io.Writer, stats *decision.Stats
 	return up, down, err
 }
 
-// pipe copies src to dst with a pooled buffer, recording activity. It
-// returns nil at EOF.
-func (t *tunnel) pipe(dst io.Writer, src io.Reader) (int64, error) {
-	bufp := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(bufp)
-	buf := *bufp
+// copyUp copies the client's bytes upstream with buf. The first read, when
+// watched (watchFirst), lands in the same buffer as the copy's, so bytes
+// that pass the watch go upstream in one write, as they came: no extra
+// read or write, nor a split TCP segment, per tunnel. It returns nil at
+// EOF; a watch that ends the tunnel closes it and returns nil.
+func (t *tunnel) copyUp(clientR io.Reader, buf []byte) (int64, error) {
+	var first int64
+	if t.watchFirst != nil {
+		fwd, ok, readErr := t.watchFirst(clientR, buf)
+		if !ok {
+			t.closeFor(nil)
+			return 0, nil
+		}
+		if len(fwd) > 0 {
+			t.touch()
+			m, err := t.upstream.Write(fwd)
+			first = int64(m)
+			if err != nil {
+				return first, err
+			}
+		}
+		if readErr == io.EOF {
+			return first, nil
+		}
+		if readErr != nil {
+			return first, readErr
+		}
+	}
+	n, err := t.pipe(t.upstream, clientR, buf)
+	return first + n, err
+}
+
+// pipe copies src to dst with buf (the caller's, from copyBuffers),
+// recording activity. It returns nil at EOF.
+func (t *tunnel) pipe(dst io.Writer, src io.Reader, buf []byte) (int64, error) {
 	var written int64
 	for {
 		n, readErr := src.Read(buf)
@@ -416,30 +431,55 @@ const tlsHandshakeRecord = 0x16
 // for a while, and the server's bytes flow meanwhile. A failed check is a
 // new decision about the tunnel, recorded; in enforce mode the client gets
 // a TLS alert and the tunnel closes before the ClientHello goes upstream.
-func (h *Handler) watchClientHello(out *decision.Outcome, deadline func(time.Duration), clientW io.Writer) func(io.Reader) ([]byte, bool) {
-	return func(clientR io.Reader) ([]byte, bool) {
-		var first [1]byte
-		if n, _ := io.ReadFull(clientR, first[:]); n == 0 {
-			return nil, true // the client sent nothing; the copy sees its end
+//
+// The first read is a whole read into buf, the copy's buffer: the bytes of
+// a client that does not start with TLS go upstream from there in one
+// write, with what else that read returned.
+func (h *Handler) watchClientHello(out *decision.Outcome, deadline func(time.Duration), clientW io.Writer) func(io.Reader, []byte) ([]byte, bool, error) {
+	return func(clientR io.Reader, buf []byte) ([]byte, bool, error) {
+		var n int
+		var readErr error
+		for n == 0 && readErr == nil {
+			n, readErr = clientR.Read(buf)
 		}
-		if first[0] != tlsHandshakeRecord {
-			return first[:], true
+		if n == 0 {
+			return nil, true, readErr // the client sent nothing; the copy ends with its error
 		}
+		if buf[0] != tlsHandshakeRecord {
+			return buf[:n], true, readErr
+		}
+		// A ClientHello: read it whole, from what came and what follows.
+		rest := clientR
+		if readErr != nil {
+			rest = errReader{readErr}
+		}
+		came := bytes.NewReader(buf[:n])
 		deadline(time.Duration(h.ClientHelloTimeout))
-		hello, consumed, err := tlspeek.Read(io.MultiReader(bytes.NewReader(first[:]), clientR), maxClientHello)
+		hello, consumed, err := tlspeek.Read(io.MultiReader(came, rest), maxClientHello)
 		deadline(0)
+		// tlspeek reads no further than the ClientHello: what came after
+		// it in the same read (0-RTT early data) follows it upstream.
+		if left := came.Len(); left > 0 {
+			consumed = append(consumed, buf[n-left:n]...)
+		}
 		verdict := h.pipeline.JudgeWatchedClientHello(out, hello, err, h.checks)
 		if verdict == nil {
-			return consumed, true
+			return consumed, true, readErr
 		}
 		h.decided(verdict)
 		if verdict.Blocked() {
 			_, _ = clientW.Write(tlsAccessDenied)
-			return nil, false
+			return nil, false, nil
 		}
-		return consumed, true
+		return consumed, true, readErr
 	}
 }
+
+// errReader returns its error on every read: the end of a client that
+// closed (or failed) right after its first bytes, for tlspeek to see.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // maxClientHello bounds what the gateway reads before deciding: large
 // enough for post-quantum key shares and long ALPN lists.
