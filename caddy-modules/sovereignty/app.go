@@ -324,7 +324,6 @@ func (a *App) Start() error {
 	if err := a.startProviderWatch(); err != nil {
 		return err
 	}
-	tuneCollector()
 	releaseMemory(a.logger)
 	return nil
 }

@@ -1,9 +1,7 @@
 package sovereignty
 
 import (
-	"os"
 	"runtime/debug"
-	"sync"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -54,15 +52,3 @@ var release = func(logger *zap.Logger) {
 	logger.Debug("memory released after loading a configuration", zap.Int("code_bytes_unmapped", covered))
 }
 
-// gatewayGCPercent is the collector's target when GOGC is not set: the
-// heap may grow by half its live size between collections, not by all of
-// it. Under 50 keep-alive clients that keeps the gateway's heap about
-// 7 MiB smaller, for about 2 µs more CPU per request (docs/PERFORMANCE.md).
-// An admin who prefers the CPU sets GOGC=100 in the service's environment.
-const gatewayGCPercent = 50
-
-var tuneCollector = sync.OnceFunc(func() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(gatewayGCPercent)
-	}
-})
