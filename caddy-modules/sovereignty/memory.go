@@ -51,4 +51,3 @@ var release = func(logger *zap.Logger) {
 	}
 	logger.Debug("memory released after loading a configuration", zap.Int("code_bytes_unmapped", covered))
 }
-
