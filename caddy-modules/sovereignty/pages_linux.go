@@ -17,8 +17,8 @@ import (
 //
 // Start-up runs code that no request runs again: the Caddyfile adapter,
 // the Rego compiler and the policy tests, the checks of the embedded data.
-// Every page it touched would stay in the resident set, about 70 MiB of a
-// 130 MB binary, twice what serving requests needs. Dropped pages stay in
+// Every page it touched would stay in the resident set, about 60 MiB of a
+// 139 MB binary, twice what serving requests needs. Dropped pages stay in
 // the page cache: the ones requests use come back on their next access by
 // a minor fault that reads nothing from disk, and the rest are the first
 // the kernel can reclaim when memory is short (mapped code is the last).
