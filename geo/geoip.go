@@ -52,7 +52,8 @@ type DatabaseInfo struct {
 // database) and 768 bytes of garbage per lookup.
 type CountryDB struct {
 	info DatabaseInfo
-	r    *maxminddb.Reader // nil: iploc
+	r    *maxminddb.Reader // nil: the embedded data (iploc for IPv4, v6 for IPv6)
+	v6   *countryV6Table
 }
 
 // OpenCountryDB opens the country database at path. An empty path selects
@@ -61,10 +62,11 @@ type CountryDB struct {
 // countries later.
 func OpenCountryDB(path string) (*CountryDB, error) {
 	if path == "" {
-		if _, err := countryV6(); err != nil {
+		v6, err := countryV6()
+		if err != nil {
 			return nil, err
 		}
-		return &CountryDB{info: DatabaseInfo{Source: SourceIPLoc, Version: iploc.Version, BuildTime: iplocDate(iploc.Version)}}, nil
+		return &CountryDB{v6: v6, info: DatabaseInfo{Source: SourceIPLoc, Version: iploc.Version, BuildTime: iplocDate(iploc.Version)}}, nil
 	}
 	r, format, err := openMMDB(path, "country", func(g *geoip2.Reader) error {
 		_, err := g.Country(netip.IPv4Unspecified())
@@ -216,8 +218,8 @@ func (db *CountryDB) Lookup(ip netip.Addr) (country, continent string) {
 		var code string
 		if ip.Is4() {
 			code = iploc.IPCountry(ip)
-		} else if t, err := countryV6(); err == nil {
-			code = t.lookup(ip)
+		} else {
+			code = db.v6.lookup(ip)
 		}
 		country = NormalizeCountry(code)
 		return country, CountryContinent(country)

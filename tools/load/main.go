@@ -230,8 +230,12 @@ func run(args []string) error {
 	upBefore := upstreamConns(*stats)
 	// The peak under load starts here: the start-up's own peak (policy
 	// compilation and tests) is in proxy_vmhwm_mib.
-	startPeak := float64(procStatus(*pid, "VmHWM:")) / (1 << 20)
-	peakReset := *pid > 0 && resetPeak(*pid) == nil
+	var startPeak float64
+	peakReset := false
+	if *pid > 0 {
+		startPeak = float64(procStatus(*pid, "VmHWM:")) / (1 << 20)
+		peakReset = resetPeak(*pid) == nil
+	}
 	cpuBefore := procCPU(*pid)
 	start := time.Now()
 	measuring.Store(true)
