@@ -174,20 +174,51 @@ func prepare(ctx context.Context, src Bundle, b *parsedBundle, compiler *ast.Com
 }
 
 // evaluatedData is the data the request path evaluates against. The
-// operator catalogue is read by the classifier (Knowledge); when no rule of
-// the policy reads it too (the default rules do, for the DPF certification
-// of operators), it is left out of the evaluated data: hundreds of
-// operators, kept as AST for every revision, would only cost memory. A
-// policy that reads data.sovgate.operators gets it.
+// operator catalogue is read by the classifier (Knowledge); the request
+// path gets only what its rules read of it. The default rules test that
+// an operator has an entry and read the qualifications of its offers (the
+// DPF certification, for the gdpr-transfer profile): the rest of each
+// entry (sources, ASNs, domain suffixes, parents) is for the classifier
+// and for people, and kept as AST for every revision it would make up
+// most of the policy's memory. A policy that never reads the catalogue
+// evaluates without it; one that reads an entry as a whole, or the whole
+// catalogue, gets all of it.
 func evaluatedData(data map[string]any, c *ast.Compiler) map[string]any {
 	sovgate, ok := data[operatorsPath[0]].(map[string]any)
-	if !ok || sovgate[operatorsPath[1]] == nil || readsData(c, operatorsPath) {
+	if !ok || sovgate[operatorsPath[1]] == nil {
+		return data
+	}
+	reads := readsCollection(c, operatorsPath)
+	if reads.whole {
 		return data
 	}
 	out := maps.Clone(data)
 	pruned := maps.Clone(sovgate)
-	delete(pruned, operatorsPath[1])
 	out[operatorsPath[0]] = pruned
+	if !reads.any {
+		delete(pruned, operatorsPath[1])
+		return out
+	}
+	operators, ok := sovgate[operatorsPath[1]].(map[string]any)
+	if !ok {
+		return data
+	}
+	entries := make(map[string]any, len(operators))
+	for id, entry := range operators {
+		fields, ok := entry.(map[string]any)
+		if !ok {
+			entries[id] = entry
+			continue
+		}
+		kept := make(map[string]any, len(reads.fields))
+		for f := range reads.fields {
+			if v, ok := fields[f]; ok {
+				kept[f] = v
+			}
+		}
+		entries[id] = kept
+	}
+	pruned[operatorsPath[1]] = entries
 	return out
 }
 

@@ -85,46 +85,106 @@ func (e *Engine) ReadsInput(path string) bool {
 	return e.inputReads.reads(path)
 }
 
-// readsData reports whether a compiled policy may read the data document
-// at path (e.g. sovgate.operators): a reference in a rule's body or value
-// to it, to something inside it, or to an object that contains it, or a
-// reference whose key is computed before it says which. Package paths and
-// rule heads define documents; they read nothing. The answer errs on the
-// side of true.
-func readsData(c *ast.Compiler, path []string) bool {
-	reads := false
-	visit := func(ref ast.Ref) bool {
-		if reads || !ref[0].Equal(ast.DefaultRootDocument) {
-			return reads
+// collectionReads is what the rules of a compiled policy may read of an
+// object in data whose values are entries, such as the operator catalogue
+// (sovgate.operators).
+type collectionReads struct {
+	// any: some rule reads the collection at all.
+	any bool
+	// whole: some rule may read more than the named fields of entries: the
+	// collection itself or an object that contains it, an entry as a value
+	// (x := data.sovgate.operators[k]), a field whose name is computed, or
+	// a path whose keys are computed before it says which.
+	whole bool
+	// fields are the fields of entries the rules name
+	// (data.sovgate.operators[k].offers reads "offers" of any entry). A
+	// test that an entry exists (data.sovgate.operators[k] alone, or
+	// negated) reads no field.
+	fields map[string]bool
+}
+
+// readsCollection says what a compiled policy may read of the collection
+// at path in data (see collectionReads). Package paths and rule heads
+// define documents; they read nothing. The answer errs on the side of
+// reading more.
+func readsCollection(c *ast.Compiler, path []string) collectionReads {
+	reads := collectionReads{fields: map[string]bool{}}
+	entry := len(path) + 2 // data, the path, the entry's key
+	// classify notes what ref reads of the collection.
+	classify := func(ref ast.Ref) {
+		if !ref[0].Equal(ast.DefaultRootDocument) {
+			return
 		}
 		for i := 1; i < len(ref) && i <= len(path); i++ {
 			s, ok := ref[i].Value.(ast.String)
 			if !ok {
-				reads = true // data[x]: could be anything
-				return true
+				reads.any, reads.whole = true, true // data[x]: could be anything
+				return
 			}
 			if string(s) != path[i-1] {
-				return false
+				return
 			}
 		}
-		// ref is a prefix of path (data, data.sovgate), path itself, or
-		// below it.
-		reads = true
-		return true
+		reads.any = true
+		if len(ref) <= entry { // a prefix, the collection, or an entry as a value
+			reads.whole = true
+			return
+		}
+		field, ok := ref[entry].Value.(ast.String)
+		if !ok {
+			reads.whole = true
+			return
+		}
+		reads.fields[string(field)] = true
 	}
+	var vis *ast.GenericVisitor
+	vis = ast.NewGenericVisitor(func(x any) bool {
+		switch x := x.(type) {
+		case *ast.Expr:
+			// An entry tested for existence, negated or not: the keys
+			// must be there, no field of the entry is read.
+			if t, ok := x.Terms.(*ast.Term); ok {
+				if ref, ok := t.Value.(ast.Ref); ok && isCollectionEntry(ref, path) {
+					reads.any = true
+					vis.Walk(ref[len(ref)-1]) // the key may hold references
+					for _, w := range x.With {
+						vis.Walk(w)
+					}
+					return true
+				}
+			}
+		case ast.Ref:
+			classify(x)
+		}
+		return false
+	})
 	for _, m := range c.Modules {
 		for _, r := range m.Rules {
-			for ; r != nil && !reads; r = r.Else {
-				ast.WalkRefs(r.Body, visit)
+			for ; r != nil; r = r.Else {
+				vis.Walk(r.Body)
 				if r.Head.Value != nil {
-					ast.WalkRefs(r.Head.Value, visit)
+					vis.Walk(r.Head.Value)
 				}
 				if r.Head.Key != nil {
-					ast.WalkRefs(r.Head.Key, visit)
+					vis.Walk(r.Head.Key)
 				}
-				ast.WalkRefs(r.Head.Args, visit)
+				vis.Walk(r.Head.Args)
 			}
 		}
 	}
 	return reads
+}
+
+// isCollectionEntry reports whether ref is data.<path>[k]: the path's
+// keys all named, the entry's key anything.
+func isCollectionEntry(ref ast.Ref, path []string) bool {
+	if len(ref) != len(path)+2 || !ref[0].Equal(ast.DefaultRootDocument) {
+		return false
+	}
+	for i, p := range path {
+		if s, ok := ref[i+1].Value.(ast.String); !ok || string(s) != p {
+			return false
+		}
+	}
+	return true
 }
