@@ -67,8 +67,12 @@ type tagRow struct {
 }
 
 // insertChunks are the row counts of the prepared INSERT statements,
-// largest first; a batch is cut into chunks of these sizes.
-var insertChunks = [...]int{256, 64, 16, 4, 1}
+// largest first; a batch is cut into chunks of these sizes. SQLite keeps a
+// prepared statement's program and parameters in its own memory, outside
+// Go's heap: a 256-row chunk (6,144 parameters) held 1.2 MiB more under
+// load than the largest chunk of 64, and appended no faster
+// (BenchmarkAppend: 21,600 against 21,900 records/s).
+var insertChunks = [...]int{64, 16, 4, 1}
 
 // forget drops what is known of the chains of a failed batch: the next one
 // reads them from the store.
