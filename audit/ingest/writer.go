@@ -189,10 +189,20 @@ type Writer struct {
 type item struct {
 	e    *chain.Entry
 	done chan error // non-nil for audit_sync strict: answered once durable
-	// at is when the record was handed over: its durability window counts
-	// from then.
-	at time.Time
+	// at is when the record was handed over (see handed): its durability
+	// window counts from then.
+	at int64
 }
+
+// queueEpoch is what item.at counts from. An item holds nanoseconds of the
+// monotonic clock rather than a time.Time: it is 24 bytes instead of 40,
+// and the queue, allocated whole at its 16,384 slots, 256 KiB smaller.
+var queueEpoch = time.Now()
+
+func newItem(e *chain.Entry) item { return item{e: e, at: int64(time.Since(queueEpoch))} }
+
+// handed is when the record was handed over.
+func (it item) handed() time.Time { return queueEpoch.Add(time.Duration(it.at)) }
 
 type heldItem struct {
 	it    item
@@ -384,7 +394,7 @@ func (w *Writer) enqueue(e *chain.Entry, strict bool) error {
 		w.lose(1, ErrUnavailable)
 		return ErrUnavailable
 	}
-	it := item{e: e, at: time.Now()}
+	it := newItem(e)
 	if strict {
 		it.done = make(chan error, 1)
 	}
@@ -647,7 +657,7 @@ func (w *Writer) take(it item, now time.Time) {
 		// when the exchange lasts: beyond MaxBatch/2 held (long tunnels at
 		// a high rate), decisions are written at once.
 		if _, dup := w.held[e.ID]; !dup && len(w.held) < w.cfg.MaxBatch/2 {
-			h := &heldItem{it: it, until: it.at.Add(w.cfg.MergeWindow)}
+			h := &heldItem{it: it, until: it.handed().Add(w.cfg.MergeWindow)}
 			w.held[e.ID] = h
 			w.holdList = append(w.holdList, h)
 			return
@@ -670,8 +680,8 @@ func (w *Writer) take(it item, now time.Time) {
 }
 
 func (w *Writer) addReady(it item, now time.Time) {
-	if len(w.ready) == 0 || it.at.Before(w.readyOldest) {
-		w.readyOldest = it.at
+	if len(w.ready) == 0 || it.handed().Before(w.readyOldest) {
+		w.readyOldest = it.handed()
 	}
 	if it.done != nil {
 		w.readyStrict++
@@ -741,10 +751,10 @@ func (w *Writer) takeReady(n int) []item {
 	w.ready = w.ready[:rest]
 	w.readyStrict = 0
 	if rest > 0 {
-		w.readyOldest = w.ready[0].at
+		w.readyOldest = w.ready[0].handed()
 		for _, it := range w.ready {
-			if it.at.Before(w.readyOldest) {
-				w.readyOldest = it.at
+			if it.handed().Before(w.readyOldest) {
+				w.readyOldest = it.handed()
 			}
 			if it.done != nil {
 				w.readyStrict++
@@ -760,12 +770,12 @@ func (w *Writer) takeReady(n int) []item {
 func (w *Writer) dispatchAppend(batch []item) {
 	copies := make([]chain.Entry, len(batch))
 	entries := make([]*chain.Entry, len(batch))
-	oldest := batch[0].at
+	oldest := batch[0].handed()
 	for i, it := range batch {
 		copies[i] = *it.e
 		entries[i] = &copies[i]
-		if it.at.Before(oldest) {
-			oldest = it.at
+		if it.handed().Before(oldest) {
+			oldest = it.handed()
 		}
 	}
 	w.send(&job{kind: jobAppend, batch: batch, entries: entries, deadline: oldest.Add(w.cfg.SpoolAfter)})
