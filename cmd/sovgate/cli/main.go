@@ -41,11 +41,25 @@ var removedCommands = []string{"upgrade", "add-package", "remove-package"}
 // commands that would replace the binary), errors are one plain line on
 // stderr, and sovgate keeps its own directories.
 func Main() {
+	sampleHeapOnlyWhenAsked()
 	useSovgateDirectories()
 	log := usePlainErrorLog(os.Stderr)
 	root := newRootCommand()
 	cmd, err := root.ExecuteC()
 	os.Exit(reportError(cmd, err, log, os.Stderr))
+}
+
+// sampleHeapOnlyWhenAsked turns Go's heap profiler off unless GODEBUG
+// sets memprofilerate. The profiler samples one allocation in every
+// 512 KiB by default and records its call stack for good: under a gateway's
+// load, its hash table of stacks and their records kept about 1 MiB
+// resident (docs/PERFORMANCE.md). Heap profiles, from the admin endpoint's
+// /debug/pprof/heap, need the gateway started with, for example,
+// GODEBUG=memprofilerate=524288 (docs/admin-guide.md).
+func sampleHeapOnlyWhenAsked() {
+	if !strings.Contains(os.Getenv("GODEBUG"), "memprofilerate=") {
+		runtime.MemProfileRate = 0
+	}
 }
 
 // useSovgateDirectories points Caddy's data and configuration directories
