@@ -204,6 +204,16 @@ func newItem(e *chain.Entry) item { return item{e: e, at: int64(time.Since(queue
 // handed is when the record was handed over.
 func (it item) handed() time.Time { return queueEpoch.Add(time.Duration(it.at)) }
 
+// oldestHanded is when the longest-waiting of items (at least one) was
+// handed over.
+func oldestHanded(items []item) time.Time {
+	oldest := items[0].at
+	for _, it := range items[1:] {
+		oldest = min(oldest, it.at)
+	}
+	return item{at: oldest}.handed()
+}
+
 type heldItem struct {
 	it    item
 	until time.Time
@@ -680,8 +690,8 @@ func (w *Writer) take(it item, now time.Time) {
 }
 
 func (w *Writer) addReady(it item, now time.Time) {
-	if len(w.ready) == 0 || it.handed().Before(w.readyOldest) {
-		w.readyOldest = it.handed()
+	if handed := it.handed(); len(w.ready) == 0 || handed.Before(w.readyOldest) {
+		w.readyOldest = handed
 	}
 	if it.done != nil {
 		w.readyStrict++
@@ -751,11 +761,8 @@ func (w *Writer) takeReady(n int) []item {
 	w.ready = w.ready[:rest]
 	w.readyStrict = 0
 	if rest > 0 {
-		w.readyOldest = w.ready[0].handed()
+		w.readyOldest = oldestHanded(w.ready)
 		for _, it := range w.ready {
-			if it.handed().Before(w.readyOldest) {
-				w.readyOldest = it.handed()
-			}
 			if it.done != nil {
 				w.readyStrict++
 			}
@@ -770,15 +777,11 @@ func (w *Writer) takeReady(n int) []item {
 func (w *Writer) dispatchAppend(batch []item) {
 	copies := make([]chain.Entry, len(batch))
 	entries := make([]*chain.Entry, len(batch))
-	oldest := batch[0].handed()
 	for i, it := range batch {
 		copies[i] = *it.e
 		entries[i] = &copies[i]
-		if it.handed().Before(oldest) {
-			oldest = it.handed()
-		}
 	}
-	w.send(&job{kind: jobAppend, batch: batch, entries: entries, deadline: oldest.Add(w.cfg.SpoolAfter)})
+	w.send(&job{kind: jobAppend, batch: batch, entries: entries, deadline: oldestHanded(batch).Add(w.cfg.SpoolAfter)})
 }
 
 func (w *Writer) send(j *job) {

@@ -191,27 +191,17 @@ func (t *tunnel) run(clientR io.Reader, clientW io.Writer, stats *decision.Stats
 // read or write, nor a split TCP segment, per tunnel. It returns nil at
 // EOF; a watch that ends the tunnel closes it and returns nil.
 func (t *tunnel) copyUp(clientR io.Reader, buf []byte) (int64, error) {
-	var first int64
-	if t.watchFirst != nil {
-		fwd, ok, readErr := t.watchFirst(clientR, buf)
-		if !ok {
-			t.closeFor(nil)
-			return 0, nil
-		}
-		if len(fwd) > 0 {
-			t.touch()
-			m, err := t.upstream.Write(fwd)
-			first = int64(m)
-			if err != nil {
-				return first, err
-			}
-		}
-		if readErr == io.EOF {
-			return first, nil
-		}
-		if readErr != nil {
-			return first, readErr
-		}
+	if t.watchFirst == nil {
+		return t.pipe(t.upstream, clientR, buf)
+	}
+	fwd, ok, readErr := t.watchFirst(clientR, buf)
+	if !ok {
+		t.closeFor(nil)
+		return 0, nil
+	}
+	first, done, err := t.forward(t.upstream, fwd, readErr)
+	if done {
+		return first, err
 	}
 	n, err := t.pipe(t.upstream, clientR, buf)
 	return first + n, err
@@ -223,21 +213,30 @@ func (t *tunnel) pipe(dst io.Writer, src io.Reader, buf []byte) (int64, error) {
 	var written int64
 	for {
 		n, readErr := src.Read(buf)
-		if n > 0 {
-			t.touch()
-			m, writeErr := dst.Write(buf[:n])
-			written += int64(m)
-			if writeErr != nil {
-				return written, writeErr
-			}
-		}
-		if readErr == io.EOF {
-			return written, nil
-		}
-		if readErr != nil {
-			return written, readErr
+		m, done, err := t.forward(dst, buf[:n], readErr)
+		written += m
+		if done {
+			return written, err
 		}
 	}
+}
+
+// forward writes one read's bytes to dst, recording activity, and says
+// whether the copy ends there: at the read's EOF (with a nil error), or on
+// the write's or the read's error.
+func (t *tunnel) forward(dst io.Writer, b []byte, readErr error) (written int64, done bool, err error) {
+	if len(b) > 0 {
+		t.touch()
+		m, writeErr := dst.Write(b)
+		if writeErr != nil {
+			return int64(m), true, writeErr
+		}
+		written = int64(m)
+	}
+	if readErr == io.EOF {
+		return written, true, nil
+	}
+	return written, readErr != nil, readErr
 }
 
 func isClosedErr(err error) bool {
