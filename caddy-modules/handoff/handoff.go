@@ -137,6 +137,11 @@ type acceptor struct {
 	errs      chan error
 	done      chan struct{}
 	closeOnce sync.Once
+	// pumped, when set (tests only), is called each time the pump takes a
+	// connection from the socket, before it offers it to Accept: a test
+	// that closes the acceptor while a connection waits there must know the
+	// pump holds it, not the kernel's queue.
+	pumped func()
 }
 
 // Accept waits for the next connection.
@@ -174,6 +179,9 @@ func (a *acceptor) pump() {
 				continue
 			}
 			return
+		}
+		if a.pumped != nil {
+			a.pumped()
 		}
 		wrapped := &conn{Conn: c, acc: a}
 		select {

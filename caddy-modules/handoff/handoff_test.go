@@ -153,6 +153,11 @@ func TestWithoutNewerServerTheConnectionCloses(t *testing.T) {
 
 func TestConnectionsQueuedAtCloseGoToTheNewerServer(t *testing.T) {
 	old, newer, addr := twoGenerations(t)
+	// The pump must hold the second connection when the old acceptor
+	// closes: one still in the kernel's queue is the kernel's to reset or
+	// migrate (tcp_migrate_req), which this test does not cover.
+	pumped := make(chan struct{}, 2)
+	old.pumped = func() { pumped <- struct{}{} }
 	// The old server serves one connection (starting its pump), then stops.
 	client1, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -170,6 +175,13 @@ func TestConnectionsQueuedAtCloseGoToTheNewerServer(t *testing.T) {
 	}
 	defer client2.Close()
 	io.WriteString(client2, "GET http://eu.test/queued HTTP/1.1\r\nHost: eu.test\r\n\r\n")
+	for i := 0; i < 2; i++ {
+		select {
+		case <-pumped:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the old acceptor's pump did not take the queued connection")
+		}
+	}
 	old.Close()
 	nc := acceptWithin(t, newer)
 	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
