@@ -131,6 +131,9 @@ type result struct {
 	IdleTunnels       int     `json:"idle_tunnels,omitempty"`
 	KiBPerIdleTunnel  float64 `json:"kib_per_idle_tunnel,omitempty"`
 	FirstError        string  `json:"first_error,omitempty"`
+	// Failure is why a benchmark that scripts/load.sh ran (the audit
+	// ingest) failed: the summary reports it instead of a rate.
+	Failure string `json:"failure,omitempty"`
 }
 
 func run(args []string) error {

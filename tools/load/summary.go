@@ -276,7 +276,13 @@ func targetRows(byCell map[string][]result, suffix string) []targetRow {
 	rows = append(rows, memory)
 	for _, in := range []struct{ cell, what string }{{cellIngestSQLite, "SQLite"}, {cellIngestPG, "PostgreSQL"}} {
 		row := targetRow{what: "audit ingest, " + in.what, target: "> 20,000 records/s", measured: "not run (INGEST=1)"}
-		if rs := cell(in.cell); len(rs) > 0 {
+		rs := cell(in.cell)
+		failed := slices.IndexFunc(rs, func(r result) bool { return r.Failure != "" })
+		switch {
+		case failed >= 0:
+			row.measured = "failed: " + rs[failed].Failure
+			row.pass = pass(false)
+		case len(rs) > 0:
 			rate := median(values(rs, func(r result) float64 { return r.PerSecond }))
 			row.measured = fmt.Sprintf("%.0f records/s", rate)
 			row.pass = pass(rate > 20000)
