@@ -73,10 +73,7 @@ func (s *sqlStore) Describe() string { return s.desc }
 
 func (s *sqlStore) Close() error {
 	s.app.mu.Lock()
-	if s.app.conn != nil {
-		s.app.conn.Close()
-		s.app.conn = nil
-	}
+	s.app.closeConn()
 	for _, st := range s.app.stmts {
 		st.Close()
 	}
@@ -184,7 +181,7 @@ func (s *sqlStore) insertEntries(ctx context.Context, tx *sql.Tx, entries []*cha
 	if s.postgres {
 		return s.insertEntriesPG(ctx, tx, entries)
 	}
-	return s.insertSQLite(ctx, tx, entries)
+	return s.insertSQLite(ctx, tx, nil, entries)
 }
 
 // insertEntriesPG inserts a batch with one statement per table: the

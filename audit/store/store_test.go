@@ -301,3 +301,53 @@ func TestParseLocation(t *testing.T) {
 		t.Errorf("error shows the password or no error: %v", err)
 	}
 }
+
+// TestFailedBatchLeavesNothingAndTheNextOneChains: a batch the store
+// refuses in its last chunk (a decision whose id it has) leaves none of its
+// rows, and the next batch, on the writer's next connection (SQLite: with
+// its statements prepared again there), chains after the last one
+// committed, with its tags.
+func TestFailedBatchLeavesNothingAndTheNextOneChains(t *testing.T) {
+	backends(t, func(t *testing.T, s Store, _ string) {
+		ctx := context.Background()
+		first := audittest.Record(1, "gw-1")
+		appendRecords(t, s, first)
+		var bad []*chain.Entry
+		for i := 2; i < 40; i++ { // chunks of 16, 16, 4, 1 and 1 rows...
+			bad = append(bad, chain.DecisionEntry(audittest.Record(i, "gw-1"), false))
+		}
+		bad = append(bad, chain.DecisionEntry(first, false)) // ...and the duplicate, alone
+		if _, _, err := s.Append(ctx, bad, false); err == nil {
+			t.Fatal("a batch with an id the store has was taken")
+		}
+		if n := countKinds(t, s, "gw-1"); n[chain.KindDecision] != 1 {
+			t.Fatalf("after the refused batch: %v, want the first decision only", n)
+		}
+		var next []*audit.Record
+		for i := 100; i < 170; i++ { // 64 + 4 + 1 + 1 rows
+			next = append(next, audittest.Record(i, "gw-1"))
+		}
+		appendRecords(t, s, next...)
+		prev, seq := chain.GenesisHash, int64(0)
+		if err := s.Walk(ctx, "gw-1", 1, 0, func(e *chain.Entry) error {
+			seq++
+			if e.Seq != seq || e.PrevHash != prev {
+				t.Errorf("entry %d: seq %d, prev_hash %.12s, want %.12s", seq, e.Seq, e.PrevHash, prev)
+			}
+			prev = e.Hash
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if seq != 71 {
+			t.Errorf("%d entries in the chain, want 71", seq)
+		}
+		page, err := s.Query(ctx, Filter{Country: "CN"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Records) != 14 {
+			t.Errorf("%d records found by their country tag, want the 14 of the batch after the refused one", len(page.Records))
+		}
+	})
+}
