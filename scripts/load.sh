@@ -238,6 +238,26 @@ drop_pg_db() {
 	fi
 }
 
+# ports_free: nothing else listens where the proxies do. Caddy binds with
+# SO_REUSEPORT, so a gateway left running from another run would share the
+# port without an error and take part of the load: the measured proxy's
+# CPU, divided by every request served, would read low.
+ports_free() {
+	local busy
+	if command -v ss >/dev/null; then
+		busy=$(ss -Hltnp '( sport = :3128 or sport = :3129 or sport = :2999 )' 2>/dev/null || true)
+	else
+		for port in 3128 3129 2999; do
+			if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then busy="$busy 127.0.0.1:$port"; fi
+		done
+	fi
+	if [ -n "$busy" ]; then
+		echo "load.sh: something already listens on the proxies' ports (3128, 3129, 2999); stop it first:" >&2
+		echo "$busy" >&2
+		exit 1
+	fi
+}
+
 # start_proxy CELL: a fresh proxy configured for the cell; waits until it
 # forwards (and its reverse_proxy site answers).
 start_proxy() {
@@ -263,6 +283,7 @@ start_proxy() {
 	else
 		caddyfile "$store" "$sync" "$dir" "$pgurl" >"$dir/Caddyfile"
 	fi
+	ports_free
 	# Read from disk as a deployed binary is (see the header).
 	sync "$bin" 2>/dev/null || true
 	dd if="$bin" iflag=nocache count=0 status=none 2>/dev/null || true
