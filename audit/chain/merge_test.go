@@ -77,6 +77,28 @@ func TestMergeRefuses(t *testing.T) {
 		if _, ok := chain.Merge(pair[0], pair[1]); ok {
 			t.Errorf("%s: merged", name)
 		}
+		into, before := *pair[0], *pair[0]
+		if chain.MergeInto(&into, pair[1]) || !reflect.DeepEqual(into, before) {
+			t.Errorf("%s: MergeInto merged, or changed the entry it refused: %+v", name, into)
+		}
+	}
+}
+
+// MergeInto completes the decision entry itself, as Merge completes its
+// copy.
+func TestMergeIntoCompletesTheEntryItself(t *testing.T) {
+	rec := audittest.Record(3, "gw-1")
+	rec.Action = audit.Forwarded
+	d, c := chain.DecisionEntry(rec, false), chain.CompletionEntry(rec)
+	m, _ := chain.Merge(d, c)
+	if !chain.MergeInto(d, c) {
+		t.Fatal("MergeInto refused a decision and its plain completion")
+	}
+	if !reflect.DeepEqual(d, m) {
+		t.Errorf("MergeInto gave\n%+v\nMerge\n%+v", d, m)
+	}
+	if !d.Completed() {
+		t.Error("the entry is not completed")
 	}
 }
 

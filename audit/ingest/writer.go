@@ -676,8 +676,8 @@ func (w *Writer) take(it item, now time.Time) {
 		if h := w.held[e.ID]; h != nil {
 			delete(w.held, e.ID)
 			h.gone = true
-			if m, ok := chain.Merge(h.it.e, e); ok {
-				h.it.e = m
+			// The held decision is the writer's since it was queued.
+			if chain.MergeInto(h.it.e, e) {
 				w.merged.Add(1)
 				metrics.merged.Inc()
 				w.addReady(h.it, now)
