@@ -189,7 +189,8 @@ func evaluatedData(data map[string]any, c *ast.Compiler) map[string]any {
 		return data
 	}
 	reads := readsCollection(c, operatorsPath)
-	if reads.whole {
+	operators, isObject := sovgate[operatorsPath[1]].(map[string]any)
+	if reads.whole || (reads.any && !isObject) {
 		return data
 	}
 	out := maps.Clone(data)
@@ -198,10 +199,6 @@ func evaluatedData(data map[string]any, c *ast.Compiler) map[string]any {
 	if !reads.any {
 		delete(pruned, operatorsPath[1])
 		return out
-	}
-	operators, ok := sovgate[operatorsPath[1]].(map[string]any)
-	if !ok {
-		return data
 	}
 	entries := make(map[string]any, len(operators))
 	for id, entry := range operators {

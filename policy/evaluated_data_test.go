@@ -114,13 +114,14 @@ func TestOperatorFieldsPrunedToWhatRulesRead(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
+		evaluatedWith := func(p string) bool { return e.data.Get(ast.MustParseRef("data.sovgate.operators."+p)) != nil }
 		for _, p := range tc.kept {
-			if e.data.Get(ast.MustParseRef("data.sovgate.operators."+p)) == nil {
+			if !evaluatedWith(p) {
 				t.Errorf("%s: evaluates without operators.%s, which it reads", name, p)
 			}
 		}
 		for _, p := range tc.gone {
-			if e.data.Get(ast.MustParseRef("data.sovgate.operators."+p)) != nil {
+			if evaluatedWith(p) {
 				t.Errorf("%s: evaluates with operators.%s, which no rule reads", name, p)
 			}
 		}

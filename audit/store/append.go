@@ -43,7 +43,7 @@ type appender struct {
 	stmts map[stmtKey]*sql.Stmt
 	// raw are the INSERT statements prepared on conn's driver connection,
 	// and named the driver values of one execution (see execRaw).
-	raw   map[stmtKey]driver.Stmt
+	raw   map[stmtKey]rawStmt
 	named []driver.NamedValue
 	args  []any
 	tags  []tagRow
@@ -294,18 +294,18 @@ func (s *sqlStore) execRaw(ctx context.Context, dc any, table string, rows int, 
 		if !ok {
 			return fmt.Errorf("preparing the insert of %d rows into %s: the SQLite driver's connection (%T) cannot prepare with a context", rows, table, dc)
 		}
-		var err error
-		if st, err = prep.PrepareContext(ctx, s.insertQuery(table, rows)); err != nil {
+		prepared, err := prep.PrepareContext(ctx, s.insertQuery(table, rows))
+		if err != nil {
 			return fmt.Errorf("preparing the insert of %d rows into %s: %w", rows, table, err)
 		}
+		if st, ok = prepared.(rawStmt); !ok {
+			prepared.Close()
+			return fmt.Errorf("preparing the insert of %d rows into %s: the SQLite driver's statement (%T) cannot execute with a context", rows, table, prepared)
+		}
 		if a.raw == nil {
-			a.raw = make(map[stmtKey]driver.Stmt)
+			a.raw = make(map[stmtKey]rawStmt)
 		}
 		a.raw[key] = st
-	}
-	exec, ok := st.(driver.StmtExecContext)
-	if !ok {
-		return fmt.Errorf("inserting into %s: the SQLite driver's statement (%T) cannot execute with a context", table, st)
 	}
 	named := a.named[:0]
 	for i, v := range args {
@@ -313,8 +313,15 @@ func (s *sqlStore) execRaw(ctx context.Context, dc any, table string, rows int, 
 	}
 	a.named = named
 	defer clear(named)
-	_, err := exec.ExecContext(ctx, named)
+	_, err := st.ExecContext(ctx, named)
 	return err
+}
+
+// rawStmt is a driver statement that executes with a context, as the
+// SQLite driver's do: checked once, when it is prepared.
+type rawStmt interface {
+	driver.Stmt
+	driver.StmtExecContext
 }
 
 // closeConn closes the writer's connection, and first the driver
